@@ -1,0 +1,162 @@
+/*
+ * libtec: the TerraCodec learned codec for multispectral Earth-observation
+ * image time series.  This is the only header applications include.
+ *
+ * Model: opaque encoder/decoder contexts, a settings struct filled with
+ * defaults, send/receive calls in the style of libavcodec and dav1d, and
+ * every failure reported as a negative TEC_E* code with a message.
+ */
+#ifndef TEC_TEC_H
+#define TEC_TEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TEC_VERSION_MAJOR 0
+#define TEC_VERSION_MINOR 1
+#define TEC_VERSION_PATCH 0
+
+/* Return codes.  0 is success; every error is negative. */
+enum {
+    TEC_OK = 0,
+    TEC_EAGAIN = -1,      /* no output yet: send more input */
+    TEC_EOF = -2,         /* flushed: no more output */
+    TEC_EINVAL = -3,      /* invalid argument or settings */
+    TEC_ENOMEM = -4,      /* out of memory */
+    TEC_EBITSTREAM = -5,  /* corrupt, truncated or unsupported stream */
+    TEC_EMODEL = -6,      /* weights missing, corrupt or not the ones the stream needs */
+    TEC_EIO = -7,         /* file could not be read or written */
+    TEC_EUNSUPPORTED = -8 /* valid but not supported by this build */
+};
+
+/* Short static description of a return code. */
+const char *tec_strerror(int err);
+/* "0.1.0" */
+const char *tec_version(void);
+
+#define TEC_MAX_BANDS 64
+#define TEC_MAX_BAND_NAME 16
+#define TEC_MAX_MODEL_NAME 64
+/* Frame size limits (pixels per side); a Sentinel-2 tile is 10980. */
+#define TEC_MAX_DIM 65535
+
+/*
+ * One acquisition: `bands` planes of uint16 samples.
+ * Sample (b, y, x) is data[b * band_stride + y * stride + x] (in elements).
+ */
+typedef struct TecPicture {
+    uint16_t *data;
+    ptrdiff_t stride;
+    ptrdiff_t band_stride;
+    int bands, width, height;
+    int64_t time_ms;  /* acquisition time, ms since 1970-01-01 UTC */
+    int has_time;     /* 0: the acquisition time is unknown */
+} TecPicture;
+
+/* A compressed frame.  The library owns `data` until the next call. */
+typedef struct TecPacket {
+    const uint8_t *data;
+    size_t size;
+    int64_t time_ms;
+    int has_time;
+    int keyframe;         /* decodable without earlier frames */
+    int64_t frame_index;  /* position in the stream, from 0 */
+} TecPacket;
+
+/*
+ * The description of a stream that does not change from frame to frame.
+ * It is serialised as the "sequence header" (FFmpeg extradata, the codec
+ * part of a .tecv file header); see doc/bitstream.md.
+ */
+typedef struct TecStreamInfo {
+    int bands, width, height;
+    char band_names[TEC_MAX_BANDS][TEC_MAX_BAND_NAME];
+    char model[TEC_MAX_MODEL_NAME];  /* weights the stream was coded with */
+    uint64_t model_checksum;
+    int keyframe_interval;           /* 1: every frame is intra */
+} TecStreamInfo;
+
+/*
+ * Rows for very large frames.  When set, the encoder reads and the decoder
+ * writes a frame one horizontal stripe at a time, so a full Sentinel-2 tile
+ * never sits in memory whole.  The stripe holds all bands of rows
+ * [y0, y0 + rows); sample (b, y, x) is at data[b*band_stride + (y-y0)*stride + x].
+ * A callback returns 0 or a negative TEC_E* code, which aborts the frame.
+ */
+typedef int (*TecRowSource)(void *opaque, int64_t frame_index, int y0, int rows,
+                            uint16_t *data, ptrdiff_t stride, ptrdiff_t band_stride);
+typedef int (*TecRowSink)(void *opaque, int64_t frame_index, int y0, int rows,
+                          const uint16_t *data, ptrdiff_t stride, ptrdiff_t band_stride);
+
+#define TEC_QUALITY_MIN 1
+#define TEC_QUALITY_MAX 29
+
+typedef struct TecEncoderSettings {
+    int bands, width, height;
+    /* Band names ("B01", "B8A", ...); NULL entries or a NULL array mean the
+     * Sentinel-2 default for 13 (L1C), 12 (L2A) and 10 bands, otherwise
+     * bands are coded one by one through the generic path. */
+    const char *band_names[TEC_MAX_BANDS];
+    int quality;             /* TEC_QUALITY_MIN..TEC_QUALITY_MAX; 0 = model default */
+    const char *model;       /* weights name; NULL = chosen from the bands */
+    const char *weights_dir; /* searched before TEC_WEIGHTS and the built-in path */
+    int threads;             /* 0 = one per core */
+    int keyframe_interval;   /* 0 = default */
+    int want_reconstruction; /* keep the decoder-side picture of each frame */
+    TecRowSource row_source; /* optional, see above */
+    void *row_opaque;
+} TecEncoderSettings;
+
+typedef struct TecDecoderSettings {
+    const char *weights_dir;
+    int threads;             /* 0 = one per core */
+    TecRowSink row_sink;     /* optional, see above */
+    void *row_opaque;
+} TecDecoderSettings;
+
+typedef struct TecEncoder TecEncoder;
+typedef struct TecDecoder TecDecoder;
+
+void tec_encoder_default_settings(TecEncoderSettings *s);
+int tec_encoder_open(TecEncoder **enc, const TecEncoderSettings *s);
+/* The stream's sequence header (extradata). Valid until close. */
+int tec_encoder_get_header(TecEncoder *enc, const uint8_t **data, size_t *size);
+const TecStreamInfo *tec_encoder_info(const TecEncoder *enc);
+/* Queue a frame; pic == NULL flushes.  With a row_source, pic->data may be
+ * NULL (the geometry and time are still read from pic). */
+int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic);
+/* TEC_EAGAIN: send more frames; TEC_EOF: flushed and drained. */
+int tec_encoder_receive_packet(TecEncoder *enc, TecPacket *pkt);
+/* With want_reconstruction: the decoded picture of the packet last received.
+ * Library-owned, valid until the next receive call. */
+int tec_encoder_get_reconstruction(TecEncoder *enc, TecPicture *pic);
+/* Detail of the last error, never NULL. */
+const char *tec_encoder_error(const TecEncoder *enc);
+void tec_encoder_close(TecEncoder **enc);
+
+void tec_decoder_default_settings(TecDecoderSettings *s);
+/* Parse the sequence header and load the weights it names. */
+int tec_decoder_open(TecDecoder **dec, const TecDecoderSettings *s,
+                     const uint8_t *header, size_t header_size);
+const TecStreamInfo *tec_decoder_info(const TecDecoder *dec);
+/* One packet per frame; data == NULL flushes. */
+int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,
+                            int64_t time_ms, int has_time);
+/* Library-owned picture valid until the next call.  With a row_sink the
+ * rows went to the sink and pic->data is NULL. */
+int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic);
+const char *tec_decoder_error(const TecDecoder *dec);
+void tec_decoder_close(TecDecoder **dec);
+
+/* Parse a sequence header without loading weights (for tec info, probes). */
+int tec_parse_header(const uint8_t *header, size_t size, TecStreamInfo *info);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TEC_TEC_H */

@@ -1,0 +1,263 @@
+"""TerraCodec image model (tec-img v1) in PyTorch.
+
+The layer layout here is the contract with libtec's C implementation
+(libavcodec-tec/src/model_image.c): change one, change the other, and bump
+ARCH_VERSION.  See doc/model.md for the maths of every block.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ARCH_NAME = "tec-img"
+ARCH_VERSION = 1
+
+# Sentinel-2 MSI band slots, in the order of the model's input channels.
+S2_SLOTS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07",
+            "B08", "B8A", "B09", "B10", "B11", "B12"]
+
+# Fixed-point formats of the bit-exact hyper-synthesis (see doc/model.md).
+HS_ACT_BITS = 8       # activations carry 8 fractional bits
+HS_WEIGHT_BITS = 12   # weights carry 12 fractional bits
+SCALE_MIN = 0.11
+SCALE_MAX = 256.0
+SCALE_LEVELS = 64
+
+
+def scale_table():
+    return torch.exp(torch.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), SCALE_LEVELS))
+
+
+class _RoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def round_ste(x):
+    return _RoundSTE.apply(x)
+
+
+class _LowerBound(torch.autograd.Function):
+    """max(x, bound) whose gradient still flows when it pushes x upwards."""
+
+    @staticmethod
+    def forward(ctx, x, bound):
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return torch.clamp(x, min=bound)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        pass_through = (x >= ctx.bound) | (g < 0)
+        return g * pass_through, None
+
+
+def lower_bound(x, bound):
+    return _LowerBound.apply(x, bound)
+
+
+class GDN(nn.Module):
+    """y_i = x_i / sqrt(beta_i + sum_j gamma_ij x_j^2)  (inverse: multiply)."""
+
+    def __init__(self, ch, inverse=False):
+        super().__init__()
+        self.inverse = inverse
+        self.beta_p = nn.Parameter(torch.ones(ch))
+        self.gamma_p = nn.Parameter(0.1 * torch.eye(ch) + 1e-4)
+
+    def params(self):
+        beta = self.beta_p.abs() + 1e-6
+        gamma = self.gamma_p.abs()
+        return beta, gamma
+
+    def forward(self, x):
+        beta, gamma = self.params()
+        norm = F.conv2d(x * x, gamma[:, :, None, None], beta)
+        norm = torch.sqrt(norm)
+        return x * norm if self.inverse else x / norm
+
+
+class SubpixelConv(nn.Module):
+    """3x3 convolution to 4x the channels, then pixel shuffle by 2."""
+
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout * 4, 3, padding=1)
+
+    def forward(self, x):
+        return F.pixel_shuffle(self.conv(x), 2)
+
+
+def fq_weight(w, bits):
+    return round_ste(w * (1 << bits)) / (1 << bits)
+
+
+def fq_act(a):
+    return round_ste(a * (1 << HS_ACT_BITS)) / (1 << HS_ACT_BITS)
+
+
+class HyperSynthesis(nn.Module):
+    """h_s, trained with the fixed-point rounding that libtec applies exactly."""
+
+    def __init__(self, nh, nmid, m):
+        super().__init__()
+        self.t0 = nn.Conv2d(nh, nh * 4, 3, padding=1)
+        self.t1 = nn.Conv2d(nh, nmid * 4, 3, padding=1)
+        self.t2 = nn.Conv2d(nmid, 2 * m, 3, padding=1)
+        self.m = m
+
+    def _layer(self, conv, x):
+        w = fq_weight(conv.weight, HS_WEIGHT_BITS)
+        b = fq_weight(conv.bias, HS_WEIGHT_BITS + HS_ACT_BITS)
+        return fq_act(F.conv2d(x, w, b, padding=1))
+
+    def forward(self, z_hat):
+        x = F.relu(F.pixel_shuffle(self._layer(self.t0, z_hat), 2))
+        x = F.relu(F.pixel_shuffle(self._layer(self.t1, x), 2))
+        x = self._layer(self.t2, x)
+        return x[:, : self.m], x[:, self.m:]
+
+
+class FactorizedPrior(nn.Module):
+    """Per-channel learned density for the hyper-latents (Balle et al. 2018)."""
+
+    def __init__(self, ch, filters=(3, 3, 3), init_scale=10.0):
+        super().__init__()
+        dims = (1,) + tuple(filters) + (1,)
+        scale = init_scale ** (1.0 / (len(filters) + 1))
+        self.mats = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.factors = nn.ParameterList()
+        for i in range(len(filters) + 1):
+            init = math.log(math.expm1(1.0 / scale / dims[i + 1]))
+            self.mats.append(nn.Parameter(torch.full((ch, dims[i + 1], dims[i]), init)))
+            self.biases.append(nn.Parameter(torch.rand(ch, dims[i + 1], 1) - 0.5))
+            if i < len(filters):
+                self.factors.append(nn.Parameter(torch.zeros(ch, dims[i + 1], 1)))
+
+    def logits_cdf(self, x):
+        # x: (ch, 1, L)
+        for i in range(len(self.mats)):
+            x = torch.matmul(F.softplus(self.mats[i]), x) + self.biases[i]
+            if i < len(self.factors):
+                x = x + torch.tanh(self.factors[i]) * torch.tanh(x)
+        return x
+
+    def cdf(self, x):
+        return torch.sigmoid(self.logits_cdf(x))
+
+    def likelihood(self, z):
+        b, c, h, w = z.shape
+        v = z.permute(1, 0, 2, 3).reshape(c, 1, -1)
+        lo = self.logits_cdf(v - 0.5)
+        up = self.logits_cdf(v + 0.5)
+        sign = -torch.sign(lo + up).detach()
+        lik = torch.abs(torch.sigmoid(sign * up) - torch.sigmoid(sign * lo))
+        lik = lik.reshape(c, b, h, w).permute(1, 0, 2, 3)
+        return torch.clamp(lik, min=1e-9)
+
+
+def gaussian_likelihood(v, scale):
+    """P(round(v)) for v already centred on the predicted mean."""
+    s = lower_bound(scale, SCALE_MIN)
+    half = 0.5
+    up = 0.5 * torch.erfc(-(half - v.abs()) / (s * math.sqrt(2.0)))
+    lo = 0.5 * torch.erfc(-(-half - v.abs()) / (s * math.sqrt(2.0)))
+    return torch.clamp(up - lo, min=1e-9)
+
+
+class ImageModel(nn.Module):
+    def __init__(self, slots=13, n=96, m=192, nh=96, nmid=144, qualities=8):
+        super().__init__()
+        self.hp = dict(slots=slots, n=n, m=m, nh=nh, nmid=nmid, qualities=qualities)
+        self.slots = slots
+        # analysis
+        self.a0 = nn.Conv2d(slots, n, 5, stride=2, padding=2)
+        self.a0_mask = nn.Linear(slots, n, bias=False)
+        self.gdn0 = GDN(n)
+        self.a1 = nn.Conv2d(n, n, 5, stride=2, padding=2)
+        self.gdn1 = GDN(n)
+        self.a2 = nn.Conv2d(n, n, 5, stride=2, padding=2)
+        self.gdn2 = GDN(n)
+        self.a3 = nn.Conv2d(n, m, 5, stride=2, padding=2)
+        # synthesis
+        self.s0 = SubpixelConv(m, n)
+        self.igdn0 = GDN(n, inverse=True)
+        self.s1 = SubpixelConv(n, n)
+        self.igdn1 = GDN(n, inverse=True)
+        self.s2 = SubpixelConv(n, n)
+        self.igdn2 = GDN(n, inverse=True)
+        self.s3 = SubpixelConv(n, slots)
+        # hyperprior
+        self.h0 = nn.Conv2d(m, nh, 3, padding=1)
+        self.h1 = nn.Conv2d(nh, nh, 5, stride=2, padding=2)
+        self.h2 = nn.Conv2d(nh, nh, 5, stride=2, padding=2)
+        self.hs = HyperSynthesis(nh, nmid, m)
+        self.prior = FactorizedPrior(nh)
+        # gain units: one gain and inverse gain vector per quality anchor
+        g = torch.exp(torch.linspace(math.log(1.0), math.log(12.0), qualities))
+        self.gain = nn.Parameter(g[:, None].repeat(1, m).clone())
+        self.igain = nn.Parameter((1.0 / g)[:, None].repeat(1, m).clone())
+        # per-slot standardisation, filled from the training data
+        self.register_buffer("band_mean", torch.zeros(slots))
+        self.register_buffer("band_std", torch.ones(slots))
+
+    # -- transforms -------------------------------------------------------
+    def analysis(self, xn, mask):
+        x = self.a0(xn) + self.a0_mask(mask)[:, :, None, None]
+        x = self.gdn0(x)
+        x = self.gdn1(self.a1(x))
+        x = self.gdn2(self.a2(x))
+        return self.a3(x)
+
+    def synthesis(self, y):
+        x = self.igdn0(self.s0(y))
+        x = self.igdn1(self.s1(x))
+        x = self.igdn2(self.s2(x))
+        return self.s3(x)
+
+    def hyper_analysis(self, y):
+        x = F.relu(self.h0(y))
+        x = F.relu(self.h1(x))
+        return self.h2(x)
+
+    def gains(self, q):
+        """Gain and inverse gain for a (possibly fractional) quality position q."""
+        return self.gain[q], self.igain[q]
+
+    def normalise(self, x, mask):
+        return (x - self.band_mean[None, :, None, None]) / self.band_std[None, :, None, None] * mask[:, :, None, None]
+
+    def denormalise(self, xn):
+        return xn * self.band_std[None, :, None, None] + self.band_mean[None, :, None, None]
+
+    def forward(self, x, mask, q):
+        """x: reflectance (B,S,H,W) float, mask (B,S) 0/1, q (B,) long anchor index."""
+        xn = self.normalise(x, mask)
+        y = self.analysis(xn, mask)
+        g, ig = self.gains(q)
+        yg = y * g[:, :, None, None]
+        z = self.hyper_analysis(yg)
+        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
+        z_lik = self.prior.likelihood(z_noisy)
+        z_hat = round_ste(z)
+        mu, scale = self.hs(z_hat)
+        centred = yg - mu
+        y_noisy = centred + torch.empty_like(centred).uniform_(-0.5, 0.5)
+        y_lik = gaussian_likelihood(y_noisy, scale)
+        yg_hat = round_ste(centred) + mu
+        y_hat = yg_hat * ig[:, :, None, None]
+        xn_hat = self.synthesis(y_hat)
+        x_hat = self.denormalise(xn_hat)
+        return x_hat, y_lik, z_lik
+
+
+def count_params(model):
+    return sum(p.numel() for p in model.parameters())
