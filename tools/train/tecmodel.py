@@ -238,19 +238,22 @@ class ImageModel(nn.Module):
     def denormalise(self, xn):
         return xn * self.band_std[None, :, None, None] + self.band_mean[None, :, None, None]
 
-    def forward(self, x, mask, q):
-        """x: reflectance (B,S,H,W) float, mask (B,S) 0/1, q (B,) long anchor index."""
+    def forward(self, x, mask, q, noise=True):
+        """x: reflectance (B,S,H,W) float, mask (B,S) 0/1, q (B,) long anchor index.
+        noise: additive uniform noise for the rate terms (training); False
+        evaluates the rate of the actually rounded values."""
         xn = self.normalise(x, mask)
         y = self.analysis(xn, mask)
         g, ig = self.gains(q)
         yg = y * g[:, :, None, None]
         z = self.hyper_analysis(yg)
-        z_noisy = z + torch.empty_like(z).uniform_(-0.5, 0.5)
-        z_lik = self.prior.likelihood(z_noisy)
         z_hat = round_ste(z)
+        z_lik = self.prior.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5) if noise else z_hat)
         mu, scale = self.hs(z_hat)
+        mu = mu[:, :, : yg.shape[2], : yg.shape[3]]
+        scale = scale[:, :, : yg.shape[2], : yg.shape[3]]
         centred = yg - mu
-        y_noisy = centred + torch.empty_like(centred).uniform_(-0.5, 0.5)
+        y_noisy = centred + torch.empty_like(centred).uniform_(-0.5, 0.5) if noise else torch.round(centred)
         y_lik = gaussian_likelihood(y_noisy, scale)
         yg_hat = round_ste(centred) + mu
         y_hat = yg_hat * ig[:, :, None, None]

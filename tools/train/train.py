@@ -1,0 +1,191 @@
+#!/usr/bin/python3
+"""Train the tec-img model on Sentinel-2 crops.
+
+Runs on CPU (torch.set_num_threads) or CUDA unchanged.  Checkpoints go to
+OUT/ckpt.pt every --ckpt-every steps; --resume continues from a checkpoint or
+from a shipped .tecw (weights only, fresh optimiser).
+
+  /usr/bin/python3 tools/train/train.py --out runs/s2 --steps 20000
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data import CropSampler, list_places, slot_statistics  # noqa: E402
+from tecmodel import ImageModel, count_params  # noqa: E402
+
+# Rate-distortion trade-offs of the quality anchors: loss = bits per sample
+# + lambda * MSE of reflectance / 10000.  Doubling lambda costs ~3 dB.
+LAMBDAS = [1500.0 * 2 ** i for i in range(8)]
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap.add_argument("--data", default=os.path.join(here, "..", "..", "..", "shared", "data"))
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--m", type=int, default=160)
+    ap.add_argument("--nh", type=int, default=64)
+    ap.add_argument("--nmid", type=int, default=96)
+    ap.add_argument("--lr", type=float, default=2e-4)
+    ap.add_argument("--lr-final", type=float, default=2e-5)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--resume", default=None, help="checkpoint .pt or shipped .tecw")
+    ap.add_argument("--ckpt-every", type=int, default=250)
+    ap.add_argument("--val-every", type=int, default=1000)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    return ap.parse_args()
+
+
+def rd_terms(model, x, mask, q, noise=True):
+    """Per-sample rate (bits per present sample) and distortion (MSE / 1e8)."""
+    x_hat, y_lik, z_lik = model(x, mask, q, noise=noise)
+    b, s, h, w = x.shape
+    present = mask.sum(1) * h * w
+    bits = -torch.log2(y_lik).sum((1, 2, 3)) - torch.log2(z_lik).sum((1, 2, 3))
+    rate = bits / present
+    err = ((x_hat - x) / 10000.0) ** 2 * mask[:, :, None, None]
+    dist = err.sum((1, 2, 3)) / present
+    return rate, dist, x_hat
+
+
+def validate(model, val_set, device):
+    model.eval()
+    rows = []
+    with torch.no_grad():
+        for q in (0, 3, 7):
+            tot_bits = tot_n = 0.0
+            sse = 0.0
+            for x, mask in val_set:
+                xt = torch.from_numpy(x).to(device)
+                mt = torch.from_numpy(mask).to(device)
+                qt = torch.full((x.shape[0],), q, dtype=torch.long, device=device)
+                rate, _, x_hat = rd_terms(model, xt, mt, qt, noise=False)
+                n = mt.sum(1) * x.shape[2] * x.shape[3]
+                tot_bits += float((rate * n).sum())
+                tot_n += float(n.sum())
+                xr = torch.clamp(torch.round(x_hat), 0, 65535)
+                d = (torch.clamp(xr, 0, 10000) - torch.clamp(xt, 0, 10000)) * mt[:, :, None, None]
+                sse += float((d.double() ** 2).sum())
+            mse = sse / tot_n
+            psnr = 10 * math.log10(1e8 / max(mse, 1e-12))
+            rows.append((q, tot_bits / tot_n, psnr))
+    model.train()
+    return rows
+
+
+def make_val_set(places, crop=256):
+    """Fixed centre crops of every acquisition of the validation places."""
+    out = []
+    for p in places:
+        ch, cw = min(crop, p.H) // 16 * 16, min(crop, p.W) // 16 * 16
+        y0, x0 = (p.H - ch) // 2, (p.W - cw) // 2
+        ts = sorted(set([0, p.T // 2, p.T - 1]))
+        x = np.zeros((len(ts), 13, ch, cw), np.float32)
+        mask = np.zeros((len(ts), 13), np.float32)
+        for i, t in enumerate(ts):
+            for c, s in enumerate(p.slots):
+                x[i, s] = p.cube[t, c, y0:y0 + ch, x0:x0 + cw]
+                mask[i, s] = 1
+        out.append((x, mask))
+    return out
+
+
+def load_resume(model, opt, path, device):
+    if path.endswith(".tecw"):
+        from export import load_tecw_into
+        load_tecw_into(model, path)
+        return 0
+    ck = torch.load(path, map_location=device)
+    model.load_state_dict(ck["model"])
+    if opt is not None and "opt" in ck:
+        opt.load_state_dict(ck["opt"])
+    return ck.get("step", 0)
+
+
+def main():
+    args = parse_args()
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    log = open(os.path.join(args.out, "log.txt"), "a")
+
+    def say(msg):
+        line = time.strftime("%H:%M:%S ") + msg
+        print(line, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    train_places = list_places(args.data, "train")
+    val_places = list_places(args.data, "val")
+    say("train: " + ",".join(p.name for p in train_places))
+    say("val: " + ",".join(p.name for p in val_places))
+    model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, qualities=len(LAMBDAS))
+    mean, std = slot_statistics(train_places)
+    model.band_mean.copy_(torch.from_numpy(mean))
+    model.band_std.copy_(torch.from_numpy(std))
+    model.to(args.device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step = 0
+    ckpt = os.path.join(args.out, "ckpt.pt")
+    if args.resume:
+        step = load_resume(model, opt, args.resume, args.device)
+        say(f"resumed from {args.resume} at step {step}")
+    elif os.path.exists(ckpt):
+        step = load_resume(model, opt, ckpt, args.device)
+        say(f"resumed from {ckpt} at step {step}")
+    say(f"params {count_params(model)} hp {model.hp} device {args.device}")
+    sampler = CropSampler(train_places, args.crop, args.seed * 1000 + step)
+    val_set = make_val_set(val_places)
+    lambdas = torch.tensor(LAMBDAS, device=args.device)
+    t0 = time.time()
+    run_r = run_d = run_l = 0.0
+    while step < args.steps:
+        frac = step / max(args.steps, 1)
+        lr = args.lr_final + 0.5 * (args.lr - args.lr_final) * (1 + math.cos(math.pi * frac))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, mask = sampler.sample(args.batch)
+        x = torch.from_numpy(x).to(args.device)
+        mask = torch.from_numpy(mask).to(args.device)
+        q = torch.randint(0, len(LAMBDAS), (args.batch,), device=args.device)
+        rate, dist, _ = rd_terms(model, x, mask, q)
+        loss = (rate + lambdas[q] * dist).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        run_r += float(rate.mean())
+        run_d += float(dist.mean())
+        run_l += float(loss)
+        if step % 50 == 0:
+            dt = (time.time() - t0) / 50
+            t0 = time.time()
+            say(f"step {step} loss {run_l/50:.4f} bpppb {run_r/50:.4f} mse {run_d/50:.3e} lr {lr:.2e} {dt:.2f}s/step")
+            run_r = run_d = run_l = 0.0
+        if step % args.ckpt_every == 0 or step == args.steps:
+            tmp = ckpt + ".tmp"
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                        "hp": model.hp, "args": vars(args)}, tmp)
+            os.replace(tmp, ckpt)
+        if step % args.val_every == 0 or step == args.steps:
+            for q, bpp, psnr in validate(model, val_set, args.device):
+                say(f"val step {step} q {q} bpppb {bpp:.4f} psnr {psnr:.2f}")
+    say("done")
+
+
+if __name__ == "__main__":
+    main()
