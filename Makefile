@@ -151,6 +151,9 @@ $(B)/tests/%: fate-tests/unit/%.c $(B)/libtectools.a $(B)/libtec.a $(B)/flags.st
 
 tests: $(TESTS)
 
+# Keep the benchmark objects (make would delete them as intermediates).
+.SECONDARY: $(BENCH_SRCS:tools/%.c=$(B)/tools/%.o)
+
 -include $(LIB_OBJS:.o=.d) $(HELPER_OBJS:.o=.d) $(B)/tools/tec.d \
          $(BENCH_SRCS:tools/%.c=$(B)/tools/%.d) $(TESTS:=.d)
 

@@ -11,7 +11,7 @@
 #   sh, asan-sh       bash script
 #   fuzz              libFuzzer program; FUZZ_RUNS, FUZZ_MAX_TIME, FUZZ_SEED, FUZZ_WORK
 # Every test runs from the source tree with a time limit (TEST_TIMEOUT seconds,
-# default 900); its output goes to $TEST_LOGS/KIND-NAME.log.  A passing test
+# default 600); its output goes to $TEST_LOGS/KIND-NAME.log.  A passing test
 # shows its last line (its own "N passed, N failed"), a failing one its tail.
 
 set -u
@@ -67,7 +67,7 @@ run() {
             rc=1 why="did not build"
         else
             start=$(date +%s%N)
-            timeout -k 10 "${TEST_TIMEOUT:-900}" "${CMD[@]}" > "$log" 2>&1 < /dev/null
+            timeout -k 10 "${TEST_TIMEOUT:-600}" "${CMD[@]}" > "$log" 2>&1 < /dev/null
             rc=$?
             ms=$(( ($(date +%s%N) - start) / 1000000 ))
         fi
@@ -77,7 +77,7 @@ run() {
         else
             echo "FAIL $kind $name" >> "$results"
             case $rc in
-                124|137) why=${why:-"timed out after ${TEST_TIMEOUT:-900} s"} ;;
+                124|137) why=${why:-"timed out after ${TEST_TIMEOUT:-600} s"} ;;
                 *) why=${why:-"exit status $rc"} ;;
             esac
             printf 'FAIL  %-10s %-28s (%s; log: %s)\n' "$kind" "$name" "$why" "$log"
