@@ -1,0 +1,354 @@
+/* The decoder: sequence header -> model, packets -> pictures. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tec/tec.h"
+#include "bytes.h"
+#include "frame_codec.h"
+#include "model_image.h"
+#include "seqheader.h"
+#include "weights.h"
+
+#define ERR_SIZE 512
+#define CHUNK_ERR_SIZE 96
+
+struct TecDecoder {
+    TecSeqHeader hdr;
+    TecImageModel *model;
+    TecGeometry geom;
+    TecWorkers workers;
+    TecRowSink sink;
+    void *sink_opaque;
+
+    TecLatentGrid *grids;      /* [n_groups], allocated on the first packet */
+    float *gain, *igain;
+    uint16_t *samples;         /* the whole frame, or one stripe with a sink */
+
+    /* The packet being decoded. */
+    const uint8_t **chunk_data;
+    size_t *chunk_size;
+    int *chunk_status;
+    char (*chunk_err)[CHUNK_ERR_SIZE];
+
+    TecPicture pic;
+    int has_frame, flushed;
+    int64_t frame_index;
+    char err[ERR_SIZE];
+};
+
+static _Thread_local char open_error[ERR_SIZE];
+
+static int fail(TecDecoder *dec, int code, const char *fmt, ...)
+{
+    char *buf = dec ? dec->err : open_error;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, ERR_SIZE, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void tec_decoder_default_settings(TecDecoderSettings *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+const char *tec_decoder_error(const TecDecoder *dec)
+{
+    return dec ? dec->err : open_error;
+}
+
+const TecStreamInfo *tec_decoder_info(const TecDecoder *dec)
+{
+    return dec ? &dec->hdr.info : NULL;
+}
+
+/* ---- opening ------------------------------------------------------------- */
+
+static int load_model(TecDecoder *dec, const char *weights_dir)
+{
+    const TecStreamInfo *info = &dec->hdr.info;
+    char path[4096], msg[ERR_SIZE];
+    int ret = tec_weights_find(info->model, weights_dir, path, sizeof(path), msg, sizeof(msg));
+    if (ret < 0)
+        return fail(NULL, TEC_EMODEL, "%s", msg);
+    TecWeights *w;
+    ret = tec_weights_load(path, &w, msg, sizeof(msg));
+    if (ret < 0)
+        return fail(NULL, ret, "%s", msg);
+    if (tec_weights_checksum(w) != info->model_checksum) {
+        fail(NULL, TEC_EMODEL, "the stream needs model '%s' with checksum %016llx, but %s has "
+             "checksum %016llx", info->model, (unsigned long long)info->model_checksum, path,
+             (unsigned long long)tec_weights_checksum(w));
+        tec_weights_free(&w);
+        return TEC_EMODEL;
+    }
+    ret = tec_img_load(&dec->model, w, msg, sizeof(msg));
+    tec_weights_free(&w);
+    if (ret < 0)
+        return fail(NULL, ret, "%s: %s", path, msg);
+    return 0;
+}
+
+int tec_decoder_open(TecDecoder **out, const TecDecoderSettings *s,
+                     const uint8_t *header, size_t header_size)
+{
+    TecDecoderSettings defaults;
+    if (!out)
+        return fail(NULL, TEC_EINVAL, "no decoder pointer");
+    *out = NULL;
+    if (!s) {
+        tec_decoder_default_settings(&defaults);
+        s = &defaults;
+    }
+    if (s->threads < 0)
+        return fail(NULL, TEC_EINVAL, "threads must be >= 0, got %d", s->threads);
+    TecDecoder *dec = calloc(1, sizeof(*dec));
+    if (!dec)
+        return fail(NULL, TEC_ENOMEM, "out of memory");
+
+    int ret = tec_seq_parse(header, header_size, &dec->hdr, open_error, sizeof(open_error));
+    if (ret < 0)
+        goto fail;
+    for (int i = 0; i < dec->hdr.n_groups; i++)
+        for (int j = 0; j < dec->hdr.groups[i].count; j++)
+            if (dec->hdr.groups[i].slot[j] >= TEC_S2_SLOTS) {
+                ret = fail(NULL, TEC_EBITSTREAM, "sequence header: slot %d beyond the model's %d",
+                           dec->hdr.groups[i].slot[j], TEC_S2_SLOTS);
+                goto fail;
+            }
+    if ((ret = load_model(dec, s->weights_dir)) < 0)
+        goto fail;
+
+    tec_geometry_init(&dec->geom, dec->hdr.info.width, dec->hdr.info.height);
+    dec->sink = s->row_sink;
+    dec->sink_opaque = s->row_opaque;
+    if ((ret = tec_workers_init(&dec->workers, s->threads)) < 0) {
+        fail(NULL, ret, "cannot start %d threads", s->threads);
+        goto fail;
+    }
+    dec->gain = malloc((size_t)dec->model->m * sizeof(float));
+    dec->igain = malloc((size_t)dec->model->m * sizeof(float));
+    if (!dec->gain || !dec->igain) {
+        ret = fail(NULL, TEC_ENOMEM, "out of memory");
+        goto fail;
+    }
+    snprintf(dec->err, sizeof(dec->err), "no error");
+    *out = dec;
+    return 0;
+fail:
+    tec_decoder_close(&dec);
+    return ret;
+}
+
+static void free_frame_state(TecDecoder *dec)
+{
+    for (int i = 0; dec->grids && i < dec->hdr.n_groups; i++)
+        free(dec->grids[i].y);
+    free(dec->grids);
+    free(dec->samples);
+    free(dec->chunk_data);
+    free(dec->chunk_size);
+    free(dec->chunk_status);
+    free(dec->chunk_err);
+    dec->grids = NULL;
+    dec->samples = NULL;
+    dec->chunk_data = NULL;
+    dec->chunk_size = NULL;
+    dec->chunk_status = NULL;
+    dec->chunk_err = NULL;
+}
+
+void tec_decoder_close(TecDecoder **pdec)
+{
+    TecDecoder *dec = pdec ? *pdec : NULL;
+    if (!dec)
+        return;
+    free_frame_state(dec);
+    free(dec->gain);
+    free(dec->igain);
+    tec_workers_free(&dec->workers);
+    tec_img_free(&dec->model);
+    free(dec);
+    *pdec = NULL;
+}
+
+/* The per-frame buffers, allocated once on the first packet so that opening
+ * (e.g. to probe a stream) stays cheap. */
+static int alloc_frame_state(TecDecoder *dec)
+{
+    const TecGeometry *g = &dec->geom;
+    const int groups = dec->hdr.n_groups;
+    const size_t n_chunks = (size_t)groups * g->n_blocks;
+    const size_t rows = dec->sink ? (size_t)(g->height < TEC_STRIPE_ROWS ? g->height : TEC_STRIPE_ROWS)
+                                  : (size_t)g->height;
+    if (dec->grids)
+        return 0;
+    dec->grids = calloc((size_t)groups, sizeof(*dec->grids));
+    dec->samples = malloc((size_t)dec->hdr.info.bands * rows * g->width * sizeof(uint16_t));
+    dec->chunk_data = calloc(n_chunks, sizeof(*dec->chunk_data));
+    dec->chunk_size = calloc(n_chunks, sizeof(*dec->chunk_size));
+    dec->chunk_status = calloc(n_chunks, sizeof(*dec->chunk_status));
+    dec->chunk_err = calloc(n_chunks, sizeof(*dec->chunk_err));
+    int ok = dec->grids && dec->samples && dec->chunk_data && dec->chunk_size &&
+             dec->chunk_status && dec->chunk_err;
+    for (int i = 0; ok && i < groups; i++) {
+        dec->grids[i].h = g->lat_h;
+        dec->grids[i].w = g->lat_w;
+        dec->grids[i].y = malloc((size_t)dec->model->m * g->lat_h * g->lat_w * sizeof(float));
+        ok = dec->grids[i].y != NULL;
+    }
+    if (!ok) {
+        free_frame_state(dec);
+        return fail(dec, TEC_ENOMEM, "out of memory for a %dx%dx%d frame", g->width, g->height,
+                    dec->hdr.info.bands);
+    }
+    return 0;
+}
+
+/* ---- one packet ---------------------------------------------------------- */
+
+/* Checks the packet header and the chunk table; sets the chunk pointers. */
+static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *position)
+{
+    const size_t n_chunks = (size_t)dec->hdr.n_groups * dec->geom.n_blocks;
+    if (size < TEC_PACKET_HEADER)
+        return fail(dec, TEC_EBITSTREAM, "packet of %zu bytes is too short", size);
+    if (data[0] != 0) {
+        if (data[0] == 1 && dec->hdr.inter_allowed)
+            return fail(dec, TEC_EUNSUPPORTED, "inter frames are not supported by this build");
+        return fail(dec, TEC_EBITSTREAM, "unknown frame type %d", data[0]);
+    }
+    if (data[1] != 0)
+        return fail(dec, TEC_EBITSTREAM, "reserved packet byte is %d", data[1]);
+    *position = tec_rl16(data + 2);
+    if (*position > (dec->model->qualities - 1) * 256)
+        return fail(dec, TEC_EBITSTREAM, "quality position %d beyond the model's %d anchors",
+                    *position, dec->model->qualities);
+    uint32_t count = tec_rl32(data + 4);
+    if (count != n_chunks)
+        return fail(dec, TEC_EBITSTREAM, "packet has %u chunks, the geometry needs %zu", count,
+                    n_chunks);
+    if ((size - TEC_PACKET_HEADER) / 4 < n_chunks)
+        return fail(dec, TEC_EBITSTREAM, "packet truncated in the chunk table");
+    const uint8_t *table = data + TEC_PACKET_HEADER, *body = table + 4 * n_chunks;
+    size_t left = size - TEC_PACKET_HEADER - 4 * n_chunks;
+    for (size_t i = 0; i < n_chunks; i++) {
+        size_t chunk = tec_rl32(table + 4 * i);
+        if (chunk > left)
+            return fail(dec, TEC_EBITSTREAM, "chunk %zu runs past the end of the packet", i);
+        dec->chunk_data[i] = body;
+        dec->chunk_size[i] = chunk;
+        body += chunk;
+        left -= chunk;
+    }
+    if (left)
+        return fail(dec, TEC_EBITSTREAM, "%zu stray bytes after the last chunk", left);
+    return 0;
+}
+
+static int chunk_task(void *ctx, int task, int slot)
+{
+    TecDecoder *dec = ctx;
+    const int group = task / dec->geom.n_blocks, block = task % dec->geom.n_blocks;
+    const TecBlockRect r = tec_geometry_block(&dec->geom, block);
+    /* Errors are kept per chunk and reported in order, whatever the threads. */
+    dec->chunk_status[task] = tec_fc_decode_chunk(dec->model, dec->chunk_data[task],
+                                                  dec->chunk_size[task], &r, dec->igain,
+                                                  &dec->grids[group], &dec->workers.ws[slot],
+                                                  dec->chunk_err[task], CHUNK_ERR_SIZE);
+    return 0;
+}
+
+static int output_stripes(TecDecoder *dec)
+{
+    const TecGeometry *g = &dec->geom;
+    for (int row = 0; row < g->block_rows; row++) {
+        const int y0 = row * TEC_STRIPE_ROWS;
+        const int rows = g->height - y0 < TEC_STRIPE_ROWS ? g->height - y0 : TEC_STRIPE_ROWS;
+        TecSampleTarget t = { dec->samples, g->width, (ptrdiff_t)g->width * g->height, 0 };
+        if (dec->sink) {
+            t.band_stride = (ptrdiff_t)g->width * (g->height < TEC_STRIPE_ROWS ? g->height
+                                                                               : TEC_STRIPE_ROWS);
+            t.y0 = y0;
+        }
+        int ret = tec_fc_synthesize_stripe(dec->model, &dec->workers, g, &dec->hdr, dec->grids,
+                                           row, &t);
+        if (ret < 0)
+            return fail(dec, ret, "synthesis failed (%s)", tec_strerror(ret));
+        if (dec->sink) {
+            ret = dec->sink(dec->sink_opaque, dec->frame_index, y0, rows, t.data, t.stride,
+                            t.band_stride);
+            if (ret < 0)
+                return fail(dec, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
+                            "row sink failed on rows %d..%d (%d)", y0, y0 + rows - 1, ret);
+        }
+    }
+    return 0;
+}
+
+static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
+{
+    int position = 0, ret;
+    if ((ret = alloc_frame_state(dec)) < 0 || (ret = parse_packet(dec, data, size, &position)) < 0)
+        return ret;
+    tec_img_gains(dec->model, position, dec->gain, dec->igain);
+
+    const int n_chunks = dec->hdr.n_groups * dec->geom.n_blocks;
+    ret = tec_workers_run(&dec->workers, dec->workers.count, n_chunks, chunk_task, dec);
+    if (ret < 0)
+        return fail(dec, ret, "chunk decoding failed (%s)", tec_strerror(ret));
+    for (int i = 0; i < n_chunks; i++) {
+        if (dec->chunk_status[i] == TEC_ENOMEM)
+            return fail(dec, TEC_ENOMEM, "out of memory decoding chunk %d", i);
+        if (dec->chunk_status[i] < 0)
+            return fail(dec, TEC_EBITSTREAM, "chunk %d (group %d, block %d): %s", i,
+                        i / dec->geom.n_blocks, i % dec->geom.n_blocks, dec->chunk_err[i]);
+    }
+    return output_stripes(dec);
+}
+
+int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,
+                            int64_t time_ms, int has_time)
+{
+    if (!dec)
+        return TEC_EINVAL;
+    if (!data) {
+        dec->flushed = 1;
+        return 0;
+    }
+    if (dec->flushed)
+        return fail(dec, TEC_EINVAL, "packet sent after the flush");
+    if (dec->has_frame)
+        return fail(dec, TEC_EAGAIN, "receive the pending frame first");
+
+    /* A corrupt packet still takes its place in the stream. */
+    int ret = decode_packet(dec, data, size);
+    dec->frame_index++;
+    if (ret < 0)
+        return ret;
+    const TecGeometry *g = &dec->geom;
+    dec->pic.data = dec->sink ? NULL : dec->samples;
+    dec->pic.stride = g->width;
+    dec->pic.band_stride = (ptrdiff_t)g->width * g->height;
+    dec->pic.bands = dec->hdr.info.bands;
+    dec->pic.width = g->width;
+    dec->pic.height = g->height;
+    dec->pic.time_ms = time_ms;
+    dec->pic.has_time = has_time;
+    dec->has_frame = 1;
+    return 0;
+}
+
+int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic)
+{
+    if (!dec || !pic)
+        return TEC_EINVAL;
+    if (!dec->has_frame)
+        return dec->flushed ? TEC_EOF : TEC_EAGAIN;
+    *pic = dec->pic;
+    dec->has_frame = 0;
+    return 0;
+}

@@ -1,0 +1,555 @@
+/* The encoder: settings -> sequence header, frames -> packets. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tec/tec.h"
+#include "bytes.h"
+#include "frame_codec.h"
+#include "model_image.h"
+#include "seqheader.h"
+#include "weights.h"
+
+#define DEFAULT_MODEL "tec-s2"
+/* Pixels of context around a block for the analysis (2 latents). */
+#define ANALYSIS_HALO (2 * TEC_IMG_DOWNSCALE)
+#define ERR_SIZE 512
+
+typedef struct Chunk {
+    uint8_t *data;
+    size_t size, capacity;
+} Chunk;
+
+/* Rows [y0, y1) of all bands: row y of band b at data[b*band_stride + (y-y0)*stride]. */
+typedef struct PixelView {
+    const uint16_t *data;
+    ptrdiff_t stride, band_stride;
+    int y0;
+} PixelView;
+
+struct TecEncoder {
+    TecSeqHeader hdr;
+    uint8_t header[TEC_SEQ_MAX_SIZE];
+    size_t header_size;
+    TecImageModel *model;
+    TecGeometry geom;
+    TecWorkers workers;
+
+    int position;              /* quality position of every packet */
+    float *gain, *igain;       /* [m] */
+    float *input_bias;         /* [n_groups][n] */
+
+    TecRowSource source;
+    void *source_opaque;
+    uint16_t *window;          /* rows read from the source */
+    int window_cap, window_y0, window_y1;
+
+    Chunk *chunks;             /* [n_groups][n_blocks] */
+    uint8_t *packet_buf[2];    /* alternate, so a packet outlives the next send */
+    size_t packet_cap[2];
+    int packet_cur;
+    TecPacket pending;
+    int has_pending, flushed;
+    int64_t frame_index;
+
+    int want_recon;
+    TecLatentGrid *grids;      /* decoder-side latents of the pending frame */
+    uint16_t *recon;
+    TecPicture recon_pic;
+    int has_recon;
+
+    char err[ERR_SIZE];
+};
+
+static _Thread_local char open_error[ERR_SIZE];
+
+static int fail(TecEncoder *enc, int code, const char *fmt, ...)
+{
+    char *buf = enc ? enc->err : open_error;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, ERR_SIZE, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+void tec_encoder_default_settings(TecEncoderSettings *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+const char *tec_encoder_error(const TecEncoder *enc)
+{
+    return enc ? enc->err : open_error;
+}
+
+const TecStreamInfo *tec_encoder_info(const TecEncoder *enc)
+{
+    return enc ? &enc->hdr.info : NULL;
+}
+
+int tec_encoder_get_header(TecEncoder *enc, const uint8_t **data, size_t *size)
+{
+    if (!enc || !data || !size)
+        return TEC_EINVAL;
+    *data = enc->header;
+    *size = enc->header_size;
+    return 0;
+}
+
+/* ---- opening ------------------------------------------------------------- */
+
+static int check_settings(const TecEncoderSettings *s)
+{
+    if (s->bands < 1 || s->bands > TEC_MAX_BANDS)
+        return fail(NULL, TEC_EINVAL, "bands must be 1..%d, got %d", TEC_MAX_BANDS, s->bands);
+    if (s->width < 1 || s->width > TEC_MAX_DIM || s->height < 1 || s->height > TEC_MAX_DIM)
+        return fail(NULL, TEC_EINVAL, "frame size %dx%d outside 1..%d", s->width, s->height,
+                    TEC_MAX_DIM);
+    if (s->quality != 0 && (s->quality < TEC_QUALITY_MIN || s->quality > TEC_QUALITY_MAX))
+        return fail(NULL, TEC_EINVAL, "quality must be %d..%d (0 = default), got %d",
+                    TEC_QUALITY_MIN, TEC_QUALITY_MAX, s->quality);
+    if (s->threads < 0)
+        return fail(NULL, TEC_EINVAL, "threads must be >= 0, got %d", s->threads);
+    if (s->keyframe_interval < 0 || s->keyframe_interval > 65535)
+        return fail(NULL, TEC_EINVAL, "keyframe interval must be 0..65535, got %d",
+                    s->keyframe_interval);
+    if (s->model && !tec_seq_model_name_ok(s->model))
+        return fail(NULL, TEC_EINVAL, "invalid model name '%s'", s->model);
+    for (int b = 0; b < s->bands; b++) {
+        const char *name = s->band_names[b];
+        if (!name)
+            continue;
+        size_t len = strlen(name);
+        if (len >= TEC_MAX_BAND_NAME)
+            return fail(NULL, TEC_EINVAL, "band %d: name '%s' longer than %d characters", b,
+                        name, TEC_MAX_BAND_NAME - 1);
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e)
+                return fail(NULL, TEC_EINVAL, "band %d: name is not printable ASCII", b);
+    }
+    return 0;
+}
+
+/* Band names from the settings, Sentinel-2 defaults filling the gaps. */
+static void fill_band_names(TecStreamInfo *info, const TecEncoderSettings *s)
+{
+    const char *const *defaults = tec_s2_default_names(s->bands);
+    for (int b = 0; b < s->bands; b++) {
+        const char *name = s->band_names[b] ? s->band_names[b] : defaults ? defaults[b] : "";
+        snprintf(info->band_names[b], TEC_MAX_BAND_NAME, "%s", name);
+    }
+}
+
+static int load_model(TecEncoder *enc, const TecEncoderSettings *s, const char *name)
+{
+    char path[4096], msg[ERR_SIZE];
+    int ret = tec_weights_find(name, s->weights_dir, path, sizeof(path), msg, sizeof(msg));
+    if (ret < 0)
+        return fail(NULL, ret, "%s", msg);
+    TecWeights *w;
+    ret = tec_weights_load(path, &w, msg, sizeof(msg));
+    if (ret < 0)
+        return fail(NULL, ret, "%s", msg);
+    ret = tec_img_load(&enc->model, w, msg, sizeof(msg));
+    tec_weights_free(&w);
+    if (ret < 0)
+        return fail(NULL, ret, "%s: %s", path, msg);
+    return 0;
+}
+
+static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
+{
+    const TecImageModel *m = enc->model;
+    const TecGeometry *g = &enc->geom;
+    const int groups = enc->hdr.n_groups;
+
+    enc->gain = malloc((size_t)m->m * sizeof(float));
+    enc->igain = malloc((size_t)m->m * sizeof(float));
+    enc->input_bias = malloc((size_t)groups * m->n * sizeof(float));
+    enc->chunks = calloc((size_t)groups * g->n_blocks, sizeof(*enc->chunks));
+    if (!enc->gain || !enc->igain || !enc->input_bias || !enc->chunks)
+        return TEC_ENOMEM;
+    tec_img_gains(m, enc->position, enc->gain, enc->igain);
+    for (int i = 0; i < groups; i++) {
+        float mask[TEC_S2_SLOTS] = { 0 };
+        for (int j = 0; j < enc->hdr.groups[i].count; j++)
+            mask[enc->hdr.groups[i].slot[j]] = 1.0f;
+        tec_img_input_bias(m, mask, enc->input_bias + (size_t)i * m->n);
+    }
+
+    if (s->row_source) {
+        enc->window_cap = TEC_STRIPE_ROWS + 2 * ANALYSIS_HALO;
+        if (enc->window_cap > g->height)
+            enc->window_cap = g->height;
+        enc->window = malloc((size_t)s->bands * enc->window_cap * g->width * sizeof(uint16_t));
+        if (!enc->window)
+            return TEC_ENOMEM;
+    }
+    if (enc->want_recon) {
+        enc->grids = calloc((size_t)groups, sizeof(*enc->grids));
+        enc->recon = malloc((size_t)s->bands * g->height * g->width * sizeof(uint16_t));
+        if (!enc->grids || !enc->recon)
+            return TEC_ENOMEM;
+        for (int i = 0; i < groups; i++) {
+            enc->grids[i].h = g->lat_h;
+            enc->grids[i].w = g->lat_w;
+            enc->grids[i].y = malloc((size_t)m->m * g->lat_h * g->lat_w * sizeof(float));
+            if (!enc->grids[i].y)
+                return TEC_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
+{
+    if (!out)
+        return fail(NULL, TEC_EINVAL, "no encoder pointer");
+    *out = NULL;
+    if (!s)
+        return fail(NULL, TEC_EINVAL, "no settings");
+    int ret = check_settings(s);
+    if (ret < 0)
+        return ret;
+    TecEncoder *enc = calloc(1, sizeof(*enc));
+    if (!enc)
+        return fail(NULL, TEC_ENOMEM, "out of memory");
+
+    const char *model_name = s->model ? s->model : DEFAULT_MODEL;
+    if ((ret = load_model(enc, s, model_name)) < 0)
+        goto fail;
+
+    TecStreamInfo *info = &enc->hdr.info;
+    info->bands = s->bands;
+    info->width = s->width;
+    info->height = s->height;
+    info->keyframe_interval = s->keyframe_interval ? s->keyframe_interval : 1;
+    snprintf(info->model, sizeof(info->model), "%s", model_name);
+    info->model_checksum = enc->model->checksum;
+    fill_band_names(info, s);
+    tec_seq_plan_groups(&enc->hdr);
+    enc->header_size = tec_seq_write(&enc->hdr, enc->header);
+
+    tec_geometry_init(&enc->geom, s->width, s->height);
+    enc->position = tec_img_quality_position(enc->model, s->quality);
+    enc->source = s->row_source;
+    enc->source_opaque = s->row_opaque;
+    enc->want_recon = s->want_reconstruction;
+    if ((ret = tec_workers_init(&enc->workers, s->threads)) < 0) {
+        fail(NULL, ret, "cannot start %d threads", s->threads);
+        goto fail;
+    }
+    if ((ret = alloc_state(enc, s)) < 0) {
+        fail(NULL, ret, "out of memory for a %dx%dx%d frame", s->width, s->height, s->bands);
+        goto fail;
+    }
+    snprintf(enc->err, sizeof(enc->err), "no error");
+    *out = enc;
+    return 0;
+fail:
+    tec_encoder_close(&enc);
+    return ret;
+}
+
+void tec_encoder_close(TecEncoder **penc)
+{
+    TecEncoder *enc = penc ? *penc : NULL;
+    if (!enc)
+        return;
+    const int groups = enc->hdr.n_groups;
+    for (int i = 0; enc->chunks && i < groups * enc->geom.n_blocks; i++)
+        free(enc->chunks[i].data);
+    for (int i = 0; enc->grids && i < groups; i++)
+        free(enc->grids[i].y);
+    free(enc->grids);
+    free(enc->recon);
+    free(enc->chunks);
+    free(enc->packet_buf[0]);
+    free(enc->packet_buf[1]);
+    free(enc->window);
+    free(enc->gain);
+    free(enc->igain);
+    free(enc->input_bias);
+    tec_workers_free(&enc->workers);
+    tec_img_free(&enc->model);
+    free(enc);
+    *penc = NULL;
+}
+
+/* ---- one frame ----------------------------------------------------------- */
+
+typedef struct RowJob {
+    TecEncoder *enc;
+    const PixelView *view;
+    int row;
+} RowJob;
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* The standardised input of a block plus its halo, edge-replicated beyond
+ * the frame: xn[slots][ph][pw]. */
+static void fill_input(const TecEncoder *enc, const PixelView *view, const TecBandGroup *group,
+                       const TecBlockRect *r, float *xn)
+{
+    const TecImageModel *m = enc->model;
+    const int D = TEC_IMG_DOWNSCALE, W = enc->geom.width, H = enc->geom.height;
+    const int ph = r->h * D + 2 * ANALYSIS_HALO, pw = r->w * D + 2 * ANALYSIS_HALO;
+    const int py0 = r->y0 * D - ANALYSIS_HALO, px0 = r->x0 * D - ANALYSIS_HALO;
+    const size_t plane = (size_t)ph * pw;
+
+    memset(xn, 0, (size_t)m->slots * plane * sizeof(*xn));
+    for (int j = 0; j < group->count; j++) {
+        const int s = group->slot[j];
+        const float mean = m->band_mean[s], std = m->band_std[s];
+        const uint16_t *band = view->data + group->band[j] * view->band_stride;
+        for (int i = 0; i < ph; i++) {
+            const int y = clampi(py0 + i, 0, H - 1);
+            const uint16_t *src = band + (y - view->y0) * view->stride;
+            float *dst = xn + s * plane + (size_t)i * pw;
+            for (int k = 0; k < pw; k++)
+                dst[k] = ((float)src[clampi(px0 + k, 0, W - 1)] - mean) / std;
+        }
+    }
+}
+
+static int store_chunk(Chunk *c, const uint8_t *data, size_t size)
+{
+    if (size > c->capacity) {
+        uint8_t *p = realloc(c->data, size);
+        if (!p)
+            return TEC_ENOMEM;
+        c->data = p;
+        c->capacity = size;
+    }
+    memcpy(c->data, data, size);
+    c->size = size;
+    return 0;
+}
+
+/* Analysis, hyper-analysis and coding of one (group, block) of a block row. */
+static int block_task(void *ctx, int task, int slot)
+{
+    RowJob *job = ctx;
+    TecEncoder *enc = job->enc;
+    const TecImageModel *m = enc->model;
+    const TecGeometry *g = &enc->geom;
+    const int group = task / g->block_cols, block = job->row * g->block_cols + task % g->block_cols;
+    const TecBlockRect r = tec_geometry_block(g, block);
+    TecWorkspace *ws = &enc->workers.ws[slot];
+    const int D = TEC_IMG_DOWNSCALE, ph = r.h * D + 2 * ANALYSIS_HALO, pw = r.w * D + 2 * ANALYSIS_HALO;
+    const int lh = ph / D, lw = pw / D, halo = ANALYSIS_HALO / D;
+    const int hz = tec_hyper_size(r.h), wz = tec_hyper_size(r.w);
+
+    float *xn = tec_ws_get(ws, TEC_WS_PIXELS, (size_t)m->slots * ph * pw * sizeof(float));
+    float *y = tec_ws_get(ws, TEC_WS_LATENTS, (size_t)m->m * lh * lw * sizeof(float));
+    float *yg = tec_ws_get(ws, TEC_WS_GAINED, (size_t)m->m * r.h * r.w * sizeof(float));
+    float *z = tec_ws_get(ws, TEC_WS_HYPER, (size_t)m->nh * hz * wz * sizeof(float));
+    if (!xn || !y || !yg || !z)
+        return TEC_ENOMEM;
+
+    fill_input(enc, job->view, &enc->hdr.groups[group], &r, xn);
+    int ret = tec_img_analysis(m, xn, ph, pw, enc->input_bias + (size_t)group * m->n, y, ws);
+    if (ret < 0)
+        return ret;
+    for (int c = 0; c < m->m; c++)
+        for (int i = 0; i < r.h; i++) {
+            const float *src = y + ((size_t)c * lh + i + halo) * lw + halo;
+            float *dst = yg + ((size_t)c * r.h + i) * r.w;
+            for (int k = 0; k < r.w; k++)
+                dst[k] = src[k] * enc->gain[c];
+        }
+    if ((ret = tec_img_hyper_analysis(m, yg, r.h, r.w, z, ws)) < 0)
+        return ret;
+
+    TecRansEncoder *re = &enc->workers.rans[slot];
+    ret = tec_fc_encode_block(m, yg, z, &r, enc->igain, re,
+                              enc->want_recon ? &enc->grids[group] : NULL, ws);
+    const uint8_t *data;
+    size_t size;
+    if (ret < 0 || (ret = tec_rans_enc_finish(re, &data, &size)) < 0)
+        return ret;
+    return store_chunk(&enc->chunks[(size_t)group * g->n_blocks + block], data, size);
+}
+
+/* Slides the row window to cover block row `row` and its halo, reading each
+ * row from the source exactly once. */
+static int read_rows(TecEncoder *enc, int row, PixelView *view)
+{
+    const int W = enc->geom.width, H = enc->geom.height, bands = enc->hdr.info.bands;
+    const int lo = clampi(row * TEC_STRIPE_ROWS - ANALYSIS_HALO, 0, H);
+    const int hi = clampi((row + 1) * TEC_STRIPE_ROWS + ANALYSIS_HALO, 0, H);
+    const ptrdiff_t band_stride = (ptrdiff_t)enc->window_cap * W;
+
+    if (row == 0 || enc->window_y1 <= lo) {
+        enc->window_y0 = enc->window_y1 = lo;
+    } else if (lo > enc->window_y0) {
+        const size_t keep = (size_t)(enc->window_y1 - lo) * W;
+        for (int b = 0; b < bands; b++)
+            memmove(enc->window + b * band_stride,
+                    enc->window + b * band_stride + (size_t)(lo - enc->window_y0) * W,
+                    keep * sizeof(uint16_t));
+        enc->window_y0 = lo;
+    }
+    if (hi > enc->window_y1) {
+        const int y0 = enc->window_y1, rows = hi - y0;
+        int ret = enc->source(enc->source_opaque, enc->frame_index, y0, rows,
+                              enc->window + (size_t)(y0 - enc->window_y0) * W, W, band_stride);
+        if (ret < 0)
+            return fail(enc, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
+                        "row source failed on rows %d..%d (%d)", y0, hi - 1, ret);
+        enc->window_y1 = hi;
+    }
+    view->data = enc->window;
+    view->stride = W;
+    view->band_stride = band_stride;
+    view->y0 = enc->window_y0;
+    return 0;
+}
+
+static size_t analysis_bytes(const TecImageModel *m)
+{
+    const size_t p = TEC_STRIPE_ROWS + 2 * ANALYSIS_HALO, half = p / 2;
+    const size_t n = (size_t)m->n, c = n > (size_t)m->slots ? n : (size_t)m->slots;
+    size_t floats = (size_t)m->slots * p * p + n * half * half + n * half * half / 4;
+    floats += c * 25 * 1024 + (1 << 20);
+    return floats * sizeof(float) * 5 / 4;
+}
+
+static int assemble_packet(TecEncoder *enc)
+{
+    const size_t n_chunks = (size_t)enc->hdr.n_groups * enc->geom.n_blocks;
+    size_t total = TEC_PACKET_HEADER + 4 * n_chunks;
+    for (size_t i = 0; i < n_chunks; i++) {
+        if (enc->chunks[i].size > UINT32_MAX)
+            return fail(enc, TEC_EUNSUPPORTED, "chunk %zu exceeds 4 GiB", i);
+        total += enc->chunks[i].size;
+    }
+    const int cur = enc->packet_cur ^ 1;
+    if (total > enc->packet_cap[cur]) {
+        uint8_t *p = realloc(enc->packet_buf[cur], total);
+        if (!p)
+            return fail(enc, TEC_ENOMEM, "out of memory for a %zu-byte packet", total);
+        enc->packet_buf[cur] = p;
+        enc->packet_cap[cur] = total;
+    }
+    uint8_t *p = enc->packet_buf[cur];
+    p[0] = 0;  /* intra */
+    p[1] = 0;
+    tec_wl16(p + 2, (uint16_t)enc->position);
+    tec_wl32(p + 4, (uint32_t)n_chunks);
+    uint8_t *sizes = p + TEC_PACKET_HEADER, *body = sizes + 4 * n_chunks;
+    for (size_t i = 0; i < n_chunks; i++) {
+        tec_wl32(sizes + 4 * i, (uint32_t)enc->chunks[i].size);
+        memcpy(body, enc->chunks[i].data, enc->chunks[i].size);
+        body += enc->chunks[i].size;
+    }
+    enc->packet_cur = cur;
+    enc->pending.data = p;
+    enc->pending.size = total;
+    return 0;
+}
+
+static int encode_frame(TecEncoder *enc, const TecPicture *pic)
+{
+    PixelView view = { pic->data, pic->stride, pic->band_stride, 0 };
+    const TecGeometry *g = &enc->geom;
+    const int parallel = tec_workers_parallel(&enc->workers, analysis_bytes(enc->model));
+
+    for (int row = 0; row < g->block_rows; row++) {
+        int ret;
+        if (enc->source && (ret = read_rows(enc, row, &view)) < 0)
+            return ret;
+        RowJob job = { enc, &view, row };
+        ret = tec_workers_run(&enc->workers, parallel, enc->hdr.n_groups * g->block_cols,
+                              block_task, &job);
+        if (ret < 0)
+            return fail(enc, ret, "%s while coding block row %d",
+                        ret == TEC_ENOMEM ? "out of memory" : tec_strerror(ret), row);
+    }
+    return assemble_packet(enc);
+}
+
+int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic)
+{
+    if (!enc)
+        return TEC_EINVAL;
+    if (enc->flushed)
+        return fail(enc, TEC_EINVAL, "frame sent after the flush");
+    if (!pic) {
+        enc->flushed = 1;
+        return 0;
+    }
+    if (enc->has_pending)
+        return fail(enc, TEC_EAGAIN, "receive the pending packet first");
+    const TecStreamInfo *info = &enc->hdr.info;
+    if (pic->bands != info->bands || pic->width != info->width || pic->height != info->height)
+        return fail(enc, TEC_EINVAL, "picture is %dx%dx%d, the stream %dx%dx%d", pic->width,
+                    pic->height, pic->bands, info->width, info->height, info->bands);
+    if (!enc->source && (!pic->data || pic->stride < pic->width || pic->band_stride < 0))
+        return fail(enc, TEC_EINVAL, "picture without data or with bad strides");
+
+    int ret = encode_frame(enc, pic);
+    if (ret < 0)
+        return ret;
+    enc->pending.time_ms = pic->time_ms;
+    enc->pending.has_time = pic->has_time;
+    enc->pending.keyframe = 1;
+    enc->pending.frame_index = enc->frame_index++;
+    enc->has_pending = 1;
+    return 0;
+}
+
+/* The decoder-side picture of the pending frame, through the decoder's own
+ * synthesis. */
+static int reconstruct(TecEncoder *enc)
+{
+    const TecGeometry *g = &enc->geom;
+    const TecSampleTarget target = { enc->recon, g->width, (ptrdiff_t)g->width * g->height, 0 };
+    for (int row = 0; row < g->block_rows; row++) {
+        int ret = tec_fc_synthesize_stripe(enc->model, &enc->workers, g, &enc->hdr, enc->grids,
+                                           row, &target);
+        if (ret < 0)
+            return fail(enc, ret, "reconstruction failed (%s)", tec_strerror(ret));
+    }
+    enc->recon_pic.data = enc->recon;
+    enc->recon_pic.stride = g->width;
+    enc->recon_pic.band_stride = (ptrdiff_t)g->width * g->height;
+    enc->recon_pic.bands = enc->hdr.info.bands;
+    enc->recon_pic.width = g->width;
+    enc->recon_pic.height = g->height;
+    enc->recon_pic.time_ms = enc->pending.time_ms;
+    enc->recon_pic.has_time = enc->pending.has_time;
+    return 0;
+}
+
+int tec_encoder_receive_packet(TecEncoder *enc, TecPacket *pkt)
+{
+    if (!enc || !pkt)
+        return TEC_EINVAL;
+    enc->has_recon = 0;
+    if (!enc->has_pending)
+        return enc->flushed ? TEC_EOF : TEC_EAGAIN;
+    if (enc->want_recon) {
+        int ret = reconstruct(enc);
+        if (ret < 0)
+            return ret;
+        enc->has_recon = 1;
+    }
+    *pkt = enc->pending;
+    enc->has_pending = 0;
+    return 0;
+}
+
+int tec_encoder_get_reconstruction(TecEncoder *enc, TecPicture *pic)
+{
+    if (!enc || !pic)
+        return TEC_EINVAL;
+    if (!enc->want_recon)
+        return fail(enc, TEC_EINVAL, "the encoder was opened without want_reconstruction");
+    if (!enc->has_recon)
+        return fail(enc, TEC_EAGAIN, "no packet received yet");
+    *pic = enc->recon_pic;
+    return 0;
+}

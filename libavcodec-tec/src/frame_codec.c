@@ -1,0 +1,322 @@
+/* Per-chunk coding and tiled synthesis shared by the encoder and decoder. */
+#include "frame_codec.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tec/tec.h"
+
+/* Clamps on what the encoder codes: far beyond any real latent, and they keep
+ * z * 256 and every escape distance within range. */
+#define Z_LIMIT 32768.0f
+#define SYMBOL_LIMIT 1073741824.0f
+/* rans.c starts encoding from the state's lower bound, so a complete
+ * stream leaves the decoder there. */
+#define RANS_FINAL_STATE (1u << 23)
+/* Memory all workers' workspaces may take together. */
+#define WORK_BUDGET ((size_t)1 << 30)
+
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+
+/* ---- geometry ------------------------------------------------------------ */
+
+void tec_geometry_init(TecGeometry *g, int width, int height)
+{
+    g->width = width;
+    g->height = height;
+    g->lat_h = (height + TEC_IMG_DOWNSCALE - 1) / TEC_IMG_DOWNSCALE;
+    g->lat_w = (width + TEC_IMG_DOWNSCALE - 1) / TEC_IMG_DOWNSCALE;
+    g->block_rows = (g->lat_h + TEC_BLOCK - 1) / TEC_BLOCK;
+    g->block_cols = (g->lat_w + TEC_BLOCK - 1) / TEC_BLOCK;
+    g->n_blocks = g->block_rows * g->block_cols;
+}
+
+TecBlockRect tec_geometry_block(const TecGeometry *g, int block)
+{
+    TecBlockRect r;
+    r.y0 = block / g->block_cols * TEC_BLOCK;
+    r.x0 = block % g->block_cols * TEC_BLOCK;
+    r.h = imin(TEC_BLOCK, g->lat_h - r.y0);
+    r.w = imin(TEC_BLOCK, g->lat_w - r.x0);
+    return r;
+}
+
+/* ---- one chunk ----------------------------------------------------------- */
+
+/* round(v) as an int32 for any float, NaN included. */
+static int32_t round_clamped(float v, float limit)
+{
+    if (v != v)
+        return 0;
+    v = v < -limit ? -limit : v > limit ? limit : v;
+    return (int32_t)floorf(v + 0.5f);
+}
+
+int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
+                        const TecBlockRect *r, const float *igain, TecRansEncoder *re,
+                        TecLatentGrid *grid, TecWorkspace *ws)
+{
+    const int hz = tec_hyper_size(r->h), wz = tec_hyper_size(r->w);
+    const int ph = 4 * hz, pw = 4 * wz;
+    const size_t nz = (size_t)m->nh * hz * wz;
+    int32_t *zi = tec_ws_get(ws, TEC_WS_HYPER_INT, nz * sizeof(*zi));
+    int32_t *params = tec_ws_get(ws, TEC_WS_PARAMS, (size_t)2 * m->m * ph * pw * sizeof(*params));
+    if (!zi || !params)
+        return TEC_ENOMEM;
+
+    for (size_t i = 0; i < nz; i++)
+        zi[i] = round_clamped(z[i], Z_LIMIT);
+    int ret = tec_img_hyper_synthesis(m, zi, hz, wz, params, ws);
+    if (ret < 0)
+        return ret;
+
+    tec_rans_enc_reset(re);
+    for (int c = 0; c < m->nh; c++)
+        for (int i = 0; i < hz * wz; i++)
+            tec_rans_enc_put(re, &m->prior[c], zi[(size_t)c * hz * wz + i]);
+    for (int c = 0; c < m->m; c++) {
+        const int32_t *mean = params + (size_t)c * ph * pw;
+        const int32_t *scale = params + (size_t)(m->m + c) * ph * pw;
+        for (int y = 0; y < r->h; y++) {
+            const float *src = yg + ((size_t)c * r->h + y) * r->w;
+            float *dst = grid ? grid->y + ((size_t)c * grid->h + r->y0 + y) * grid->w + r->x0 : NULL;
+            for (int x = 0; x < r->w; x++) {
+                const int32_t mu = mean[y * pw + x];
+                const int32_t s = round_clamped(src[x] - (float)mu / 256.0f, SYMBOL_LIMIT);
+                tec_rans_enc_put(re, &m->gauss[tec_img_scale_index(m, scale[y * pw + x])], s);
+                if (dst)
+                    dst[x] = tec_latent_value(s, mu, igain[c]);
+            }
+        }
+    }
+    return re->error;
+}
+
+static int chunk_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return TEC_EBITSTREAM;
+}
+
+int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size,
+                        const TecBlockRect *r, const float *igain, TecLatentGrid *grid,
+                        TecWorkspace *ws, char *err, size_t errlen)
+{
+    const int hz = tec_hyper_size(r->h), wz = tec_hyper_size(r->w);
+    const int ph = 4 * hz, pw = 4 * wz;
+    const size_t nz = (size_t)m->nh * hz * wz;
+    int32_t *zi = tec_ws_get(ws, TEC_WS_HYPER_INT, nz * sizeof(*zi));
+    int32_t *params = tec_ws_get(ws, TEC_WS_PARAMS, (size_t)2 * m->m * ph * pw * sizeof(*params));
+    if (!zi || !params)
+        return TEC_ENOMEM;
+
+    TecRansDecoder d;
+    if (tec_rans_dec_init(&d, data, size) < 0)
+        return chunk_error(err, errlen, "bad rANS stream start (%zu bytes)", size);
+    for (int c = 0; c < m->nh; c++)
+        for (int i = 0; i < hz * wz; i++)
+            zi[(size_t)c * hz * wz + i] = tec_rans_dec_get(&d, &m->prior[c]);
+    if (d.error)
+        return chunk_error(err, errlen, "corrupt hyper-latents");
+    int ret = tec_img_hyper_synthesis(m, zi, hz, wz, params, ws);
+    if (ret < 0)
+        return ret;
+
+    for (int c = 0; c < m->m; c++) {
+        const int32_t *mean = params + (size_t)c * ph * pw;
+        const int32_t *scale = params + (size_t)(m->m + c) * ph * pw;
+        for (int y = 0; y < r->h; y++) {
+            float *dst = grid->y + ((size_t)c * grid->h + r->y0 + y) * grid->w + r->x0;
+            for (int x = 0; x < r->w; x++) {
+                const TecRansTable *t = &m->gauss[tec_img_scale_index(m, scale[y * pw + x])];
+                dst[x] = tec_latent_value(tec_rans_dec_get(&d, t), mean[y * pw + x], igain[c]);
+            }
+        }
+    }
+    if (d.error)
+        return chunk_error(err, errlen, "corrupt latents");
+    if (d.p != d.end)
+        return chunk_error(err, errlen, "%zu bytes left over", (size_t)(d.end - d.p));
+    if (d.x != RANS_FINAL_STATE)
+        return chunk_error(err, errlen, "rANS final state mismatch");
+    return 0;
+}
+
+/* ---- synthesis ----------------------------------------------------------- */
+
+/* Nearest integer in [0, 65535]; NaN gives 0. */
+static uint16_t to_sample(float v)
+{
+    if (!(v > 0.0f))
+        return 0;
+    if (v >= 65535.0f)
+        return 65535;
+    return (uint16_t)(v + 0.5f);
+}
+
+int tec_fc_synthesize_tile(const TecImageModel *m, const TecGeometry *g,
+                           const TecLatentGrid *grid, const TecBandGroup *group,
+                           int block_row, int block_col, const TecSampleTarget *out,
+                           TecWorkspace *ws)
+{
+    const TecBlockRect r = tec_geometry_block(g, block_row * g->block_cols + block_col);
+    /* The halo stops at the grid's edge: there the layers' own zero padding
+     * is what a whole-grid synthesis sees too. */
+    const int hy0 = imax(0, r.y0 - TEC_SYNTH_HALO), hy1 = imin(g->lat_h, r.y0 + r.h + TEC_SYNTH_HALO);
+    const int hx0 = imax(0, r.x0 - TEC_SYNTH_HALO), hx1 = imin(g->lat_w, r.x0 + r.w + TEC_SYNTH_HALO);
+    const int th = hy1 - hy0, tw = hx1 - hx0;
+    const int D = TEC_IMG_DOWNSCALE, xw = tw * D;
+    const size_t xplane = (size_t)th * D * xw;
+
+    float *y = tec_ws_get(ws, TEC_WS_LATENTS, (size_t)m->m * th * tw * sizeof(float));
+    float *x = tec_ws_get(ws, TEC_WS_PIXELS, (size_t)m->slots * xplane * sizeof(float));
+    if (!y || !x)
+        return TEC_ENOMEM;
+    for (int c = 0; c < m->m; c++)
+        for (int i = 0; i < th; i++)
+            memcpy(y + ((size_t)c * th + i) * tw,
+                   grid->y + ((size_t)c * grid->h + hy0 + i) * grid->w + hx0, tw * sizeof(float));
+    int ret = tec_img_synthesis(m, y, th, tw, x, ws);
+    if (ret < 0)
+        return ret;
+
+    const int py0 = r.y0 * D, py1 = imin(g->height, (r.y0 + r.h) * D);
+    const int px0 = r.x0 * D, px1 = imin(g->width, (r.x0 + r.w) * D);
+    for (int j = 0; j < group->count; j++) {
+        const int s = group->slot[j];
+        const float std = m->band_std[s], mean = m->band_mean[s];
+        for (int py = py0; py < py1; py++) {
+            const float *src = x + s * xplane + (size_t)(py - hy0 * D) * xw + (px0 - hx0 * D);
+            uint16_t *dst = out->data + group->band[j] * out->band_stride +
+                            (py - out->y0) * out->stride + px0;
+            for (int px = 0; px < px1 - px0; px++)
+                dst[px] = to_sample(src[px] * std + mean);
+        }
+    }
+    return 0;
+}
+
+size_t tec_fc_synthesis_bytes(const TecImageModel *m)
+{
+    const size_t t = TEC_BLOCK + 2 * TEC_SYNTH_HALO, hw = t * t;
+    const size_t n = (size_t)m->n, s = (size_t)m->slots;
+    size_t floats = 64 * n * hw;                               /* act0 */
+    floats += (64 * n > 256 * s ? 64 * n : 256 * s) * hw;     /* act1 */
+    floats += (size_t)m->m * hw + 256 * s * hw;               /* tile in, out */
+    floats += (n > (size_t)m->m ? n : (size_t)m->m) * 9 * 1024 + (1 << 20);  /* conv, GDN */
+    return floats * sizeof(float) * 5 / 4;
+}
+
+typedef struct StripeJob {
+    const TecImageModel *m;
+    const TecGeometry *g;
+    const TecSeqHeader *h;
+    TecLatentGrid *grids;
+    TecWorkers *w;
+    int row;
+    const TecSampleTarget *out;
+} StripeJob;
+
+static int stripe_task(void *ctx, int task, int slot)
+{
+    StripeJob *j = ctx;
+    const int group = task / j->g->block_cols, col = task % j->g->block_cols;
+    return tec_fc_synthesize_tile(j->m, j->g, &j->grids[group], &j->h->groups[group], j->row,
+                                  col, j->out, &j->w->ws[slot]);
+}
+
+int tec_fc_synthesize_stripe(const TecImageModel *m, TecWorkers *w, const TecGeometry *g,
+                             const TecSeqHeader *h, TecLatentGrid *grids, int row,
+                             const TecSampleTarget *out)
+{
+    StripeJob job = { m, g, h, grids, w, row, out };
+    return tec_workers_run(w, tec_workers_parallel(w, tec_fc_synthesis_bytes(m)),
+                           h->n_groups * g->block_cols, stripe_task, &job);
+}
+
+/* ---- workers ------------------------------------------------------------- */
+
+int tec_workers_init(TecWorkers *w, int threads)
+{
+    memset(w, 0, sizeof(*w));
+    int ret = tec_pool_create(&w->pool, threads);
+    if (ret < 0)
+        return ret;
+    w->count = tec_pool_threads(w->pool);
+    w->ws = calloc((size_t)w->count, sizeof(*w->ws));
+    w->rans = calloc((size_t)w->count, sizeof(*w->rans));
+    if (!w->ws || !w->rans) {
+        tec_workers_free(w);
+        return TEC_ENOMEM;
+    }
+    for (int i = 0; i < w->count; i++)
+        tec_rans_enc_init(&w->rans[i]);
+    return 0;
+}
+
+void tec_workers_free(TecWorkers *w)
+{
+    for (int i = 0; w->ws && i < w->count; i++)
+        tec_ws_free(&w->ws[i]);
+    for (int i = 0; w->rans && i < w->count; i++)
+        tec_rans_enc_free(&w->rans[i]);
+    free(w->ws);
+    free(w->rans);
+    tec_pool_free(&w->pool);
+    memset(w, 0, sizeof(*w));
+}
+
+int tec_workers_parallel(const TecWorkers *w, size_t bytes)
+{
+    size_t n = bytes ? WORK_BUDGET / bytes : (size_t)w->count;
+    return n < 1 ? 1 : n > (size_t)w->count ? w->count : (int)n;
+}
+
+typedef struct Runner {
+    TecTaskFn fn;
+    void *ctx;
+    int n;
+    atomic_int next;
+    atomic_int failed;
+} Runner;
+
+/* One job per workspace slot; it takes tasks until none are left. */
+static int runner_job(void *ctx, int slot, int worker)
+{
+    Runner *r = ctx;
+    (void)worker;
+    while (!atomic_load(&r->failed)) {
+        int task = atomic_fetch_add(&r->next, 1);
+        if (task >= r->n)
+            break;
+        int ret = r->fn(r->ctx, task, slot);
+        if (ret < 0) {
+            atomic_store(&r->failed, 1);
+            return ret;
+        }
+    }
+    return 0;
+}
+
+int tec_workers_run(TecWorkers *w, int parallel, int n, TecTaskFn fn, void *ctx)
+{
+    Runner r;
+    r.fn = fn;
+    r.ctx = ctx;
+    r.n = n;
+    atomic_init(&r.next, 0);
+    atomic_init(&r.failed, 0);
+    if (n <= 0)
+        return 0;
+    return tec_pool_run(w->pool, imin(imin(parallel, w->count), n), runner_job, &r);
+}

@@ -1,0 +1,115 @@
+/* What the encoder and the decoder share for a frame: the block geometry,
+ * the coding of one (group, block) chunk and the tiled synthesis.  The
+ * encoder's reconstruction goes through the same functions as the decoder,
+ * so the two agree bit for bit. */
+#ifndef TEC_FRAME_CODEC_H
+#define TEC_FRAME_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model_image.h"
+#include "rans.h"
+#include "seqheader.h"
+#include "threads.h"
+
+#define TEC_BLOCK 32             /* latents per block side; also the synthesis tile */
+#define TEC_STRIPE_ROWS (TEC_BLOCK * TEC_IMG_DOWNSCALE)  /* pixel rows per block row */
+#define TEC_SYNTH_HALO 2         /* latents: covers the synthesis' receptive field */
+#define TEC_PACKET_HEADER 8
+
+/* Workspace slots used here (the model uses those below TEC_WS_USER). */
+enum {
+    TEC_WS_PIXELS = TEC_WS_USER, /* analysis input / synthesis output */
+    TEC_WS_LATENTS,              /* analysis output / synthesis input */
+    TEC_WS_GAINED,               /* a block's gained latents */
+    TEC_WS_HYPER,                /* float hyper-latent */
+    TEC_WS_HYPER_INT,            /* integer hyper-latent */
+    TEC_WS_PARAMS,               /* hyper-synthesis output */
+};
+
+typedef struct TecGeometry {
+    int width, height;
+    int lat_h, lat_w;            /* ceil(H / 16), ceil(W / 16) */
+    int block_rows, block_cols, n_blocks;
+} TecGeometry;
+
+typedef struct TecBlockRect {
+    int y0, x0, h, w;            /* in latents */
+} TecBlockRect;
+
+void tec_geometry_init(TecGeometry *g, int width, int height);
+TecBlockRect tec_geometry_block(const TecGeometry *g, int block);
+/* Hyper-latent size for a block side: ceil(ceil(n / 2) / 2). */
+static inline int tec_hyper_size(int latents) { return (latents + 3) / 4; }
+
+/* The decoder-side latent: y = (s + mu) * igain, mu = mean / 256. */
+static inline float tec_latent_value(int32_t symbol, int32_t mean, float igain)
+{
+    return ((float)symbol + (float)mean / 256.0f) * igain;
+}
+
+/* A group's latents, [m][lat_h][lat_w]. */
+typedef struct TecLatentGrid {
+    float *y;
+    int h, w;
+} TecLatentGrid;
+
+/* Codes one block into re (reset first): z (float, [nh][hz][wz]) rounded,
+ * then the symbols of the gained latents yg[m][bh][bw].  With a grid, the
+ * decoder-side latents of the block land there at (y0, x0). */
+int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
+                        const TecBlockRect *r, const float *igain, TecRansEncoder *re,
+                        TecLatentGrid *grid, TecWorkspace *ws);
+
+/* Decodes one chunk into the grid; TEC_EBITSTREAM with a message on any
+ * inconsistency. */
+int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size,
+                        const TecBlockRect *r, const float *igain, TecLatentGrid *grid,
+                        TecWorkspace *ws, char *err, size_t errlen);
+
+/* Where the samples of one stripe go: sample (b, y, x) of the frame is at
+ * data[b * band_stride + (y - y0) * stride + x]. */
+typedef struct TecSampleTarget {
+    uint16_t *data;
+    ptrdiff_t stride, band_stride;
+    int y0;
+} TecSampleTarget;
+
+/* Synthesises the tile of block (block_row, block_col) of one group from its
+ * grid, with a TEC_SYNTH_HALO halo clipped to the grid, and writes the
+ * group's bands. */
+int tec_fc_synthesize_tile(const TecImageModel *m, const TecGeometry *g,
+                           const TecLatentGrid *grid, const TecBandGroup *group,
+                           int block_row, int block_col, const TecSampleTarget *out,
+                           TecWorkspace *ws);
+
+/* Workers of an encoder or decoder: a pool and one workspace (and rANS
+ * encoder) per worker. */
+typedef struct TecWorkers {
+    TecPool *pool;
+    int count;
+    TecWorkspace *ws;
+    TecRansEncoder *rans;
+} TecWorkers;
+
+int tec_workers_init(TecWorkers *w, int threads);
+void tec_workers_free(TecWorkers *w);
+
+/* Runs fn for tasks 0..n-1 on at most `parallel` workers at a time (so
+ * that parallel workspaces fit in memory); slot picks the worker's
+ * workspace.  Returns the first error. */
+typedef int (*TecTaskFn)(void *ctx, int task, int slot);
+int tec_workers_run(TecWorkers *w, int parallel, int n, TecTaskFn fn, void *ctx);
+/* How many workers may run at once when each needs about bytes. */
+int tec_workers_parallel(const TecWorkers *w, size_t bytes);
+
+/* Memory one synthesis tile needs (per worker). */
+size_t tec_fc_synthesis_bytes(const TecImageModel *m);
+
+/* Synthesises block row `row` of every group into out (tiles in parallel). */
+int tec_fc_synthesize_stripe(const TecImageModel *m, TecWorkers *w, const TecGeometry *g,
+                             const TecSeqHeader *h, TecLatentGrid *grids, int row,
+                             const TecSampleTarget *out);
+
+#endif

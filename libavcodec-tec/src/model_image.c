@@ -1,0 +1,575 @@
+/* tec-img v1: loading and checking the weights, and the four transforms. */
+#include "model_image.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tec/tec.h"
+#include "seqheader.h"
+
+/* Hyper-parameters beyond these are no model anyone trains; the bound keeps
+ * every size computation far from overflow. */
+#define MAX_CHANNELS 1024
+#define MAX_QUALITIES 256      /* positions must fit the packet's u16 */
+/* GDN scratch per call: pixels are processed in runs that fit. */
+#define GDN_CHUNK_FLOATS (1 << 20)
+
+static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ---- workspaces -------------------------------------------------------- */
+
+void *tec_ws_get(TecWorkspace *ws, int slot, size_t bytes)
+{
+    if (bytes > ws->size[slot]) {
+        /* Grow by a quarter more than asked so that slightly larger tiles
+         * later do not reallocate every time. */
+        size_t want = bytes + bytes / 4;
+        free(ws->buf[slot]);
+        ws->buf[slot] = malloc(want);
+        ws->size[slot] = ws->buf[slot] ? want : 0;
+    }
+    return ws->buf[slot];
+}
+
+void tec_ws_free(TecWorkspace *ws)
+{
+    for (int i = 0; i < TEC_WS_SLOTS; i++)
+        free(ws->buf[i]);
+    memset(ws, 0, sizeof(*ws));
+}
+
+/* ---- loading ----------------------------------------------------------- */
+
+void tec_img_free(TecImageModel **pm)
+{
+    TecImageModel *m = pm ? *pm : NULL;
+    if (!m)
+        return;
+    for (int i = 0; i < 4; i++) {
+        free(m->a[i].weight); free(m->a[i].bias);
+        free(m->s[i].weight); free(m->s[i].bias);
+    }
+    for (int i = 0; i < 3; i++) {
+        free(m->h[i].weight); free(m->h[i].bias);
+        free(m->t[i].weight); free(m->t[i].bias);
+        free(m->gdn[i].beta); free(m->gdn[i].gamma);
+        free(m->igdn[i].beta); free(m->igdn[i].gamma);
+    }
+    free(m->a0_mask);
+    free(m->gain);
+    free(m->igain);
+    free(m->band_mean);
+    free(m->band_std);
+    free(m->prior);
+    free(m->gauss_cdf);
+    free(m->prior_cdf);
+    free(m);
+    *pm = NULL;
+}
+
+typedef struct Loader {
+    const TecWeights *w;
+    char *err;
+    size_t errlen;
+    int failed;
+} Loader;
+
+static float *load_f32(Loader *l, const char *name, int ndim, int d0, int d1, int d2, int d3)
+{
+    const int dims[4] = { d0, d1, d2, d3 };
+    if (l->failed)
+        return NULL;
+    float *p = tec_weights_f32(l->w, name, ndim, dims, l->err, l->errlen);
+    if (!p)
+        l->failed = 1;
+    return p;
+}
+
+static int32_t *load_i32(Loader *l, const char *name, int ndim, int d0, int d1, int d2, int d3)
+{
+    const int dims[4] = { d0, d1, d2, d3 };
+    if (l->failed)
+        return NULL;
+    int32_t *p = tec_weights_i32(l->w, name, ndim, dims, l->err, l->errlen);
+    if (!p)
+        l->failed = 1;
+    return p;
+}
+
+static void load_conv(Loader *l, TecConv *c, const char *prefix, int cout, int cin, int k)
+{
+    char name[32];
+    c->cin = cin;
+    c->cout = cout;
+    c->k = k;
+    snprintf(name, sizeof(name), "%s.weight", prefix);
+    c->weight = load_f32(l, name, 4, cout, cin, k, k);
+    snprintf(name, sizeof(name), "%s.bias", prefix);
+    c->bias = load_f32(l, name, 1, cout, 0, 0, 0);
+}
+
+static void load_gdn(Loader *l, TecGdn *g, const char *prefix, int c)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "%s.beta", prefix);
+    g->beta = load_f32(l, name, 1, c, 0, 0, 0);
+    snprintf(name, sizeof(name), "%s.gamma", prefix);
+    g->gamma = load_f32(l, name, 2, c, c, 0, 0);
+}
+
+static void load_int_conv(Loader *l, TecIntConv *c, const char *prefix, int cout, int cin)
+{
+    char name[32];
+    c->cin = cin;
+    c->cout = cout;
+    snprintf(name, sizeof(name), "%s.weight", prefix);
+    c->weight = load_i32(l, name, 4, cout, cin, 3, 3);
+    snprintf(name, sizeof(name), "%s.bias", prefix);
+    c->bias = load_i32(l, name, 1, cout, 0, 0, 0);
+}
+
+/* Every value finite and above min (or at least min when inclusive). */
+static int all_finite(const float *v, size_t n, float min, int inclusive)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]) || v[i] < min || (!inclusive && v[i] == min))
+            return 0;
+    return 1;
+}
+
+static int meta_range(const TecWeights *w, const char *key, long lo, long hi, int *out,
+                      char *err, size_t errlen)
+{
+    long v;
+    if (tec_weights_meta_int(w, key, &v) < 0)
+        return set_err(err, errlen, TEC_EMODEL, "meta '%s' missing or not an integer", key);
+    if (v < lo || v > hi)
+        return set_err(err, errlen, TEC_EMODEL, "meta %s=%ld outside %ld..%ld", key, v, lo, hi);
+    *out = (int)v;
+    return 0;
+}
+
+static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t errlen)
+{
+    const char *arch = tec_weights_meta(w, "arch");
+    if (!arch || strcmp(arch, TEC_IMG_ARCH))
+        return set_err(err, errlen, TEC_EMODEL, "architecture '%s', expected '%s'",
+                       arch ? arch : "(none)", TEC_IMG_ARCH);
+    int version, ret;
+    if ((ret = meta_range(w, "arch_version", 0, 1 << 30, &version, err, errlen)) < 0)
+        return ret;
+    if (version != TEC_IMG_ARCH_VERSION)
+        return set_err(err, errlen, TEC_EMODEL, "%s version %d, this build runs version %d",
+                       TEC_IMG_ARCH, version, TEC_IMG_ARCH_VERSION);
+
+    /* v1 has the 13 Sentinel-2 slots in their fixed order. */
+    const char *slots = tec_weights_meta(w, "slots");
+    char expect[TEC_S2_SLOTS * 4] = "";
+    for (int s = 0; s < TEC_S2_SLOTS; s++) {
+        strcat(expect, tec_s2_slot_names[s]);
+        if (s + 1 < TEC_S2_SLOTS)
+            strcat(expect, ",");
+    }
+    if (!slots || strcmp(slots, expect))
+        return set_err(err, errlen, TEC_EMODEL, "slots '%s', expected '%s'",
+                       slots ? slots : "(none)", expect);
+    m->slots = TEC_S2_SLOTS;
+
+    if ((ret = meta_range(w, "n", 1, MAX_CHANNELS, &m->n, err, errlen)) < 0 ||
+        (ret = meta_range(w, "m", 1, MAX_CHANNELS, &m->m, err, errlen)) < 0 ||
+        (ret = meta_range(w, "nh", 1, MAX_CHANNELS, &m->nh, err, errlen)) < 0 ||
+        (ret = meta_range(w, "nmid", 1, MAX_CHANNELS, &m->nmid, err, errlen)) < 0 ||
+        (ret = meta_range(w, "qualities", 1, MAX_QUALITIES, &m->qualities, err, errlen)) < 0 ||
+        (ret = meta_range(w, "default_quality", TEC_QUALITY_MIN, TEC_QUALITY_MAX,
+                          &m->default_quality, err, errlen)) < 0)
+        return ret;
+    return 0;
+}
+
+/* One family of coding tables (doc/model.md): count tables laid out in one
+ * cdf array, table i at offset[i] with n[i] + 2 entries. */
+static int load_tables(Loader *l, const char *family, int count, TecRansTable *tables,
+                       uint32_t **cdf_out)
+{
+    char name[32];
+    int ret = TEC_EMODEL;
+    snprintf(name, sizeof(name), "%s.lo", family);
+    int32_t *lo = load_i32(l, name, 1, count, 0, 0, 0);
+    snprintf(name, sizeof(name), "%s.n", family);
+    int32_t *n = load_i32(l, name, 1, count, 0, 0, 0);
+    snprintf(name, sizeof(name), "%s.offset", family);
+    int32_t *offset = load_i32(l, name, 1, count, 0, 0, 0);
+    int32_t *cdf = NULL;
+    if (l->failed)
+        goto done;
+
+    int64_t total = 0;
+    for (int i = 0; i < count; i++) {
+        if (n[i] < 1 || n[i] > (1 << TEC_RANS_PREC) - 1 ||
+            (int64_t)lo[i] + n[i] - 1 > INT32_MAX) {
+            set_err(l->err, l->errlen, TEC_EMODEL, "%s table %d: %d values from %d", family, i,
+                    n[i], lo[i]);
+            goto done;
+        }
+        total += n[i] + 2;
+    }
+    snprintf(name, sizeof(name), "%s.cdf", family);
+    cdf = load_i32(l, name, 1, (int)total, 0, 0, 0);
+    if (!cdf)
+        goto done;
+    *cdf_out = malloc((size_t)total * sizeof(**cdf_out));
+    if (!*cdf_out) {
+        ret = set_err(l->err, l->errlen, TEC_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < total; i++)
+        (*cdf_out)[i] = (uint32_t)cdf[i];
+    for (int i = 0; i < count; i++) {
+        if (offset[i] < 0 || (int64_t)offset[i] + n[i] + 2 > total) {
+            set_err(l->err, l->errlen, TEC_EMODEL, "%s table %d: offset %d out of range",
+                    family, i, offset[i]);
+            goto done;
+        }
+        tables[i].cdf = *cdf_out + offset[i];
+        tables[i].n = n[i];
+        tables[i].lo = lo[i];
+        if (tec_rans_table_check(&tables[i]) < 0) {
+            set_err(l->err, l->errlen, TEC_EMODEL, "%s table %d: invalid cdf", family, i);
+            goto done;
+        }
+    }
+    ret = 0;
+done:
+    if (ret < 0)
+        l->failed = 1;
+    free(lo);
+    free(n);
+    free(offset);
+    free(cdf);
+    return ret;
+}
+
+/* Each output's |bias| + sum |w| * (2^31 - 1) must stay below 2^63, so that
+ * no stream, however corrupt, can overflow the i64 accumulators. */
+static int int_conv_bounded(const TecIntConv *c)
+{
+    const size_t taps = (size_t)c->cin * 9;
+    for (int o = 0; o < c->cout; o++) {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < taps; i++) {
+            int64_t v = c->weight[o * taps + i];
+            sum += (uint64_t)(v < 0 ? -v : v);
+        }
+        if (sum >= (UINT64_C(1) << 31))
+            return 0;
+    }
+    return 1;
+}
+
+static int check_values(const TecImageModel *m, char *err, size_t errlen)
+{
+    const size_t qm = (size_t)m->qualities * m->m;
+    if (!all_finite(m->gain, qm, 0.0f, 0) || !all_finite(m->igain, qm, 0.0f, 0))
+        return set_err(err, errlen, TEC_EMODEL, "gains must be finite and positive");
+    if (!all_finite(m->band_std, (size_t)m->slots, 0.0f, 0) ||
+        !all_finite(m->band_mean, (size_t)m->slots, -INFINITY, 0))
+        return set_err(err, errlen, TEC_EMODEL, "band statistics must be finite, std > 0");
+    /* beta > 0 and gamma >= 0 keep every GDN norm positive. */
+    for (int i = 0; i < 3; i++) {
+        const TecGdn *g[2] = { &m->gdn[i], &m->igdn[i] };
+        for (int j = 0; j < 2; j++)
+            if (!all_finite(g[j]->beta, (size_t)m->n, 0.0f, 0) ||
+                !all_finite(g[j]->gamma, (size_t)m->n * m->n, 0.0f, 1))
+                return set_err(err, errlen, TEC_EMODEL,
+                               "%sgdn%d: beta must be > 0 and gamma >= 0", j ? "i" : "", i);
+    }
+    for (int i = 0; i < 3; i++)
+        if (!int_conv_bounded(&m->t[i]))
+            return set_err(err, errlen, TEC_EMODEL, "hs.t%d weights too large", i);
+    for (int i = 1; i < TEC_IMG_SCALES - 1; i++)
+        if (m->thresholds[i] < m->thresholds[i - 1])
+            return set_err(err, errlen, TEC_EMODEL, "gauss.thresholds not ascending");
+    return 0;
+}
+
+int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t errlen)
+{
+    *out = NULL;
+    TecImageModel *m = calloc(1, sizeof(*m));
+    if (!m)
+        return set_err(err, errlen, TEC_ENOMEM, "out of memory");
+    int ret = check_meta(m, w, err, errlen);
+    if (ret < 0)
+        goto fail;
+    m->checksum = tec_weights_checksum(w);
+
+    const int S = m->slots, N = m->n, M = m->m, NH = m->nh, NMID = m->nmid;
+    Loader l = { w, err, errlen, 0 };
+    load_conv(&l, &m->a[0], "a0", N, S, 5);
+    load_conv(&l, &m->a[1], "a1", N, N, 5);
+    load_conv(&l, &m->a[2], "a2", N, N, 5);
+    load_conv(&l, &m->a[3], "a3", M, N, 5);
+    m->a0_mask = load_f32(&l, "a0_mask.weight", 2, N, S, 0, 0);
+    load_conv(&l, &m->s[0], "s0", 4 * N, M, 3);
+    load_conv(&l, &m->s[1], "s1", 4 * N, N, 3);
+    load_conv(&l, &m->s[2], "s2", 4 * N, N, 3);
+    load_conv(&l, &m->s[3], "s3", 4 * S, N, 3);
+    load_conv(&l, &m->h[0], "h0", NH, M, 3);
+    load_conv(&l, &m->h[1], "h1", NH, NH, 5);
+    load_conv(&l, &m->h[2], "h2", NH, NH, 5);
+    for (int i = 0; i < 3; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "gdn%d", i);
+        load_gdn(&l, &m->gdn[i], name, N);
+        snprintf(name, sizeof(name), "igdn%d", i);
+        load_gdn(&l, &m->igdn[i], name, N);
+    }
+    load_int_conv(&l, &m->t[0], "hs.t0", 4 * NH, NH);
+    load_int_conv(&l, &m->t[1], "hs.t1", 4 * NMID, NH);
+    load_int_conv(&l, &m->t[2], "hs.t2", 2 * M, NMID);
+    m->gain = load_f32(&l, "gain", 2, m->qualities, M, 0, 0);
+    m->igain = load_f32(&l, "igain", 2, m->qualities, M, 0, 0);
+    m->band_mean = load_f32(&l, "band_mean", 1, S, 0, 0, 0);
+    m->band_std = load_f32(&l, "band_std", 1, S, 0, 0, 0);
+    int32_t *thr = load_i32(&l, "gauss.thresholds", 1, TEC_IMG_SCALES - 1, 0, 0, 0);
+    if (thr)
+        memcpy(m->thresholds, thr, sizeof(m->thresholds));
+    free(thr);
+    if (l.failed) {
+        ret = TEC_EMODEL;
+        goto fail;
+    }
+
+    if ((ret = load_tables(&l, "gauss", TEC_IMG_SCALES, m->gauss, &m->gauss_cdf)) < 0)
+        goto fail;
+    m->prior = calloc((size_t)NH, sizeof(*m->prior));
+    if (!m->prior) {
+        ret = set_err(err, errlen, TEC_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((ret = load_tables(&l, "prior", NH, m->prior, &m->prior_cdf)) < 0)
+        goto fail;
+    if ((ret = check_values(m, err, errlen)) < 0)
+        goto fail;
+    *out = m;
+    return 0;
+fail:
+    tec_img_free(&m);
+    return ret < 0 ? ret : TEC_EMODEL;
+}
+
+/* ---- rate control -------------------------------------------------------- */
+
+int tec_img_quality_position(const TecImageModel *m, int quality)
+{
+    if (quality == 0)
+        quality = m->default_quality;
+    int position = (quality - 1) * 256 / 4;
+    int top = (m->qualities - 1) * 256;
+    return position < top ? position : top;
+}
+
+void tec_img_gains(const TecImageModel *m, int position, float *gain, float *igain)
+{
+    int a = position >> 8, frac = position & 255;
+    if (a >= m->qualities - 1) {
+        a = m->qualities - 1;
+        frac = 0;
+    }
+    const float *g0 = m->gain + (size_t)a * m->m, *i0 = m->igain + (size_t)a * m->m;
+    if (!frac) {
+        memcpy(gain, g0, (size_t)m->m * sizeof(*gain));
+        memcpy(igain, i0, (size_t)m->m * sizeof(*igain));
+        return;
+    }
+    /* In double, then rounded once: the result does not hinge on the last
+     * bit of a libm's powf. */
+    const double t = frac / 256.0;
+    for (int c = 0; c < m->m; c++) {
+        gain[c] = (float)exp((1 - t) * log(g0[c]) + t * log(g0[c + m->m]));
+        igain[c] = (float)exp((1 - t) * log(i0[c]) + t * log(i0[c + m->m]));
+    }
+}
+
+int tec_img_scale_index(const TecImageModel *m, int32_t raw_scale)
+{
+    /* Number of thresholds <= raw_scale; they are ascending. */
+    int lo = 0, hi = TEC_IMG_SCALES - 1;
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (m->thresholds[mid] <= raw_scale)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ---- float layers -------------------------------------------------------- */
+
+static int conv(const TecConv *c, TecGemmKind kind, const float *in, int h, int w, int stride,
+                const float *bias, float *out, TecWorkspace *ws)
+{
+    const int pad = c->k / 2;
+    size_t scratch_size = tec_conv2d_scratch(c->cin, h, w, c->k, stride, pad);
+    float *scratch = tec_ws_get(ws, TEC_WS_CONV, (scratch_size ? scratch_size : 1) * sizeof(float));
+    if (!scratch)
+        return TEC_ENOMEM;
+    tec_conv2d_f32(kind, in, c->cin, h, w, c->weight, bias ? bias : c->bias, c->cout, c->k,
+                   stride, pad, out, scratch);
+    return 0;
+}
+
+/* GDN over x[c][n] in runs of pixels, so the scratch stays bounded.  Each
+ * pixel's result does not depend on the run it is in (fixed-order GEMM). */
+static int gdn(const TecGdn *g, int c, float *x, size_t n, int inverse, TecWorkspace *ws)
+{
+    size_t run = GDN_CHUNK_FLOATS / (3 * (size_t)c);
+    if (run < 1)
+        run = 1;
+    if (run >= n) {
+        float *scratch = tec_ws_get(ws, TEC_WS_GDN, 2 * (size_t)c * n * sizeof(float));
+        if (!scratch)
+            return TEC_ENOMEM;
+        tec_gdn_f32(x, c, (int)n, g->beta, g->gamma, inverse, scratch);
+        return 0;
+    }
+    float *tmp = tec_ws_get(ws, TEC_WS_GDN, 3 * (size_t)c * run * sizeof(float));
+    if (!tmp)
+        return TEC_ENOMEM;
+    for (size_t p0 = 0; p0 < n; p0 += run) {
+        size_t len = n - p0 < run ? n - p0 : run;
+        for (int ch = 0; ch < c; ch++)
+            memcpy(tmp + ch * len, x + ch * n + p0, len * sizeof(float));
+        tec_gdn_f32(tmp, c, (int)len, g->beta, g->gamma, inverse, tmp + c * len);
+        for (int ch = 0; ch < c; ch++)
+            memcpy(x + ch * n + p0, tmp + ch * len, len * sizeof(float));
+    }
+    return 0;
+}
+
+void tec_img_input_bias(const TecImageModel *m, const float *mask, float *bias)
+{
+    for (int o = 0; o < m->n; o++) {
+        float extra = 0.0f;
+        for (int s = 0; s < m->slots; s++)
+            extra += m->a0_mask[o * m->slots + s] * mask[s];
+        bias[o] = m->a[0].bias[o] + extra;
+    }
+}
+
+int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
+                     const float *input_bias, float *y, TecWorkspace *ws)
+{
+    const TecGemmKind kind = TEC_GEMM_BLAS;
+    const size_t n = (size_t)m->n;
+    float *act0 = tec_ws_get(ws, TEC_WS_ACT0, n * (h / 2) * (w / 2) * sizeof(float));
+    float *act1 = tec_ws_get(ws, TEC_WS_ACT1, n * (h / 4) * (w / 4) * sizeof(float));
+    if (!act0 || !act1)
+        return TEC_ENOMEM;
+    int ret;
+    if ((ret = conv(&m->a[0], kind, xn, h, w, 2, input_bias, act0, ws)) < 0 ||
+        (ret = gdn(&m->gdn[0], m->n, act0, (size_t)(h / 2) * (w / 2), 0, ws)) < 0 ||
+        (ret = conv(&m->a[1], kind, act0, h / 2, w / 2, 2, NULL, act1, ws)) < 0 ||
+        (ret = gdn(&m->gdn[1], m->n, act1, (size_t)(h / 4) * (w / 4), 0, ws)) < 0 ||
+        (ret = conv(&m->a[2], kind, act1, h / 4, w / 4, 2, NULL, act0, ws)) < 0 ||
+        (ret = gdn(&m->gdn[2], m->n, act0, (size_t)(h / 8) * (w / 8), 0, ws)) < 0 ||
+        (ret = conv(&m->a[3], kind, act0, h / 8, w / 8, 2, NULL, y, ws)) < 0)
+        return ret;
+    return 0;
+}
+
+static int half_up(int v) { return (v + 1) / 2; }
+
+int tec_img_hyper_analysis(const TecImageModel *m, const float *y, int h, int w,
+                           float *z, TecWorkspace *ws)
+{
+    const TecGemmKind kind = TEC_GEMM_BLAS;
+    const int h1 = half_up(h), w1 = half_up(w);
+    const size_t nh = (size_t)m->nh;
+    float *act0 = tec_ws_get(ws, TEC_WS_ACT0, nh * h * w * sizeof(float));
+    float *act1 = tec_ws_get(ws, TEC_WS_ACT1, nh * h1 * w1 * sizeof(float));
+    if (!act0 || !act1)
+        return TEC_ENOMEM;
+    int ret;
+    if ((ret = conv(&m->h[0], kind, y, h, w, 1, NULL, act0, ws)) < 0)
+        return ret;
+    tec_relu_f32(act0, nh * h * w);
+    if ((ret = conv(&m->h[1], kind, act0, h, w, 2, NULL, act1, ws)) < 0)
+        return ret;
+    tec_relu_f32(act1, nh * h1 * w1);
+    return conv(&m->h[2], kind, act1, h1, w1, 2, NULL, z, ws);
+}
+
+/* One subpixel layer: 3x3 conv to 4c channels into tmp, shuffled into out. */
+static int subpixel(const TecConv *c, const float *in, int h, int w, float *tmp, float *out,
+                    TecWorkspace *ws)
+{
+    int ret = conv(c, TEC_GEMM_OWN, in, h, w, 1, NULL, tmp, ws);
+    if (ret < 0)
+        return ret;
+    tec_pixel_shuffle2_f32(tmp, c->cout / 4, h, w, out);
+    return 0;
+}
+
+int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
+                      float *xn, TecWorkspace *ws)
+{
+    const size_t hw = (size_t)h * w, n = (size_t)m->n;
+    const size_t big = 64 * n * hw, last = 256 * (size_t)m->slots * hw;
+    float *act0 = tec_ws_get(ws, TEC_WS_ACT0, big * sizeof(float));
+    float *act1 = tec_ws_get(ws, TEC_WS_ACT1, (big > last ? big : last) * sizeof(float));
+    if (!act0 || !act1)
+        return TEC_ENOMEM;
+    int ret;
+    if ((ret = subpixel(&m->s[0], y, h, w, act1, act0, ws)) < 0 ||
+        (ret = gdn(&m->igdn[0], m->n, act0, 4 * hw, 1, ws)) < 0 ||
+        (ret = subpixel(&m->s[1], act0, 2 * h, 2 * w, act1, act0, ws)) < 0 ||
+        (ret = gdn(&m->igdn[1], m->n, act0, 16 * hw, 1, ws)) < 0 ||
+        (ret = subpixel(&m->s[2], act0, 4 * h, 4 * w, act1, act0, ws)) < 0 ||
+        (ret = gdn(&m->igdn[2], m->n, act0, 64 * hw, 1, ws)) < 0 ||
+        (ret = subpixel(&m->s[3], act0, 8 * h, 8 * w, act1, xn, ws)) < 0)
+        return ret;
+    return 0;
+}
+
+/* ---- integer hyper-synthesis ------------------------------------------- */
+
+int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, int wz,
+                            int32_t *out, TecWorkspace *ws)
+{
+    const size_t hw = (size_t)hz * wz, nh = (size_t)m->nh, nmid = (size_t)m->nmid;
+    const size_t size_a = nh > 16 * nmid ? nh : 16 * nmid;
+    const size_t size_b = 4 * nh > 16 * nmid ? 4 * nh : 16 * nmid;
+    int32_t *a = tec_ws_get(ws, TEC_WS_ACT0, size_a * hw * sizeof(int32_t));
+    int32_t *b = tec_ws_get(ws, TEC_WS_ACT1, size_b * hw * sizeof(int32_t));
+    int32_t *c = tec_ws_get(ws, TEC_WS_GDN, 4 * nh * hw * sizeof(int32_t));
+    if (!a || !b || !c)
+        return TEC_ENOMEM;
+
+    /* a = z * 256, saturated like every activation of the chain. */
+    for (size_t i = 0; i < nh * hw; i++) {
+        int64_t v = (int64_t)z[i] * 256;
+        a[i] = v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : (int32_t)v;
+    }
+    tec_conv3x3_i32(a, m->nh, hz, wz, m->t[0].weight, m->t[0].bias, m->t[0].cout, b);
+    tec_pixel_shuffle2_i32(b, m->nh, hz, wz, c);
+    tec_relu_i32(c, 4 * nh * hw);
+    tec_conv3x3_i32(c, m->nh, 2 * hz, 2 * wz, m->t[1].weight, m->t[1].bias, m->t[1].cout, b);
+    tec_pixel_shuffle2_i32(b, m->nmid, 2 * hz, 2 * wz, a);
+    tec_relu_i32(a, 16 * nmid * hw);
+    tec_conv3x3_i32(a, m->nmid, 4 * hz, 4 * wz, m->t[2].weight, m->t[2].bias, m->t[2].cout, out);
+    return 0;
+}

@@ -1,0 +1,97 @@
+/* The tec-img v1 image model (doc/model.md): weights and transforms over
+ * planar float tensors (channel, row, column). */
+#ifndef TEC_MODEL_IMAGE_H
+#define TEC_MODEL_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels.h"
+#include "rans.h"
+#include "weights.h"
+
+#define TEC_IMG_ARCH "tec-img"
+#define TEC_IMG_ARCH_VERSION 1
+#define TEC_IMG_SCALES 64      /* Gaussian tables */
+#define TEC_IMG_DOWNSCALE 16   /* pixels per latent */
+
+typedef struct TecConv {
+    float *weight, *bias;      /* [cout][cin][k][k], [cout] */
+    int cin, cout, k;
+} TecConv;
+
+typedef struct TecIntConv {
+    int32_t *weight, *bias;    /* 3x3, 12 and 20 fractional bits */
+    int cin, cout;
+} TecIntConv;
+
+typedef struct TecGdn {
+    float *beta, *gamma;       /* [c], [c][c] */
+} TecGdn;
+
+typedef struct TecImageModel {
+    int slots, n, m, nh, nmid, qualities;
+    int default_quality;
+    uint64_t checksum;
+
+    TecConv a[4], h[3], s[4];
+    float *a0_mask;            /* [n][slots] */
+    TecGdn gdn[3], igdn[3];
+    TecIntConv t[3];
+    float *gain, *igain;       /* [qualities][m] */
+    float *band_mean, *band_std;
+
+    int32_t thresholds[TEC_IMG_SCALES - 1];
+    TecRansTable gauss[TEC_IMG_SCALES];
+    TecRansTable *prior;       /* [nh] */
+    uint32_t *gauss_cdf, *prior_cdf;
+} TecImageModel;
+
+/* Builds the model from loaded weights after checking the architecture, the
+ * hyper-parameters, every tensor's shape and the coding tables.  TEC_EMODEL
+ * (or TEC_ENOMEM) with a message on failure. */
+int tec_img_load(TecImageModel **model, const TecWeights *w, char *err, size_t errlen);
+void tec_img_free(TecImageModel **model);
+
+/* Packet quality position (1/256 anchor units) for quality 1..29, 0 = the
+ * model's default. */
+int tec_img_quality_position(const TecImageModel *m, int quality);
+/* Per-channel gain and inverse gain at a position (geometric interpolation
+ * between anchors). */
+void tec_img_gains(const TecImageModel *m, int position, float *gain, float *igain);
+/* Scale-table index of a raw hyper-synthesis scale. */
+int tec_img_scale_index(const TecImageModel *m, int32_t raw_scale);
+
+/* Growable buffers, one set per worker; the transforms take what they need. */
+enum {
+    TEC_WS_ACT0, TEC_WS_ACT1, TEC_WS_CONV, TEC_WS_GDN,
+    TEC_WS_USER,               /* first slot free for callers */
+    TEC_WS_SLOTS = TEC_WS_USER + 8
+};
+typedef struct TecWorkspace {
+    void *buf[TEC_WS_SLOTS];
+    size_t size[TEC_WS_SLOTS];
+} TecWorkspace;
+
+/* A buffer of at least bytes in slot, contents not kept; NULL if out of memory. */
+void *tec_ws_get(TecWorkspace *ws, int slot, size_t bytes);
+void tec_ws_free(TecWorkspace *ws);
+
+/* First-layer bias for a slot mask: a0.bias + a0_mask.weight . mask. */
+void tec_img_input_bias(const TecImageModel *m, const float *mask, float *bias);
+
+/* Analysis of xn[slots][h][w] (h, w multiples of 16) into y[m][h/16][w/16]. */
+int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
+                     const float *input_bias, float *y, TecWorkspace *ws);
+/* Hyper-analysis of y[m][h][w] into z[nh][hz][wz], hz = ceil(ceil(h/2)/2). */
+int tec_img_hyper_analysis(const TecImageModel *m, const float *y, int h, int w,
+                           float *z, TecWorkspace *ws);
+/* Bit-exact hyper-synthesis of integer z[nh][hz][wz] into out[2m][4hz][4wz]:
+ * the means (i32 / 256) then the raw scales. */
+int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, int wz,
+                            int32_t *out, TecWorkspace *ws);
+/* Synthesis of y[m][h][w] into xn[slots][16h][16w], own fixed-order GEMM. */
+int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
+                      float *xn, TecWorkspace *ws);
+
+#endif

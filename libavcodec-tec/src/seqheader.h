@@ -1,0 +1,52 @@
+/* The sequence header (doc/bitstream.md, 2) and the band -> group plan. */
+#ifndef TEC_SEQHEADER_H
+#define TEC_SEQHEADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tec/tec.h"
+
+/* Sentinel-2 MSI bands in the order of the image model's input slots. */
+#define TEC_S2_SLOTS 13
+extern const char *const tec_s2_slot_names[TEC_S2_SLOTS];
+/* Slot of the generic path: a band of unknown kind is coded as if it were B04. */
+#define TEC_GENERIC_SLOT 3
+
+/* Bands coded together: band[i] fills model input slot slot[i]. */
+typedef struct TecBandGroup {
+    int count;
+    uint8_t band[TEC_MAX_BANDS];
+    uint8_t slot[TEC_MAX_BANDS];
+} TecBandGroup;
+
+typedef struct TecSeqHeader {
+    TecStreamInfo info;
+    int inter_allowed;  /* frame_kind bit 0 */
+    int n_groups;
+    TecBandGroup groups[TEC_MAX_BANDS];
+} TecSeqHeader;
+
+/* Largest serialised header: 64 bands in 64 groups and a 63-byte name. */
+#define TEC_SEQ_MAX_SIZE (19 + 63 + 8 + TEC_MAX_BANDS * TEC_MAX_BAND_NAME + 1 + \
+                          TEC_MAX_BANDS * 3 + 4)
+
+/* Slot of a Sentinel-2 band name ("B04", "b4", "B8A"), or -1. */
+int tec_s2_slot(const char *name);
+/* Default names for a band count without names (13, 12, 10), or NULL. */
+const char *const *tec_s2_default_names(int bands);
+
+/* Groups from info->band_names: every band with a distinct known name in one
+ * group at its slot, each other band alone in the generic slot. */
+void tec_seq_plan_groups(TecSeqHeader *h);
+
+/* A model name that is safe to look up and to store: 1..63 characters of
+ * [A-Za-z0-9._+-], no "..". */
+int tec_seq_model_name_ok(const char *name);
+
+/* Serialise h into buf (TEC_SEQ_MAX_SIZE bytes suffice); returns the size. */
+size_t tec_seq_write(const TecSeqHeader *h, uint8_t *buf);
+/* Strict parse; TEC_EBITSTREAM with a message in err on any defect. */
+int tec_seq_parse(const uint8_t *data, size_t size, TecSeqHeader *h, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,26 @@
+/* Version string and error descriptions. */
+#include "tec/tec.h"
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+const char *tec_version(void)
+{
+    return STR(TEC_VERSION_MAJOR) "." STR(TEC_VERSION_MINOR) "." STR(TEC_VERSION_PATCH);
+}
+
+const char *tec_strerror(int err)
+{
+    switch (err) {
+    case TEC_OK:           return "success";
+    case TEC_EAGAIN:       return "no output yet, send more input";
+    case TEC_EOF:          return "end of stream";
+    case TEC_EINVAL:       return "invalid argument";
+    case TEC_ENOMEM:       return "out of memory";
+    case TEC_EBITSTREAM:   return "corrupt or unsupported bitstream";
+    case TEC_EMODEL:       return "model weights missing or mismatched";
+    case TEC_EIO:          return "input/output error";
+    case TEC_EUNSUPPORTED: return "not supported by this build";
+    default:               return "unknown error";
+    }
+}
