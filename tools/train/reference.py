@@ -1,0 +1,231 @@
+"""An independent Python decoder of tec streams (doc/bitstream.md), used to
+check libtec against the PyTorch model: same symbols, same entropy
+parameters (exact integer hyper-synthesis), float synthesis in PyTorch.
+
+Slow (pure-Python rANS): meant for small test frames.
+"""
+import bisect
+import math
+import os
+import struct
+import sys
+import zlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from tecmodel import S2_SLOTS, gaussian_likelihood  # noqa: E402
+
+PREC = 16
+RANS_L = 1 << 23
+
+
+class Table:
+    def __init__(self, cdf, n, lo):
+        self.cdf = [int(v) for v in cdf]
+        self.n = int(n)
+        self.lo = int(lo)
+
+
+def tables(family, t):
+    out = []
+    for i in range(len(t[family + ".n"])):
+        off, n = int(t[family + ".offset"][i]), int(t[family + ".n"][i])
+        out.append(Table(t[family + ".cdf"][off:off + n + 2], n, t[family + ".lo"][i]))
+    return out
+
+
+class RansDecoder:
+    def __init__(self, data):
+        if len(data) < 4:
+            raise ValueError("rANS stream shorter than 4 bytes")
+        self.data = data
+        self.pos = 4
+        self.x = struct.unpack("<I", data[:4])[0]
+
+    def _symbol(self, cdf):
+        slot = self.x & ((1 << PREC) - 1)
+        s = bisect.bisect_right(cdf, slot) - 1
+        start, freq = cdf[s], cdf[s + 1] - cdf[s]
+        self.x = freq * (self.x >> PREC) + slot - start
+        while self.x < RANS_L:
+            if self.pos >= len(self.data):
+                raise ValueError("rANS stream ended early")
+            self.x = ((self.x << 8) | self.data[self.pos]) & 0xFFFFFFFF
+            self.pos += 1
+        return s
+
+    def bits(self, k):
+        cdf = [i << (PREC - k) for i in range((1 << k) + 1)]
+        return self._symbol(cdf)
+
+    def get(self, t):
+        s = self._symbol(t.cdf)
+        if s < t.n:
+            return t.lo + s
+        nbits = self.bits(5)
+        if not 1 <= nbits <= 31:
+            raise ValueError("bad escape length")
+        d = 1
+        left = nbits - 1
+        while left > 0:
+            k = min(left, 8)
+            d = (d << k) | self.bits(k)
+            left -= k
+        below = self.bits(1)
+        return t.lo - d if below else t.lo + t.n - 1 + d
+
+
+def floor_div_pow2(acc, bits):
+    return np.floor_divide(acc + (1 << (bits - 1)), 1 << bits)
+
+
+def conv3x3_int(a, w, b):
+    """Exact integer 3x3 convolution, zero padding (doc/bitstream.md, 4)."""
+    cin, h, wd = a.shape
+    pad = np.zeros((cin, h + 2, wd + 2), np.int64)
+    pad[:, 1:-1, 1:-1] = a
+    acc = np.zeros((w.shape[0], h, wd), np.int64) + b.astype(np.int64)[:, None, None]
+    w = w.astype(np.int64)
+    for ky in range(3):
+        for kx in range(3):
+            acc += np.einsum("oi,ihw->ohw", w[:, :, ky, kx], pad[:, ky:ky + h, kx:kx + wd])
+    out = floor_div_pow2(acc, 12)
+    return np.clip(out, -(2 ** 31 - 1), 2 ** 31 - 1)
+
+
+def pixel_shuffle_int(a):
+    c4, h, w = a.shape
+    c = c4 // 4
+    return a.reshape(c, 2, 2, h, w).transpose(0, 3, 1, 4, 2).reshape(c, 2 * h, 2 * w)
+
+
+def hyper_synthesis_int(z, t):
+    a = z.astype(np.int64) * 256
+    a = np.maximum(pixel_shuffle_int(conv3x3_int(a, t["hs.t0.weight"], t["hs.t0.bias"])), 0)
+    a = np.maximum(pixel_shuffle_int(conv3x3_int(a, t["hs.t1.weight"], t["hs.t1.bias"])), 0)
+    a = conv3x3_int(a, t["hs.t2.weight"], t["hs.t2.bias"])
+    m = a.shape[0] // 2
+    return a[:m], a[m:]
+
+
+def parse_seq_header(data):
+    if data[:4] != b"TECS":
+        raise ValueError("not a sequence header")
+    if zlib.crc32(data[:-4]) != struct.unpack("<I", data[-4:])[0]:
+        raise ValueError("sequence header CRC mismatch")
+    bands, width, height, kint = struct.unpack("<HIIH", data[6:18])
+    p = 18
+    nlen = data[p]
+    model = data[p + 1:p + 1 + nlen].decode()
+    p += 1 + nlen
+    checksum = struct.unpack("<Q", data[p:p + 8])[0]
+    p += 8
+    names = [data[p + 16 * i:p + 16 * (i + 1)].rstrip(b"\0").decode() for i in range(bands)]
+    p += 16 * bands
+    groups = []
+    for _ in range(data[p]):
+        p += 1
+        k = data[p]
+        pairs = [(data[p + 1 + 2 * j], data[p + 2 + 2 * j]) for j in range(k)]
+        p += 2 * k
+        groups.append(pairs)
+    return dict(bands=bands, width=width, height=height, model=model, checksum=checksum,
+                names=names, groups=groups)
+
+
+def decode_symbols(packet, seq, t, hp):
+    """Decode every chunk of a frame packet: per group the integer symbols,
+    means (i32/256) and scale indices of the whole latent grid, and z."""
+    ftype, _, qpos, nchunks = struct.unpack("<BBHI", packet[:8])
+    sizes = struct.unpack("<%dI" % nchunks, packet[8:8 + 4 * nchunks])
+    pos = 8 + 4 * nchunks
+    H, W = seq["height"], seq["width"]
+    Hl, Wl = -(-H // 16), -(-W // 16)
+    bh_n, bw_n = -(-Hl // 32), -(-Wl // 32)
+    gauss, prior = tables("gauss", t), tables("prior", t)
+    thr = t["gauss.thresholds"].astype(np.int64)
+    m, nh = hp["m"], hp["nh"]
+    groups = []
+    ci = 0
+    for _ in seq["groups"]:
+        sym = np.zeros((m, Hl, Wl), np.int64)
+        mu = np.zeros((m, Hl, Wl), np.int64)
+        sidx = np.zeros((m, Hl, Wl), np.int64)
+        raws = np.zeros((m, Hl, Wl), np.int64)
+        zs = []
+        for by in range(bh_n):
+            for bx in range(bw_n):
+                chunk = packet[pos:pos + sizes[ci]]
+                pos += sizes[ci]
+                ci += 1
+                y0, x0 = by * 32, bx * 32
+                bh, bw = min(32, Hl - y0), min(32, Wl - x0)
+                zh, zw = -(-(-(-bh // 2)) // 2), -(-(-(-bw // 2)) // 2)
+                dec = RansDecoder(chunk)
+                z = np.zeros((nh, zh, zw), np.int64)
+                for c in range(nh):
+                    for i in range(zh):
+                        for j in range(zw):
+                            z[c, i, j] = dec.get(prior[c])
+                mean, raw = hyper_synthesis_int(z, t)
+                mean, raw = mean[:, :bh, :bw], raw[:, :bh, :bw]
+                idx = np.searchsorted(thr, raw, side="right")
+                for c in range(m):
+                    for i in range(bh):
+                        for j in range(bw):
+                            sym[c, y0 + i, x0 + j] = dec.get(gauss[int(idx[c, i, j])])
+                mu[:, y0:y0 + bh, x0:x0 + bw] = mean
+                sidx[:, y0:y0 + bh, x0:x0 + bw] = idx
+                raws[:, y0:y0 + bh, x0:x0 + bw] = raw
+                zs.append(z)
+        groups.append(dict(sym=sym, mu=mu, sidx=sidx, raw_scale=raws, z=zs))
+    return dict(frame_type=ftype, qpos=qpos, groups=groups)
+
+
+def interp_gain(g, qpos):
+    a = min(qpos >> 8, g.shape[0] - 1)
+    tt = (qpos & 255) / 256.0
+    if tt == 0 or a + 1 >= g.shape[0]:
+        return torch.from_numpy(g[a].astype(np.float32))
+    return torch.from_numpy((g[a] ** (1 - tt) * g[a + 1] ** tt).astype(np.float32))
+
+
+def reconstruct(model, decoded, seq, t):
+    """PyTorch synthesis of decoded symbols -> uint16 C x H x W."""
+    H, W = seq["height"], seq["width"]
+    out = np.zeros((seq["bands"], H, W), np.uint16)
+    ig = interp_gain(t["igain"], decoded["qpos"])
+    for g, pairs in zip(decoded["groups"], seq["groups"]):
+        yg = torch.from_numpy(g["sym"].astype(np.float32) + g["mu"].astype(np.float32) / 256.0)
+        y = yg * ig[:, None, None]
+        with torch.no_grad():
+            xn = model.synthesis(y[None])[0]
+            x = model.denormalise(xn[None])[0]
+        x = torch.clamp(torch.round(x), 0, 65535).numpy()
+        for band, slot in pairs:
+            out[band] = x[slot, :H, :W]
+    return out
+
+
+def estimated_bits(decoded, model):
+    """Bits the model's own likelihoods give the decoded latents (Gaussian with
+    the predicted scale for y, the learned prior for z): the rate the model
+    estimates, to compare with the real size of the rANS streams."""
+    bits = 0.0
+    with torch.no_grad():
+        for g in decoded["groups"]:
+            sc = torch.from_numpy(g["raw_scale"]).double() / 256.0
+            v = torch.from_numpy(g["sym"]).double()
+            bits += float(-torch.log2(gaussian_likelihood(v, sc)).sum())
+            for z in g["z"]:
+                zt = torch.from_numpy(z).float()[None]
+                bits += float(-torch.log2(model.prior.likelihood(zt).double()).sum())
+    return bits
+
+
+__all__ = ["parse_seq_header", "decode_symbols", "reconstruct", "hyper_synthesis_int",
+           "estimated_bits", "S2_SLOTS", "math", "F"]
