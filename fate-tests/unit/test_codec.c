@@ -1,0 +1,577 @@
+/* Encoder and decoder through the public API, with a tiny generated model:
+ * round trips at odd sizes, decoder output == encoder reconstruction,
+ * thread independence, row sources and sinks, corrupt packets and the
+ * model checks. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tec/tec.h"
+#include "test.h"
+#include "tecw_gen.h"
+
+static char model_dir[256], other_dir[256];
+#define MODEL "unit-tiny"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static unsigned tec_rl16_test(const uint8_t *p) { return (unsigned)(p[0] | p[1] << 8); }
+
+static uint16_t *make_frame(int bands, int w, int h, unsigned seed)
+{
+    uint16_t *d = malloc(sizeof(uint16_t) * bands * w * h + 1);
+    for (int b = 0; b < bands; b++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                seed = seed * 1103515245u + 12345u;
+                int v = 800 + 150 * b + 3 * x + 2 * y + (int)(seed >> 24) - 128;
+                d[((size_t)b * h + y) * w + x] = (uint16_t)(v < 0 ? 0 : v);
+            }
+    return d;
+}
+
+static TecPicture picture(uint16_t *data, int bands, int w, int h, int64_t t)
+{
+    TecPicture p = { data, w, (ptrdiff_t)w * h, bands, w, h, t, 1 };
+    return p;
+}
+
+static void settings_for(TecEncoderSettings *s, int bands, int w, int h, int threads)
+{
+    tec_encoder_default_settings(s);
+    s->bands = bands;
+    s->width = w;
+    s->height = h;
+    s->model = MODEL;
+    s->weights_dir = model_dir;
+    s->threads = threads;
+    s->quality = 12;
+    s->want_reconstruction = 1;
+}
+
+typedef struct Coded {
+    uint8_t *header, *packet;
+    size_t header_size, packet_size;
+    uint16_t *recon;
+    int ret;
+} Coded;
+
+static void coded_free(Coded *c)
+{
+    free(c->header);
+    free(c->packet);
+    free(c->recon);
+    memset(c, 0, sizeof(*c));
+}
+
+static uint8_t *dup_bytes(const uint8_t *p, size_t n)
+{
+    uint8_t *q = malloc(n ? n : 1);
+    memcpy(q, p, n);
+    return q;
+}
+
+/* One frame through an encoder; keeps header, packet and reconstruction. */
+static Coded encode_one(const TecEncoderSettings *s, uint16_t *frame)
+{
+    Coded c = { 0 };
+    TecEncoder *enc;
+    c.ret = tec_encoder_open(&enc, s);
+    if (c.ret < 0) {
+        fprintf(stderr, "encoder open: %s\n", tec_encoder_error(NULL));
+        return c;
+    }
+    const uint8_t *h;
+    tec_encoder_get_header(enc, &h, &c.header_size);
+    c.header = dup_bytes(h, c.header_size);
+    TecPicture pic = picture(frame, s->bands, s->width, s->height, 1700000000000LL);
+    c.ret = tec_encoder_send_frame(enc, s->row_source ? &(TecPicture){ NULL, 0, 0, s->bands,
+                                                                       s->width, s->height,
+                                                                       1700000000000LL, 1 }
+                                                      : &pic);
+    TecPacket pkt;
+    if (!c.ret)
+        c.ret = tec_encoder_receive_packet(enc, &pkt);
+    if (!c.ret) {
+        c.packet = dup_bytes(pkt.data, pkt.size);
+        c.packet_size = pkt.size;
+        CHECK(pkt.keyframe == 1);
+        CHECK(pkt.time_ms == 1700000000000LL && pkt.has_time);
+        CHECK(pkt.frame_index == 0);
+        TecPicture rec;
+        if (s->want_reconstruction && !tec_encoder_get_reconstruction(enc, &rec)) {
+            size_t n = (size_t)s->bands * s->width * s->height;
+            c.recon = malloc(n * sizeof(uint16_t));
+            for (int b = 0; b < s->bands; b++)
+                for (int y = 0; y < s->height; y++)
+                    memcpy(c.recon + ((size_t)b * s->height + y) * s->width,
+                           rec.data + b * rec.band_stride + y * rec.stride,
+                           s->width * sizeof(uint16_t));
+        }
+    } else {
+        fprintf(stderr, "encode: %s\n", tec_encoder_error(enc));
+    }
+    tec_encoder_close(&enc);
+    return c;
+}
+
+/* Decodes one packet; returns the samples (malloc'ed) or NULL. */
+static uint16_t *decode_one(const Coded *c, int threads, const char *dir, int *ret_out)
+{
+    TecDecoderSettings ds;
+    tec_decoder_default_settings(&ds);
+    ds.weights_dir = dir;
+    ds.threads = threads;
+    TecDecoder *dec;
+    int ret = tec_decoder_open(&dec, &ds, c->header, c->header_size);
+    *ret_out = ret;
+    if (ret < 0)
+        return NULL;
+    ret = tec_decoder_send_packet(dec, c->packet, c->packet_size, 42, 1);
+    uint16_t *out = NULL;
+    TecPicture pic;
+    if (!ret && !(ret = tec_decoder_receive_frame(dec, &pic))) {
+        CHECK(pic.time_ms == 42 && pic.has_time == 1);
+        size_t n = (size_t)pic.bands * pic.width * pic.height;
+        out = malloc(n * sizeof(uint16_t));
+        memcpy(out, pic.data, n * sizeof(uint16_t));
+    }
+    *ret_out = ret;
+    tec_decoder_close(&dec);
+    return out;
+}
+
+static double mean_abs_error(const uint16_t *a, const uint16_t *b, size_t n)
+{
+    double e = 0;
+    for (size_t i = 0; i < n; i++)
+        e += abs((int)a[i] - (int)b[i]);
+    return n ? e / n : 0;
+}
+
+/* ---- round trips --------------------------------------------------------- */
+
+static void test_round_trip(int bands, int w, int h, const char *const *names)
+{
+    TecEncoderSettings s;
+    settings_for(&s, bands, w, h, 2);
+    for (int b = 0; names && b < bands; b++)
+        s.band_names[b] = names[b];
+    uint16_t *frame = make_frame(bands, w, h, (unsigned)(w * 31 + h));
+    Coded c = encode_one(&s, frame);
+    CHECK_EQ_INT(c.ret, 0);
+    CHECK(c.recon != NULL);
+    int ret;
+    uint16_t *out = decode_one(&c, 2, model_dir, &ret);
+    CHECK_EQ_INT(ret, 0);
+    if (out && c.recon) {
+        size_t n = (size_t)bands * w * h;
+        CHECK(!memcmp(out, c.recon, n * sizeof(uint16_t)));
+        double err = mean_abs_error(out, frame, n);
+        printf("  %2d bands %5dx%-5d: %6zu bytes, mean |error| %.1f (random model)\n", bands, w,
+               h, c.packet_size, err);
+    }
+    TecStreamInfo info;
+    CHECK_EQ_INT(tec_parse_header(c.header, c.header_size, &info), 0);
+    CHECK_EQ_INT(info.bands, bands);
+    CHECK_EQ_INT(info.width, w);
+    CHECK_EQ_INT(info.height, h);
+    CHECK(!strcmp(info.model, MODEL));
+    free(out);
+    free(frame);
+    coded_free(&c);
+}
+
+static void test_round_trips(void)
+{
+    static const char *const four[4] = { "B02", "B03", "B04", "B08" };
+    static const char *const odd[5] = { "B04", "X1", "B04", "b8a", NULL };
+    test_round_trip(13, 1, 1, NULL);
+    test_round_trip(4, 17, 33, NULL);             /* generic path, 4 groups */
+    test_round_trip(1, 17, 33, NULL);             /* one band, generic */
+    test_round_trip(12, 600, 40, NULL);           /* L2A defaults */
+    test_round_trip(10, 40, 600, NULL);
+    test_round_trip(4, 1100, 530, four);          /* 2 x 3 blocks */
+    test_round_trip(5, 70, 520, odd);             /* unknown and repeated names */
+    test_round_trip(13, 520, 1030, NULL);         /* 3 block rows */
+}
+
+/* Same packets and samples with 1 and 2 threads. */
+static void test_threads(void)
+{
+    TecEncoderSettings s;
+    settings_for(&s, 13, 700, 530, 1);
+    uint16_t *frame = make_frame(13, 700, 530, 7);
+    Coded a = encode_one(&s, frame);
+    s.threads = 2;
+    Coded b = encode_one(&s, frame);
+    CHECK(a.ret == 0 && b.ret == 0);
+    CHECK(a.packet_size == b.packet_size && !memcmp(a.packet, b.packet, a.packet_size));
+    int r1, r2;
+    uint16_t *o1 = decode_one(&a, 1, model_dir, &r1), *o2 = decode_one(&a, 2, model_dir, &r2);
+    CHECK(r1 == 0 && r2 == 0);
+    if (o1 && o2)
+        CHECK(!memcmp(o1, o2, sizeof(uint16_t) * 13 * 700 * 530));
+    free(o1);
+    free(o2);
+    free(frame);
+    coded_free(&a);
+    coded_free(&b);
+}
+
+/* ---- row source and sink ------------------------------------------------- */
+
+typedef struct RowIo {
+    const uint16_t *frame;
+    uint16_t *out;
+    int bands, w, h, next_row, bad, max_rows;
+} RowIo;
+
+static int row_source(void *opaque, int64_t frame_index, int y0, int rows, uint16_t *data,
+                      ptrdiff_t stride, ptrdiff_t band_stride)
+{
+    RowIo *io = opaque;
+    if (frame_index != 0 || y0 != io->next_row || rows < 1 || y0 + rows > io->h)
+        io->bad++;
+    if (rows > io->max_rows)
+        io->max_rows = rows;
+    io->next_row = y0 + rows;
+    for (int b = 0; b < io->bands; b++)
+        for (int y = 0; y < rows; y++)
+            memcpy(data + b * band_stride + y * stride,
+                   io->frame + ((size_t)b * io->h + y0 + y) * io->w, io->w * sizeof(uint16_t));
+    return 0;
+}
+
+static int row_sink(void *opaque, int64_t frame_index, int y0, int rows, const uint16_t *data,
+                    ptrdiff_t stride, ptrdiff_t band_stride)
+{
+    RowIo *io = opaque;
+    if (frame_index != 0 || y0 != io->next_row || rows < 1 || rows > 512 || y0 + rows > io->h)
+        io->bad++;
+    io->next_row = y0 + rows;
+    for (int b = 0; b < io->bands; b++)
+        for (int y = 0; y < rows; y++)
+            memcpy(io->out + ((size_t)b * io->h + y0 + y) * io->w,
+                   data + b * band_stride + y * stride, io->w * sizeof(uint16_t));
+    return 0;
+}
+
+static int failing_source(void *opaque, int64_t frame_index, int y0, int rows, uint16_t *data,
+                          ptrdiff_t stride, ptrdiff_t band_stride)
+{
+    (void)opaque; (void)frame_index; (void)rows; (void)data; (void)stride; (void)band_stride;
+    return y0 > 0 ? TEC_EIO : 0;
+}
+
+static void test_rows(void)
+{
+    const int bands = 3, w = 90, h = 1100;
+    uint16_t *frame = make_frame(bands, w, h, 3);
+    TecEncoderSettings s;
+    settings_for(&s, bands, w, h, 2);
+    Coded ref = encode_one(&s, frame);
+
+    RowIo io = { frame, NULL, bands, w, h, 0, 0, 0 };
+    s.row_source = row_source;
+    s.row_opaque = &io;
+    Coded c = encode_one(&s, frame);
+    CHECK_EQ_INT(c.ret, 0);
+    CHECK_EQ_INT(io.bad, 0);
+    CHECK_EQ_INT(io.next_row, h);
+    CHECK(io.max_rows <= 512 + 64);
+    CHECK(c.packet_size == ref.packet_size && !memcmp(c.packet, ref.packet, c.packet_size));
+
+    /* Decoding into a sink gives the same samples as the picture. */
+    RowIo sink = { NULL, malloc(sizeof(uint16_t) * bands * w * h), bands, w, h, 0, 0, 0 };
+    TecDecoderSettings ds;
+    tec_decoder_default_settings(&ds);
+    ds.weights_dir = model_dir;
+    ds.row_sink = row_sink;
+    ds.row_opaque = &sink;
+    TecDecoder *dec;
+    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, c.header, c.header_size), 0);
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, c.packet, c.packet_size, 0, 0), 0);
+    TecPicture pic;
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &pic), 0);
+    CHECK(pic.data == NULL);
+    CHECK_EQ_INT(sink.bad, 0);
+    CHECK_EQ_INT(sink.next_row, h);
+    CHECK(ref.recon && !memcmp(sink.out, ref.recon, sizeof(uint16_t) * bands * w * h));
+    tec_decoder_close(&dec);
+
+    /* A failing source aborts the frame with its code. */
+    s.row_source = failing_source;
+    TecEncoder *enc;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), 0);
+    TecPicture p = { NULL, 0, 0, bands, w, h, 0, 0 };
+    CHECK_EQ_INT(tec_encoder_send_frame(enc, &p), TEC_EIO);
+    CHECK(strstr(tec_encoder_error(enc), "row source") != NULL);
+    tec_encoder_close(&enc);
+
+    free(sink.out);
+    free(frame);
+    coded_free(&ref);
+    coded_free(&c);
+}
+
+/* ---- API semantics ------------------------------------------------------- */
+
+static void test_api(void)
+{
+    TecEncoderSettings s;
+    TecEncoder *enc;
+    settings_for(&s, 2, 40, 30, 1);
+    s.bands = 0;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "bands") != NULL);
+    s.bands = 65;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    s.bands = 2;
+    s.width = 65536;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    s.width = 40;
+    s.quality = 30;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    s.quality = 0;
+    s.model = "../etc/passwd";
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    s.model = MODEL;
+    s.band_names[0] = "A_NAME_LONGER_THAN_15";
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    s.band_names[0] = NULL;
+
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), 0);
+    TecPacket pkt;
+    TecPicture rec;
+    CHECK_EQ_INT(tec_encoder_receive_packet(enc, &pkt), TEC_EAGAIN);
+    CHECK_EQ_INT(tec_encoder_get_reconstruction(enc, &rec), TEC_EAGAIN);
+    uint16_t *frame = make_frame(2, 40, 30, 1);
+    TecPicture bad = picture(frame, 2, 41, 30, 0);
+    CHECK_EQ_INT(tec_encoder_send_frame(enc, &bad), TEC_EINVAL);
+    CHECK(strstr(tec_encoder_error(enc), "41x30") != NULL);
+    bad = picture(NULL, 2, 40, 30, 0);
+    CHECK_EQ_INT(tec_encoder_send_frame(enc, &bad), TEC_EINVAL);
+
+    TecPicture pic = picture(frame, 2, 40, 30, 5);
+    CHECK_EQ_INT(tec_encoder_send_frame(enc, &pic), 0);
+    CHECK_EQ_INT(tec_encoder_send_frame(enc, &pic), TEC_EAGAIN);
+    CHECK_EQ_INT(tec_encoder_receive_packet(enc, &pkt), 0);
+    CHECK_EQ_INT(pkt.frame_index, 0);
+    const uint8_t *first = pkt.data;
+    size_t first_size = pkt.size;
+    uint8_t *copy = dup_bytes(first, first_size);
+    pic.time_ms = 6;
+    CHECK_EQ_INT(tec_encoder_send_frame(enc, &pic), 0);
+    /* The first packet stays valid across the next send. */
+    CHECK(!memcmp(first, copy, first_size));
+    CHECK_EQ_INT(tec_encoder_receive_packet(enc, &pkt), 0);
+    CHECK_EQ_INT(pkt.frame_index, 1);
+    CHECK_EQ_INT(pkt.time_ms, 6);
+    CHECK(pkt.size == first_size && !memcmp(pkt.data, copy, first_size));
+    CHECK_EQ_INT(tec_encoder_get_reconstruction(enc, &rec), 0);
+    CHECK_EQ_INT(rec.time_ms, 6);
+    CHECK_EQ_INT(tec_encoder_send_frame(enc, NULL), 0);
+    CHECK_EQ_INT(tec_encoder_receive_packet(enc, &pkt), TEC_EOF);
+    CHECK_EQ_INT(tec_encoder_send_frame(enc, &pic), TEC_EINVAL);
+    const TecStreamInfo *info = tec_encoder_info(enc);
+    CHECK(info && info->bands == 2 && info->keyframe_interval == 1);
+    CHECK(info->band_names[0][0] == '\0');
+
+    /* Decoder: EAGAIN before a packet, EOF after the flush. */
+    const uint8_t *hdr;
+    size_t hdr_size;
+    tec_encoder_get_header(enc, &hdr, &hdr_size);
+    TecDecoder *dec;
+    CHECK_EQ_INT(tec_decoder_open(&dec, NULL, hdr, hdr_size), TEC_EMODEL);  /* not on the path */
+    TecDecoderSettings ds;
+    tec_decoder_default_settings(&ds);
+    ds.weights_dir = model_dir;
+    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, hdr, hdr_size), 0);
+    TecPicture out;
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &out), TEC_EAGAIN);
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, copy, first_size, 5, 1), 0);
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, copy, first_size, 5, 1), TEC_EAGAIN);
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &out), 0);
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, NULL, 0, 0, 0), 0);
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &out), TEC_EOF);
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, copy, first_size, 5, 1), TEC_EINVAL);
+    tec_decoder_close(&dec);
+    tec_decoder_close(&dec);  /* NULL after close: harmless */
+
+    tec_encoder_close(&enc);
+    free(copy);
+    free(frame);
+    CHECK(!strcmp(tec_version(), "0.1.0"));
+    CHECK(strlen(tec_strerror(TEC_EBITSTREAM)) > 0);
+    CHECK(strlen(tec_strerror(12345)) > 0);
+}
+
+/* ---- corrupt input ------------------------------------------------------- */
+
+static int decode_status(TecDecoder *dec, const uint8_t *p, size_t n)
+{
+    int ret = tec_decoder_send_packet(dec, p, n, 0, 0);
+    TecPicture pic;
+    if (!ret)
+        tec_decoder_receive_frame(dec, &pic);
+    return ret;
+}
+
+static void test_corrupt_packets(void)
+{
+    TecEncoderSettings s;
+    settings_for(&s, 13, 600, 530, 2);
+    uint16_t *frame = make_frame(13, 600, 530, 9);
+    Coded c = encode_one(&s, frame);
+    TecDecoderSettings ds;
+    tec_decoder_default_settings(&ds);
+    ds.weights_dir = model_dir;
+    ds.threads = 2;
+    TecDecoder *dec;
+    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, c.header, c.header_size), 0);
+
+    /* Every truncation fails cleanly. */
+    int bad = 0;
+    uint8_t *buf = malloc(c.packet_size + 1);
+    for (size_t n = 0; n < c.packet_size; n += n < 64 ? 1 : 97) {
+        memcpy(buf, c.packet, n);
+        bad += decode_status(dec, buf, n) != TEC_EBITSTREAM;
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* One byte too many. */
+    memcpy(buf, c.packet, c.packet_size);
+    buf[c.packet_size] = 0;
+    CHECK_EQ_INT(decode_status(dec, buf, c.packet_size + 1), TEC_EBITSTREAM);
+    CHECK(strstr(tec_decoder_error(dec), "stray") != NULL);
+
+    /* Bit flips: never a crash; almost always detected. */
+    int detected = 0, tried = 0, other = 0;
+    for (size_t pos = 0; pos < c.packet_size; pos += 7) {
+        memcpy(buf, c.packet, c.packet_size);
+        buf[pos] ^= (uint8_t)(1u << (pos % 8));
+        int ret = decode_status(dec, buf, c.packet_size);
+        tried++;
+        detected += ret == TEC_EBITSTREAM;
+        other += ret != TEC_EBITSTREAM && ret != 0;
+    }
+    printf("  bit flips: %d of %d detected\n", detected, tried);
+    CHECK_EQ_INT(other, 0);
+    CHECK(detected * 10 >= tried * 9);
+    /* Header fields. */
+    memcpy(buf, c.packet, c.packet_size);
+    buf[0] = 1;
+    CHECK_EQ_INT(decode_status(dec, buf, c.packet_size), TEC_EBITSTREAM);
+    buf[0] = 0;
+    buf[1] = 1;
+    CHECK_EQ_INT(decode_status(dec, buf, c.packet_size), TEC_EBITSTREAM);
+    buf[1] = 0;
+    buf[2] = 0xff;
+    buf[3] = 0xff;
+    CHECK_EQ_INT(decode_status(dec, buf, c.packet_size), TEC_EBITSTREAM);
+    memcpy(buf, c.packet, 8);
+    buf[4] ^= 1;
+    CHECK_EQ_INT(decode_status(dec, buf, c.packet_size), TEC_EBITSTREAM);
+    CHECK(strstr(tec_decoder_error(dec), "chunks") != NULL);
+
+    /* The decoder still decodes the intact packet afterwards. */
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, c.packet, c.packet_size, 0, 0), 0);
+    TecPicture pic;
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &pic), 0);
+    CHECK(c.recon && !memcmp(pic.data, c.recon, sizeof(uint16_t) * 13 * 600 * 530));
+    tec_decoder_close(&dec);
+    free(buf);
+    free(frame);
+    coded_free(&c);
+}
+
+/* ---- models -------------------------------------------------------------- */
+
+static void test_models(void)
+{
+    TecEncoderSettings s;
+    settings_for(&s, 2, 30, 20, 1);
+    uint16_t *frame = make_frame(2, 30, 20, 1);
+    Coded c = encode_one(&s, frame);
+    CHECK_EQ_INT(c.ret, 0);
+
+    /* Same name, other weights: refused, naming the model and checksum. */
+    int ret;
+    uint16_t *out = decode_one(&c, 1, other_dir, &ret);
+    CHECK(out == NULL);
+    CHECK_EQ_INT(ret, TEC_EMODEL);
+    CHECK(strstr(tec_decoder_error(NULL), MODEL) != NULL);
+    CHECK(strstr(tec_decoder_error(NULL), "checksum") != NULL);
+
+    /* Missing weights: the message lists where it looked. */
+    TecEncoder *enc;
+    s.model = "no-such-model";
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EMODEL);
+    CHECK(strstr(tec_encoder_error(NULL), model_dir) != NULL);
+
+    /* A tensor of the wrong shape. */
+    TecwGenParams p = tecw_gen_defaults();
+    p.name = "unit-bad-shape";
+    p.bad_shape = 1;
+    CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
+    s.model = p.name;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EMODEL);
+    CHECK(strstr(tec_encoder_error(NULL), "s3.weight") != NULL);
+
+    /* Quality 1 and 29 give different packets from the same model. */
+    s.model = MODEL;
+    s.quality = 1;
+    Coded lo = encode_one(&s, frame);
+    s.quality = 29;
+    Coded hi = encode_one(&s, frame);
+    CHECK(lo.ret == 0 && hi.ret == 0);
+    CHECK(lo.packet && hi.packet && tec_rl16_test(lo.packet + 2) == 0);
+    CHECK(hi.packet && tec_rl16_test(hi.packet + 2) == 7 * 256);
+    CHECK(c.packet && tec_rl16_test(c.packet + 2) == 11 * 64);
+    coded_free(&lo);
+    coded_free(&hi);
+    free(out);
+    free(frame);
+    coded_free(&c);
+}
+
+static void cleanup_dir(const char *dir)
+{
+    char path[512];
+    const char *names[] = { MODEL, "unit-bad-shape" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s.tecw", dir, names[i]);
+        remove(path);
+    }
+    rmdir(dir);
+}
+
+int main(void)
+{
+    snprintf(model_dir, sizeof(model_dir), "/tmp/tec-unit-XXXXXX");
+    snprintf(other_dir, sizeof(other_dir), "/tmp/tec-unit-XXXXXX");
+    if (!mkdtemp(model_dir) || !mkdtemp(other_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    TecwGenParams p = tecw_gen_defaults();
+    p.name = MODEL;
+    CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
+    p.seed = 2;
+    CHECK_EQ_INT(tecw_write(other_dir, &p), 0);
+
+    test_api();
+    test_round_trips();
+    test_threads();
+    test_rows();
+    test_corrupt_packets();
+    test_models();
+
+    cleanup_dir(model_dir);
+    cleanup_dir(other_dir);
+    return test_report("test_codec");
+}
