@@ -387,8 +387,8 @@ static int encode_prepare_meta(EncodeJob *j)
             return -1;
         }
         if (j->band_list.count != in->bands) {
-            error("--bands gives %d names, %s has %" PRId64 " bands", j->band_list.count,
-                  j->input, in->bands);
+            error("--bands: %d name%s for the %" PRId64 " bands of %s", j->band_list.count,
+                  j->band_list.count == 1 ? "" : "s", in->bands, j->input);
             return -1;
         }
         for (int i = 0; i < j->band_list.count; i++) {
@@ -412,8 +412,9 @@ static int encode_prepare_meta(EncodeJob *j)
             return -1;
         }
         if (j->date_list.count != in->frames) {
-            error("--dates gives %d dates, %s has %" PRId64 " frame%s", j->date_list.count,
-                  j->input, in->frames, in->frames == 1 ? "" : "s");
+            error("--dates: %d date%s for the %" PRId64 " frame%s of %s", j->date_list.count,
+                  j->date_list.count == 1 ? "" : "s", in->frames, in->frames == 1 ? "" : "s",
+                  j->input);
             return -1;
         }
         for (int i = 0; i < j->date_list.count; i++) {
@@ -539,12 +540,12 @@ static int encode_raw(EncodeJob *j, const TecvInfo *info)
     return ret < 0 ? -1 : 0;
 }
 
-static int encoder_failed(EncodeJob *j, const RowReader *rr, int ret, const char *what)
+static int encoder_failed(EncodeJob *j, const RowReader *rr, const char *what)
 {
     if (rr->failed)
         error("%s", rr->err);
     else
-        error("%s: %s (%s)", what, tec_encoder_error(j->enc), tec_strerror(ret));
+        error("%s: %s", what, tec_encoder_error(j->enc));
     return -1;
 }
 
@@ -561,13 +562,13 @@ static int drain_packets(EncodeJob *j, const RowReader *rr)
         if (ret == TEC_EOF)
             return 1;
         if (ret < 0)
-            return encoder_failed(j, rr, ret, "encoding failed");
+            return encoder_failed(j, rr, "encoding failed");
         if (j->recon_open) {
             TecPicture rec;
             char err[MSG_SIZE];
             ret = tec_encoder_get_reconstruction(j->enc, &rec);
             if (ret < 0)
-                return encoder_failed(j, rr, ret, "no reconstruction");
+                return encoder_failed(j, rr, "no reconstruction");
             if (rec.width != j->in.width || rec.height != j->in.height ||
                 rec.bands != j->in.bands || pkt.frame_index < 0 ||
                 pkt.frame_index >= j->in.frames) {
@@ -608,12 +609,12 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
 
     int ret = tec_encoder_open(&j->enc, &s);
     if (ret < 0)
-        return encoder_failed(j, &rr, ret, "cannot start the encoder");
+        return encoder_failed(j, &rr, "cannot start the encoder");
     const uint8_t *hdr;
     size_t hdr_size;
     ret = tec_encoder_get_header(j->enc, &hdr, &hdr_size);
     if (ret < 0)
-        return encoder_failed(j, &rr, ret, "no sequence header");
+        return encoder_failed(j, &rr, "no sequence header");
     info->seq_header = hdr;
     info->seq_header_size = hdr_size;
     if (tec_tecv_open_write(&j->w, j->output, info) < 0) {
@@ -644,7 +645,7 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
             }
         }
         if (ret < 0)
-            return encoder_failed(j, &rr, ret, "encoding failed");
+            return encoder_failed(j, &rr, "encoding failed");
         if ((drained = drain_packets(j, &rr)) < 0)
             return -1;
     }
@@ -988,13 +989,12 @@ static void frame_failed(DecodeJob *j, int64_t idx, const char *why)
     j->problems++;
 }
 
-static int decoder_fatal(DecodeJob *j, int ret)
+static int decoder_fatal(DecodeJob *j)
 {
     if (j->rw.failed)
         error("%s", j->rw.err);
     else
-        error("%s: decoding failed: %s (%s)", j->input, tec_decoder_error(j->dec),
-              tec_strerror(ret));
+        error("%s: decoding failed: %s", j->input, tec_decoder_error(j->dec));
     return -1;
 }
 
@@ -1017,7 +1017,7 @@ static int drain_frames(DecodeJob *j)
             continue;
         }
         if (ret < 0)
-            return decoder_fatal(j, ret);
+            return decoder_fatal(j);
         if (idx < 0) {
             error("%s: the decoder returned more frames than it was sent", j->input);
             return -1;
@@ -1084,7 +1084,7 @@ static int send_packet(DecodeJob *j, int64_t idx, const uint8_t *data, size_t si
         return 0;
     }
     if (ret < 0)
-        return decoder_fatal(j, ret);
+        return decoder_fatal(j);
     j->accepted[j->n_accepted++] = idx;
     return drain_frames(j) < 0 ? -1 : 0;
 }
@@ -1160,7 +1160,7 @@ static int decode_stream(DecodeJob *j)
     if (ret >= 0 && j->dec) {
         ret = tec_decoder_send_packet(j->dec, NULL, 0, 0, 0);
         if (ret < 0)
-            ret = decoder_fatal(j, ret);
+            ret = decoder_fatal(j);
         else
             ret = drain_frames(j) < 0 ? -1 : 0;
     }
