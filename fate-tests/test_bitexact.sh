@@ -1,0 +1,67 @@
+#!/bin/bash
+# Bit-exact decoding: the decoder's output equals the encoder's own
+# reconstruction (tec encode --recon), and the same stream decodes to the
+# same samples whatever the thread count and whatever OpenBLAS kernel
+# (OPENBLAS_CORETYPE) or OpenBLAS thread count is in use.
+cd "$(dirname "$0")/.." || exit 1
+. fate-tests/lib/cli.bash
+
+main_model || { echo "cannot make a test model"; echo "0 passed, 1 failed"; exit 1; }
+W=$WORK
+enc() { "$TEC" encode --weights-dir "$MAIN_DIR" "$@"; }
+dec() { "$TEC" decode --weights-dir "$MAIN_DIR" "$@"; }
+
+# same NAME A B: the two .npy files hold the same array (and the same bytes).
+same() {
+    check "$1" "$PY" -c "import numpy as np, sys
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape)
+n = int(np.count_nonzero(a != b))
+assert n == 0, '%d samples differ, largest difference %d' % (n, int(np.abs(a.astype(int) - b).max()))" "$2" "$3"
+}
+
+# The fixture as it is, and one frame of 2 x 2 blocks (a block is 512
+# pixels wide), so that threads really share the tiles: the fixture mirrored
+# out to 528 x 520.
+"$PY" -c "
+import numpy as np
+a = np.load('$FIXTURE')[:1, [1, 2, 3, 7]]
+reps = np.concatenate([a, a[:, :, ::-1]], axis=2)
+reps = np.concatenate([reps, reps[:, :, :, ::-1]], axis=3)
+big = np.tile(reps, (1, 1, 5, 5))[:, :, :528, :520]
+np.save('$W/big.npy', np.ascontiguousarray(big))
+"
+
+# The big frame is encoded with one OpenBLAS kernel and 2 threads, and every
+# decode below runs with other settings: a stream made on one machine
+# decodes bit for bit on another.
+check "fixture: encode with --recon" enc "$FIXTURE" -o "$W/fixture.tecv" --recon "$W/fixture.rec.npy"
+check "big: encode with --recon, OPENBLAS_CORETYPE=Sandybridge, 2 threads" \
+    env OPENBLAS_CORETYPE=Sandybridge "$TEC" encode --weights-dir "$MAIN_DIR" "$W/big.npy" \
+    -o "$W/big.tecv" --recon "$W/big.rec.npy" --bands B02,B03,B04,B08 --threads 2
+
+for s in fixture big; do
+    for t in 1 2; do
+        check "$s: decode --threads $t" dec "$W/$s.tecv" -o "$W/$s.t$t.npy" --threads "$t"
+    done
+    same "$s: decoder output (1 thread) = encoder reconstruction" "$W/$s.rec.npy" "$W/$s.t1.npy"
+    same "$s: --threads 1 = --threads 2" "$W/$s.t1.npy" "$W/$s.t2.npy"
+
+    for core in Haswell Sandybridge; do
+        check "$s: decode with OPENBLAS_CORETYPE=$core" \
+            env OPENBLAS_CORETYPE=$core "$TEC" decode --weights-dir "$MAIN_DIR" \
+            "$W/$s.tecv" -o "$W/$s.$core.npy"
+        same "$s: OPENBLAS_CORETYPE=$core = encoder reconstruction" \
+            "$W/$s.rec.npy" "$W/$s.$core.npy"
+    done
+
+    for n in 1 2; do
+        check "$s: decode with OPENBLAS_NUM_THREADS=$n" \
+            env OPENBLAS_NUM_THREADS=$n "$TEC" decode --weights-dir "$MAIN_DIR" \
+            "$W/$s.tecv" -o "$W/$s.ob$n.npy"
+        same "$s: OPENBLAS_NUM_THREADS=$n = encoder reconstruction" \
+            "$W/$s.rec.npy" "$W/$s.ob$n.npy"
+    done
+done
+
+summary
