@@ -1,0 +1,226 @@
+#!/usr/bin/python3
+"""Tests of tools/compare.py (`tec compare`): its measures on inputs with a
+known answer, and one end-to-end run on a tiny cube with the fast codecs.
+
+Plain script: prints one line per check and 'N passed, N failed'; exits
+non-zero on a failure.  No rate or quality figure of any codec is asserted.
+The tiny cube is cut from ../shared/data when it is there (contains modified
+Copernicus Sentinel data), else made up.
+"""
+import csv
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import traceback
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+import compare  # noqa: E402
+
+PYTHON = os.environ.get("PYTHON") or sys.executable
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def check(name):
+    def wrap(fn):
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 (a test harness reports everything)
+            RESULTS["failed"] += 1
+            print("FAIL %s" % name)
+            traceback.print_exc(limit=3)
+        else:
+            RESULTS["passed"] += 1
+            print("ok   %s" % name)
+        return fn
+    return wrap
+
+
+def close(a, b, tol, what=""):
+    if not abs(a - b) <= tol:
+        raise AssertionError("%s: %r is not within %g of %r" % (what, a, tol, b))
+
+
+def tiny_cube():
+    """2 x 4 x 64 x 64 uint16: real data when ../shared/data is there."""
+    for place in ("s2dwater_liri", "oscd_norcia"):
+        p = os.path.join(ROOT, "..", "shared", "data", place, "cube.npz")
+        if os.path.exists(p):
+            c = np.load(p)["cube"]
+            return np.ascontiguousarray(c[:2, :4, :64, :64]), "../shared/data/" + place
+    rng = np.random.default_rng(1)
+    y, x = np.mgrid[0:64, 0:64]
+    base = 1500 + 600 * np.sin(x / 9.0) * np.cos(y / 13.0)
+    c = np.stack([np.stack([base * (1 + 0.1 * b) + 40 * t + rng.normal(0, 30, base.shape)
+                            for b in range(4)]) for t in range(2)])
+    return np.clip(np.rint(c), 0, 65535).astype(np.uint16), "synthetic"
+
+
+CUBE, CUBE_FROM = tiny_cube()
+
+
+@check("PSNR of a known error: +100 everywhere -> 40 dB")
+def _():
+    ref = np.full((2, 3, 8, 8), 5000, np.uint16)
+    rec = ref + 100
+    close(compare.psnr(ref, rec), 40.0, 1e-9, "psnr")
+    close(compare.mse(ref, rec), 10000.0, 1e-9, "mse")
+    for p in compare.psnr_per_band(ref, rec):
+        close(p, 40.0, 1e-9, "per-band psnr")
+    assert compare.psnr(ref, ref) == math.inf
+
+
+@check("PSNR clips both images to [0, 10000]")
+def _():
+    ref = np.full((1, 1, 4, 4), 10000, np.uint16)
+    rec = np.full((1, 1, 4, 4), 20000, np.uint16)
+    assert compare.psnr(ref, rec) == math.inf
+    rec2 = np.full((1, 1, 4, 4), 9900, np.uint16)
+    close(compare.psnr(np.full((1, 1, 4, 4), 30000, np.uint16), rec2), 40.0, 1e-9, "clipped")
+
+
+@check("SAM of two 2-band vectors at 30 degrees; zero vectors skipped")
+def _():
+    a = np.array([[1000.0, 0.0], [0.0, 0.0]]).T           # bands along axis 0, 2 pixels
+    ang = math.radians(30)
+    b = np.array([[1000 * math.cos(ang), 1000 * math.sin(ang)], [500.0, 500.0]]).T
+    close(compare.sam_degrees(a, b, axis=0), 30.0, 1e-6, "sam")
+    cube = np.zeros((1, 2, 1, 2))
+    cube[0, :, 0, 0] = [3000, 3000]
+    rec = np.zeros_like(cube)
+    rec[0, :, 0, 0] = [0, 3000]
+    close(compare.sam_degrees(cube, rec), 45.0, 1e-6, "sam 45")
+
+
+@check("BD-rate: rate x 0.8 at equal PSNR -> -20%, over both ranges")
+def _():
+    rates = [0.05, 0.1, 0.2, 0.4, 0.8]
+    ps = [34.0, 38.0, 42.0, 46.0, 51.0]
+    test = [r * 0.8 for r in rates]
+    v, lo, hi, _ = compare.bd_rate(rates, ps, test, ps)
+    close(v, -20.0, 1e-6, "bd common")
+    close(lo, 34.0, 1e-9, "lo")
+    close(hi, 51.0, 1e-9, "hi")
+    v, lo, hi, _ = compare.bd_rate(rates, ps, test, ps, 40.0, 50.0)
+    close(v, -20.0, 1e-6, "bd 40-50")
+    close(lo, 40.0, 1e-9, "lo 40")
+    close(hi, 50.0, 1e-9, "hi 50")
+    v, _, _, _ = compare.bd_rate(test, ps, rates, ps)
+    close(v, 25.0, 1e-6, "reverse")
+
+
+@check("BD-rate: a PSNR offset of a linear curve has a closed form; no overlap is NaN")
+def _():
+    # log r = a p + b for both; test shifted up by 2 dB -> rate ratio exp(-2a)
+    a = 0.15
+    ps = np.array([30.0, 34.0, 38.0, 42.0, 46.0])
+    rates = np.exp(a * ps - 8)
+    v, _, _, _ = compare.bd_rate(rates, ps, rates, ps + 2)
+    close(v, (math.exp(-2 * a) - 1) * 100, 1e-6, "shift")
+    v, _, _, note = compare.bd_rate(rates, ps, rates, ps + 30)
+    assert math.isnan(v) and note == "no overlap", (v, note)
+    v, _, _, note = compare.bd_rate(rates, ps, rates, ps, 60, 70)
+    assert math.isnan(v) and note == "no overlap", (v, note)
+
+
+@check("KLT round trip without quantization is exact after rounding")
+def _():
+    for t in range(CUBE.shape[0]):
+        frame = CUBE[t]
+        mean, vecs, y = compare.klt_forward(frame)
+        assert mean.dtype == np.float32 and vecs.dtype == np.float32
+        back = compare.klt_inverse(mean, vecs, y)
+        err = np.abs(back - frame).max()
+        assert err < 1e-2, "float round trip error %g" % err
+        assert np.array_equal(compare.to_uint16(back), frame)
+        # the components variance is sorted, largest first
+        var = y.reshape(y.shape[0], -1).var(axis=1)
+        assert np.all(np.diff(var) <= 1e-6 * var[0]), var
+
+
+@check("KLT through the uint16 components is exact after rounding on this cube")
+def _():
+    rec = compare.J2KKLT(None).scale_roundtrip(CUBE)
+    assert np.array_equal(rec, CUBE), "max error %d" % np.abs(rec.astype(int) - CUBE).max()
+    assert compare.klt_side_bytes(13) == 4 * (13 + 169 + 13 + 1)
+
+
+@check("MS-SSIM of identical images is 1; of different ones below 1")
+def _():
+    rng = np.random.default_rng(7)
+    img = rng.random((2, 200, 190))
+    v, m = compare.ms_ssim(img, img, 1.0)
+    assert m == 5, m
+    assert np.allclose(v, 1.0, atol=1e-12), v
+    noisy = np.clip(img + rng.normal(0, 0.1, img.shape), 0, 1)
+    v2, _ = compare.ms_ssim(img, noisy, 1.0)
+    assert np.all(v2 < 0.99), v2
+    v3, m3 = compare.ms_ssim(img[0, :64, :64], img[0, :64, :64], 1.0)
+    assert m3 == 3 and abs(v3 - 1) < 1e-12, (m3, v3)
+    assert compare.msssim_scales(10, 100) == 0
+
+
+@check("12-bit scaling: documented step, cost within the rounding bound")
+def _():
+    s = 10000.0 / 4095
+    rec = compare.unscale_from_bits(compare.scale_to_bits(CUBE, 12), 12)
+    err = np.abs(np.clip(rec, 0, 10000).astype(float) - np.clip(CUBE, 0, 10000))
+    assert err.max() <= s / 2 + 0.5 + 1e-9, err.max()
+
+
+@check("end to end: j2k and zstd on a %s 2 x 4 x 64 x 64 cube" % CUBE_FROM)
+def _():
+    with tempfile.TemporaryDirectory(prefix="test-compare-") as d:
+        npy = os.path.join(d, "tiny.npy")
+        np.save(npy, CUBE)
+        out = os.path.join(d, "out")
+        cmd = [PYTHON, os.path.join(ROOT, "tools", "compare.py"), npy, "--out", out,
+               "--codecs", "j2k,zstd", "--ladder", "j2k=0.5,lossless", "--ladder", "zstd=3",
+               "--no-plots"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "[3/3]" in res.stdout, res.stdout
+        with open(os.path.join(out, "results.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        need = ["cube", "codec", "setting", "bpppb", "psnr", "sam", "msssim", "enc_seconds",
+                "dec_seconds", "peak_rss_mb", "psnr_bands"]
+        missing = [c for c in need if c not in rows[0]]
+        assert not missing, missing
+        assert [(r["codec"], r["setting"]) for r in rows] == [
+            ("j2k", "rate=0.5"), ("j2k", "lossless"), ("zstd", "level=3")], rows
+        for r in rows:
+            assert r["cube"] == "tiny"
+            assert float(r["bpppb"]) > 0 and float(r["peak_rss_mb"]) > 0
+            assert len(r["psnr_bands"].split(";")) == 4
+        assert rows[1]["psnr"] == "inf" and rows[2]["psnr"] == "inf"
+        assert math.isfinite(float(rows[0]["psnr"]))
+        for name in ("bdrate.csv", "bdrate.md", "summary.md"):
+            assert os.path.exists(os.path.join(out, name)), name
+
+
+@check("a raw .tecv is read as the same cube")
+def _():
+    try:
+        import tecio
+    except ImportError:
+        print("     (tools/tecio.py or zstandard missing: skipped)")
+        return
+
+    class O:
+        frames = crop = bands = None
+    with tempfile.TemporaryDirectory(prefix="test-compare-") as d:
+        p = os.path.join(d, "c.tecv")
+        tecio.write_tecv_raw(p, CUBE, meta={"bands": "B01,B02,B03,B04"})
+        cube = compare.load_cube(p, O())
+        assert np.array_equal(cube.data, CUBE)
+        assert cube.bands == ["B01", "B02", "B03", "B04"], cube.bands
+
+
+print("%d passed, %d failed" % (RESULTS["passed"], RESULTS["failed"]))
+sys.exit(1 if RESULTS["failed"] else 0)
