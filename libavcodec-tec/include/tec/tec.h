@@ -155,6 +155,64 @@ void tec_decoder_close(TecDecoder **dec);
 /* Parse a sequence header without loading weights (for tec info, probes). */
 int tec_parse_header(const uint8_t *header, size_t size, TecStreamInfo *info);
 
+/*
+ * The .tecv container (doc/bitstream.md, 6): a header with the stream
+ * geometry, the sequence header and key/value metadata, then one packet per
+ * frame.  Readers keep bounded memory (one packet at a time) and survive
+ * damage: a corrupt packet is reported once and reading resumes at the next
+ * packet whose CRC passes.
+ */
+enum { TEC_CODEC_RAW = 0, TEC_CODEC_TEC = 1 };
+
+/* Packet flags. */
+#define TECV_FLAG_KEY  1  /* keyframe */
+#define TECV_FLAG_TIME 2  /* time_ms is the acquisition time */
+
+typedef struct TecvInfo {
+    int codec;                 /* TEC_CODEC_* */
+    int bands, width, height;
+    int64_t frame_count;       /* 0 = unknown (written to a pipe) */
+    const uint8_t *seq_header; /* codec tec: the sequence header; raw: none */
+    size_t seq_header_size;
+    int n_meta;                /* metadata, UTF-8, in file order */
+    const char *const *meta_keys;
+    const char *const *meta_values;
+} TecvInfo;
+
+/* Value of the first metadata entry named key, or NULL. */
+const char *tec_tecv_meta(const TecvInfo *info, const char *key);
+
+typedef struct TecvReader TecvReader;
+
+/* Open a file ("-" = stdin) or a memory buffer that must outlive the
+ * reader.  On failure other than TEC_ENOMEM, *r is still set so that
+ * tec_tecv_reader_error(*r) can say why; close it in any case. */
+int tec_tecv_open_read(TecvReader **r, const char *path);
+int tec_tecv_open_read_mem(TecvReader **r, const uint8_t *data, size_t size);
+/* Reader-owned, valid until close. */
+const TecvInfo *tec_tecv_info(const TecvReader *r);
+/* Next packet: 0, TEC_EOF at the end, TEC_EBITSTREAM for a corrupt packet
+ * (call again to get the next good one), TEC_EIO or TEC_ENOMEM.  *data is
+ * reader-owned and valid until the next call. */
+int tec_tecv_read_packet(TecvReader *r, const uint8_t **data, size_t *size,
+                         int64_t *time_ms, int *flags);
+/* Detail of the last error, never NULL (also for r == NULL). */
+const char *tec_tecv_reader_error(const TecvReader *r);
+void tec_tecv_close_read(TecvReader **r);
+
+typedef struct TecvWriter TecvWriter;
+
+/* Write the header of info (its frame_count is ignored) to path ("-" =
+ * stdout).  Same failure convention as tec_tecv_open_read. */
+int tec_tecv_open_write(TecvWriter **w, const char *path, const TecvInfo *info);
+/* For raw, size must be bands * width * height * 2 (little-endian u16). */
+int tec_tecv_write_packet(TecvWriter *w, const uint8_t *data, size_t size,
+                          int64_t time_ms, int flags);
+const char *tec_tecv_writer_error(const TecvWriter *w);
+/* Patch frame_count when the output is seekable, then close and free.
+ * Returns 0 or TEC_EIO. */
+int tec_tecv_close_write(TecvWriter **w);
+
 #ifdef __cplusplus
 }
 #endif
