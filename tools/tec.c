@@ -112,8 +112,12 @@ static int next_option(ArgIter *it, const OptDef *defs, const char **val)
             if (a[2])
                 inline_val = a + 2;
         }
-        if (!d->name || (inline_val && !d->has_arg)) {
+        if (!d->name) {
             error("%s: unknown option '%s' (see 'tec %s --help')", it->cmd, a, it->cmd);
+            return OPT_ERROR;
+        }
+        if (inline_val && !d->has_arg) {
+            error("%s: option --%s takes no value", it->cmd, d->name);
             return OPT_ERROR;
         }
         if (d->has_arg) {
@@ -732,9 +736,9 @@ static int cmd_encode(int argc, char **argv)
     j->in_open = 1;
     const NpyFile *in = &j->in;
     if (in->bands > TEC_MAX_BANDS || in->width > TEC_MAX_DIM || in->height > TEC_MAX_DIM) {
-        error("%s: %" PRId64 " bands of %" PRId64 " x %" PRId64 ": at most %d bands of "
-              "%d x %d", j->input, in->bands, in->width, in->height, TEC_MAX_BANDS,
-              TEC_MAX_DIM, TEC_MAX_DIM);
+        error("%s: %" PRId64 " band%s of %" PRId64 " x %" PRId64 " pixels: tec takes at most "
+              "%d bands and %d pixels a side", j->input, in->bands, in->bands == 1 ? "" : "s",
+              in->width, in->height, TEC_MAX_BANDS, TEC_MAX_DIM);
         goto end;
     }
     if (encode_prepare_meta(j) < 0)
@@ -1847,6 +1851,7 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         usage_main(stderr);
+        error("no command given");
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
