@@ -161,7 +161,7 @@ static inline void tecw_int_conv(TecwBuf *b, unsigned *seed, const char *prefix,
  * appended to cdf (count + 1 entries). */
 static inline void tecw_quantise(const double *p, int count, int32_t *cdf)
 {
-    int32_t *f = malloc(sizeof(int32_t) * count);
+    int32_t *f = calloc((size_t)count, sizeof(int32_t));
     int64_t sum = 0;
     int best = 0;
     for (int i = 0; i < count; i++) {

@@ -134,7 +134,8 @@ int tec_encoder_receive_packet(TecEncoder *enc, TecPacket *pkt);
 /* With want_reconstruction: the decoded picture of the packet last received.
  * Library-owned, valid until the next receive call. */
 int tec_encoder_get_reconstruction(TecEncoder *enc, TecPicture *pic);
-/* Detail of the last error, never NULL. */
+/* Detail of the last error, never NULL.  enc == NULL: why this thread's last
+ * tec_encoder_open failed (a failed open leaves *enc NULL). */
 const char *tec_encoder_error(const TecEncoder *enc);
 void tec_encoder_close(TecEncoder **enc);
 
@@ -149,6 +150,7 @@ int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,
 /* Library-owned picture valid until the next call.  With a row_sink the
  * rows went to the sink and pic->data is NULL. */
 int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic);
+/* As tec_encoder_error; dec == NULL: the last failed tec_decoder_open. */
 const char *tec_decoder_error(const TecDecoder *dec);
 void tec_decoder_close(TecDecoder **dec);
 
