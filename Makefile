@@ -142,11 +142,12 @@ $(B)/bench_%: $(B)/tools/bench_%.o $(B)/libtectools.a $(B)/libtec.a
 	$(msg) LD $@
 	$(Q)$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(ALL_LIBS)
 
-# A unit test is one file: compile and link in one step.
+# A unit test is one file: compile and link in one step.  Tests may include
+# the tools' helper headers (npy.h) as well as the library's internal ones.
 $(B)/tests/%: fate-tests/unit/%.c $(B)/libtectools.a $(B)/libtec.a $(B)/flags.stamp
 	@mkdir -p $(@D)
 	$(msg) CCLD $@
-	$(Q)$(CC) $(ALL_CFLAGS) -Ifate-tests/unit -MMD -MP -MF $@.d $< -o $@ \
+	$(Q)$(CC) $(ALL_CFLAGS) -Ifate-tests/unit -Itools -MMD -MP -MF $@.d $< -o $@ \
 	    $(B)/libtectools.a $(B)/libtec.a $(ALL_LIBS)
 
 tests: $(TESTS)
@@ -240,7 +241,7 @@ $(FZ)/libtec.a: $(FUZZ_OBJS)
 
 $(FZ)/fuzz_%: fate-tests/fuzz/fuzz_%.c $(FZ)/libtec.a
 	$(msg) CCLD $@
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -MF $@.d $< -o $@ \
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Ifate-tests/fuzz -Itools -fsanitize=fuzzer -MMD -MP -MF $@.d $< -o $@ \
 	    $(FZ)/libtec.a $(LDFLAGS) $(LIBS)
 
 fuzz-build: $(FUZZERS)
