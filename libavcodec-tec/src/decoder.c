@@ -12,7 +12,6 @@
 #include "weights.h"
 
 #define ERR_SIZE 512
-#define CHUNK_ERR_SIZE 96
 
 struct TecDecoder {
     TecSeqHeader hdr;
@@ -30,7 +29,6 @@ struct TecDecoder {
     const uint8_t **chunk_data;
     size_t *chunk_size;
     int *chunk_status;
-    char (*chunk_err)[CHUNK_ERR_SIZE];
 
     TecPicture pic;
     int has_frame, flushed;
@@ -152,13 +150,11 @@ static void free_frame_state(TecDecoder *dec)
     free(dec->chunk_data);
     free(dec->chunk_size);
     free(dec->chunk_status);
-    free(dec->chunk_err);
     dec->grids = NULL;
     dec->samples = NULL;
     dec->chunk_data = NULL;
     dec->chunk_size = NULL;
     dec->chunk_status = NULL;
-    dec->chunk_err = NULL;
 }
 
 void tec_decoder_close(TecDecoder **pdec)
@@ -191,9 +187,7 @@ static int alloc_frame_state(TecDecoder *dec)
     dec->chunk_data = calloc(n_chunks, sizeof(*dec->chunk_data));
     dec->chunk_size = calloc(n_chunks, sizeof(*dec->chunk_size));
     dec->chunk_status = calloc(n_chunks, sizeof(*dec->chunk_status));
-    dec->chunk_err = calloc(n_chunks, sizeof(*dec->chunk_err));
-    int ok = dec->grids && dec->samples && dec->chunk_data && dec->chunk_size &&
-             dec->chunk_status && dec->chunk_err;
+    int ok = dec->grids && dec->samples && dec->chunk_data && dec->chunk_size && dec->chunk_status;
     for (int i = 0; ok && i < groups; i++) {
         dec->grids[i].h = g->lat_h;
         dec->grids[i].w = g->lat_w;
@@ -249,16 +243,21 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
     return 0;
 }
 
+static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t errlen)
+{
+    const int group = chunk / dec->geom.n_blocks, block = chunk % dec->geom.n_blocks;
+    const TecBlockRect r = tec_geometry_block(&dec->geom, block);
+    return tec_fc_decode_chunk(dec->model, dec->chunk_data[chunk], dec->chunk_size[chunk], &r,
+                               dec->igain, &dec->grids[group], &dec->workers.ws[slot], err,
+                               errlen);
+}
+
 static int chunk_task(void *ctx, int task, int slot)
 {
     TecDecoder *dec = ctx;
-    const int group = task / dec->geom.n_blocks, block = task % dec->geom.n_blocks;
-    const TecBlockRect r = tec_geometry_block(&dec->geom, block);
-    /* Errors are kept per chunk and reported in order, whatever the threads. */
-    dec->chunk_status[task] = tec_fc_decode_chunk(dec->model, dec->chunk_data[task],
-                                                  dec->chunk_size[task], &r, dec->igain,
-                                                  &dec->grids[group], &dec->workers.ws[slot],
-                                                  dec->chunk_err[task], CHUNK_ERR_SIZE);
+    /* Every chunk runs and keeps its status, so the error reported is the
+     * first one in stream order, whatever the threads did. */
+    dec->chunk_status[task] = decode_chunk(dec, task, slot, NULL, 0);
     return 0;
 }
 
@@ -303,9 +302,12 @@ static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
     for (int i = 0; i < n_chunks; i++) {
         if (dec->chunk_status[i] == TEC_ENOMEM)
             return fail(dec, TEC_ENOMEM, "out of memory decoding chunk %d", i);
-        if (dec->chunk_status[i] < 0)
+        if (dec->chunk_status[i] < 0) {
+            char why[128] = "";
+            decode_chunk(dec, i, 0, why, sizeof(why));  /* again, for the message */
             return fail(dec, TEC_EBITSTREAM, "chunk %d (group %d, block %d): %s", i,
-                        i / dec->geom.n_blocks, i % dec->geom.n_blocks, dec->chunk_err[i]);
+                        i / dec->geom.n_blocks, i % dec->geom.n_blocks, why);
+        }
     }
     return output_stripes(dec);
 }
