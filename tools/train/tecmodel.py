@@ -23,6 +23,7 @@ HS_WEIGHT_BITS = 12   # weights carry 12 fractional bits
 SCALE_MIN = 0.11
 SCALE_MAX = 256.0
 SCALE_LEVELS = 64
+STD_FLOOR = 8.0       # reflectance units: flat bands (B10 over land) stay finite
 
 
 def scale_table():
@@ -174,27 +175,28 @@ def gaussian_likelihood(v, scale):
 
 
 class ImageModel(nn.Module):
-    def __init__(self, slots=13, n=96, m=192, nh=96, nmid=144, qualities=8):
+    def __init__(self, slots=13, n=96, m=192, nh=96, nmid=144, qualities=8, levels=4, frame_norm=0):
         super().__init__()
-        self.hp = dict(slots=slots, n=n, m=m, nh=nh, nmid=nmid, qualities=qualities)
+        self.hp = dict(slots=slots, n=n, m=m, nh=nh, nmid=nmid, qualities=qualities, levels=levels,
+                       frame_norm=frame_norm)
+        self.frame_norm = frame_norm
         self.slots = slots
-        # analysis
-        self.a0 = nn.Conv2d(slots, n, 5, stride=2, padding=2)
+        self.levels = levels
+        # analysis: `levels` stride-2 convolutions, GDN between them
         self.a0_mask = nn.Linear(slots, n, bias=False)
-        self.gdn0 = GDN(n)
-        self.a1 = nn.Conv2d(n, n, 5, stride=2, padding=2)
-        self.gdn1 = GDN(n)
-        self.a2 = nn.Conv2d(n, n, 5, stride=2, padding=2)
-        self.gdn2 = GDN(n)
-        self.a3 = nn.Conv2d(n, m, 5, stride=2, padding=2)
-        # synthesis
-        self.s0 = SubpixelConv(m, n)
-        self.igdn0 = GDN(n, inverse=True)
-        self.s1 = SubpixelConv(n, n)
-        self.igdn1 = GDN(n, inverse=True)
-        self.s2 = SubpixelConv(n, n)
-        self.igdn2 = GDN(n, inverse=True)
-        self.s3 = SubpixelConv(n, slots)
+        for i in range(levels):
+            cin = slots if i == 0 else n
+            cout = m if i == levels - 1 else n
+            setattr(self, f"a{i}", nn.Conv2d(cin, cout, 5, stride=2, padding=2))
+            if i < levels - 1:
+                setattr(self, f"gdn{i}", GDN(n))
+        # synthesis: the mirror, with sub-pixel convolutions and inverse GDN
+        for i in range(levels):
+            cin = m if i == 0 else n
+            cout = slots if i == levels - 1 else n
+            setattr(self, f"s{i}", SubpixelConv(cin, cout))
+            if i < levels - 1:
+                setattr(self, f"igdn{i}", GDN(n, inverse=True))
         # hyperprior
         self.h0 = nn.Conv2d(m, nh, 3, padding=1)
         self.h1 = nn.Conv2d(nh, nh, 5, stride=2, padding=2)
@@ -212,16 +214,15 @@ class ImageModel(nn.Module):
     # -- transforms -------------------------------------------------------
     def analysis(self, xn, mask):
         x = self.a0(xn) + self.a0_mask(mask)[:, :, None, None]
-        x = self.gdn0(x)
-        x = self.gdn1(self.a1(x))
-        x = self.gdn2(self.a2(x))
-        return self.a3(x)
+        for i in range(1, self.levels):
+            x = getattr(self, f"a{i}")(getattr(self, f"gdn{i - 1}")(x))
+        return x
 
     def synthesis(self, y):
-        x = self.igdn0(self.s0(y))
-        x = self.igdn1(self.s1(x))
-        x = self.igdn2(self.s2(x))
-        return self.s3(x)
+        x = y
+        for i in range(self.levels - 1):
+            x = getattr(self, f"igdn{i}")(getattr(self, f"s{i}")(x))
+        return getattr(self, f"s{self.levels - 1}")(x)
 
     def hyper_analysis(self, y):
         x = F.relu(self.h0(y))
@@ -232,17 +233,31 @@ class ImageModel(nn.Module):
         """Gain and inverse gain for a (possibly fractional) quality position q."""
         return self.gain[q], self.igain[q]
 
-    def normalise(self, x, mask):
-        return (x - self.band_mean[None, :, None, None]) / self.band_std[None, :, None, None] * mask[:, :, None, None]
+    def frame_stats(self, x):
+        """Per-frame, per-band mean and spread, sent as side information."""
+        if not self.frame_norm:
+            b = x.shape[0]
+            return self.band_mean[None].expand(b, -1), self.band_std[None].expand(b, -1)
+        # Rounded to the integers the packet carries (doc/bitstream.md, 3).
+        x = x.detach()
+        mean = torch.clamp(torch.round(x.mean((2, 3))), 0, 65535)
+        std = torch.clamp(torch.round(x.var((2, 3), unbiased=False).sqrt()), STD_FLOOR, 65535)
+        return mean, std
 
-    def denormalise(self, xn):
-        return xn * self.band_std[None, :, None, None] + self.band_mean[None, :, None, None]
+    def normalise(self, x, mask, stats):
+        mean, std = stats
+        return (x - mean[:, :, None, None]) / std[:, :, None, None] * mask[:, :, None, None]
+
+    def denormalise(self, xn, stats):
+        mean, std = stats
+        return xn * std[:, :, None, None] + mean[:, :, None, None]
 
     def forward(self, x, mask, q, noise=True):
         """x: reflectance (B,S,H,W) float, mask (B,S) 0/1, q (B,) long anchor index.
         noise: additive uniform noise for the rate terms (training); False
         evaluates the rate of the actually rounded values."""
-        xn = self.normalise(x, mask)
+        stats = self.frame_stats(x)
+        xn = self.normalise(x, mask, stats)
         y = self.analysis(xn, mask)
         g, ig = self.gains(q)
         yg = y * g[:, :, None, None]
@@ -258,7 +273,7 @@ class ImageModel(nn.Module):
         yg_hat = round_ste(centred) + mu
         y_hat = yg_hat * ig[:, :, None, None]
         xn_hat = self.synthesis(y_hat)
-        x_hat = self.denormalise(xn_hat)
+        x_hat = self.denormalise(xn_hat, stats)
         return x_hat, y_lik, z_lik
 
 
