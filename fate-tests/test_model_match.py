@@ -58,7 +58,8 @@ def main():
             model = model_from_meta(meta)
             load_tecw_into(model, weights)
             model.eval()
-            hp = {k: int(meta[k]) for k in ("n", "m", "nh", "nmid")}
+            hp = {k: int(meta.get(k, d)) for k, d in
+                  (("n", 0), ("m", 0), ("nh", 0), ("nmid", 0), ("levels", 4), ("frame_norm", 0))}
             payload_bits = est_bits = 0.0
             worst = 0
             frac_off = 0.0
@@ -70,7 +71,8 @@ def main():
                 worst = max(worst, int(diff.max()))
                 frac_off = max(frac_off, float((diff > 0).mean()))
                 nchunks = int.from_bytes(payload[4:8], "little")
-                payload_bits += 8 * (len(payload) - 8 - 4 * nchunks)
+                nstats = sum(len(g) for g in seq["groups"]) if hp["frame_norm"] else 0
+                payload_bits += 8 * (len(payload) - 8 - 4 * nstats - 4 * nchunks)
                 est_bits += reference.estimated_bits(dec, model)
             check(worst <= 1, f"q{quality}: libtec vs PyTorch max |diff| {worst} <= 1")
             check(frac_off < 0.01, f"q{quality}: samples off by one {frac_off:.4f} < 1%")

@@ -188,9 +188,9 @@ static void test_tiled_synthesis(void)
     if (!m)
         return;
     /* 70 x 40 latents: 3 x 2 tiles, the last ones partial. */
-    const int W = 630, H = 1110, S = m->slots, D = TEC_IMG_DOWNSCALE;
+    const int W = 630, H = 1110, S = m->slots, D = m->downscale;
     TecGeometry g;
-    tec_geometry_init(&g, W, H);
+    tec_geometry_init(&g, W, H, D);
     CHECK(g.lat_h == 70 && g.lat_w == 40 && g.block_rows == 3 && g.block_cols == 2);
     TecLatentGrid grid = { malloc(sizeof(float) * m->m * g.lat_h * g.lat_w), g.lat_h, g.lat_w };
     unsigned seed = 11;
@@ -247,8 +247,10 @@ static void test_tiled_synthesis(void)
     CHECK_EQ_INT(tec_workers_init(&workers, 2), 0);
     uint16_t *out = malloc(sizeof(uint16_t) * S * H * W);
     TecSampleTarget t = { out, W, (ptrdiff_t)W * H, 0 };
+    TecFrameNorm norm;
+    tec_norm_from_model(m, &h, &norm);
     for (int row = 0; row < g.block_rows; row++)
-        CHECK_EQ_INT(tec_fc_synthesize_stripe(m, &workers, &g, &h, &grid, row, &t), 0);
+        CHECK_EQ_INT(tec_fc_synthesize_stripe(m, &workers, &g, &h, &grid, &norm, row, &t), 0);
     size_t differ = 0;
     for (int s = 0; s < S; s++)
         for (int y = 0; y < H; y++)

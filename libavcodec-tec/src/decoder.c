@@ -17,6 +17,7 @@ struct TecDecoder {
     TecSeqHeader hdr;
     TecImageModel *model;
     TecGeometry geom;
+    TecFrameNorm norm;         /* standardisation of the current frame */
     TecWorkers workers;
     TecRowSink sink;
     void *sink_opaque;
@@ -120,7 +121,9 @@ int tec_decoder_open(TecDecoder **out, const TecDecoderSettings *s,
     if ((ret = load_model(dec, s->weights_dir)) < 0)
         goto fail;
 
-    tec_geometry_init(&dec->geom, dec->hdr.info.width, dec->hdr.info.height);
+    tec_geometry_init(&dec->geom, dec->hdr.info.width, dec->hdr.info.height,
+                      dec->model->downscale);
+    tec_norm_from_model(dec->model, &dec->hdr, &dec->norm);
     dec->sink = s->row_sink;
     dec->sink_opaque = s->row_opaque;
     if ((ret = tec_workers_init(&dec->workers, s->threads)) < 0) {
@@ -178,7 +181,7 @@ static int alloc_frame_state(TecDecoder *dec)
     const TecGeometry *g = &dec->geom;
     const int groups = dec->hdr.n_groups;
     const size_t n_chunks = (size_t)groups * g->n_blocks;
-    const size_t rows = dec->sink ? (size_t)(g->height < TEC_STRIPE_ROWS ? g->height : TEC_STRIPE_ROWS)
+    const size_t rows = dec->sink ? (size_t)(g->height < g->stripe_rows ? g->height : g->stripe_rows)
                                   : (size_t)g->height;
     if (dec->grids)
         return 0;
@@ -225,10 +228,15 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
     if (count != n_chunks)
         return fail(dec, TEC_EBITSTREAM, "packet has %u chunks, the geometry needs %zu", count,
                     n_chunks);
-    if ((size - TEC_PACKET_HEADER) / 4 < n_chunks)
+    const size_t stats = tec_norm_packet_size(dec->model, &dec->hdr);
+    if (size - TEC_PACKET_HEADER < stats)
+        return fail(dec, TEC_EBITSTREAM, "packet truncated in the band statistics");
+    if (stats && tec_norm_read(&dec->hdr, data + TEC_PACKET_HEADER, &dec->norm) < 0)
+        return fail(dec, TEC_EBITSTREAM, "band statistics with a zero spread");
+    if ((size - TEC_PACKET_HEADER - stats) / 4 < n_chunks)
         return fail(dec, TEC_EBITSTREAM, "packet truncated in the chunk table");
-    const uint8_t *table = data + TEC_PACKET_HEADER, *body = table + 4 * n_chunks;
-    size_t left = size - TEC_PACKET_HEADER - 4 * n_chunks;
+    const uint8_t *table = data + TEC_PACKET_HEADER + stats, *body = table + 4 * n_chunks;
+    size_t left = size - TEC_PACKET_HEADER - stats - 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         size_t chunk = tec_rl32(table + 4 * i);
         if (chunk > left)
@@ -265,16 +273,16 @@ static int output_stripes(TecDecoder *dec)
 {
     const TecGeometry *g = &dec->geom;
     for (int row = 0; row < g->block_rows; row++) {
-        const int y0 = row * TEC_STRIPE_ROWS;
-        const int rows = g->height - y0 < TEC_STRIPE_ROWS ? g->height - y0 : TEC_STRIPE_ROWS;
+        const int stripe = g->stripe_rows;
+        const int y0 = row * stripe;
+        const int rows = g->height - y0 < stripe ? g->height - y0 : stripe;
         TecSampleTarget t = { dec->samples, g->width, (ptrdiff_t)g->width * g->height, 0 };
         if (dec->sink) {
-            t.band_stride = (ptrdiff_t)g->width * (g->height < TEC_STRIPE_ROWS ? g->height
-                                                                               : TEC_STRIPE_ROWS);
+            t.band_stride = (ptrdiff_t)g->width * (g->height < stripe ? g->height : stripe);
             t.y0 = y0;
         }
         int ret = tec_fc_synthesize_stripe(dec->model, &dec->workers, g, &dec->hdr, dec->grids,
-                                           row, &t);
+                                           &dec->norm, row, &t);
         if (ret < 0)
             return fail(dec, ret, "synthesis failed (%s)", tec_strerror(ret));
         if (dec->sink) {

@@ -1,4 +1,5 @@
 /* The encoder: settings -> sequence header, frames -> packets. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,9 @@
 #include "weights.h"
 
 #define DEFAULT_MODEL "tec-s2"
-/* Pixels of context around a block for the analysis (2 latents). */
-#define ANALYSIS_HALO (2 * TEC_IMG_DOWNSCALE)
+/* Latents of context around a block for the analysis: covers the
+ * receptive field of every supported depth. */
+#define ANALYSIS_HALO_LATENTS 2
 #define ERR_SIZE 512
 
 typedef struct Chunk {
@@ -39,6 +41,9 @@ struct TecEncoder {
     int position;              /* quality position of every packet */
     float *gain, *igain;       /* [m] */
     float *input_bias;         /* [n_groups][n] */
+    int halo;                  /* analysis context in pixels */
+    TecFrameNorm norm;         /* standardisation of the current frame */
+    uint16_t stat_mean[TEC_MAX_BANDS], stat_spread[TEC_MAX_BANDS];
 
     TecRowSource source;
     void *source_opaque;
@@ -180,7 +185,7 @@ static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
     }
 
     if (s->row_source) {
-        enc->window_cap = TEC_STRIPE_ROWS + 2 * ANALYSIS_HALO;
+        enc->window_cap = g->stripe_rows + 2 * enc->halo;
         if (enc->window_cap > g->height)
             enc->window_cap = g->height;
         enc->window = malloc((size_t)s->bands * enc->window_cap * g->width * sizeof(uint16_t));
@@ -232,7 +237,9 @@ int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
     tec_seq_plan_groups(&enc->hdr);
     enc->header_size = tec_seq_write(&enc->hdr, enc->header);
 
-    tec_geometry_init(&enc->geom, s->width, s->height);
+    tec_geometry_init(&enc->geom, s->width, s->height, enc->model->downscale);
+    enc->halo = ANALYSIS_HALO_LATENTS * enc->model->downscale;
+    tec_norm_from_model(enc->model, &enc->hdr, &enc->norm);
     enc->position = tec_img_quality_position(enc->model, s->quality);
     enc->source = s->row_source;
     enc->source_opaque = s->row_opaque;
@@ -294,15 +301,15 @@ static void fill_input(const TecEncoder *enc, const PixelView *view, const TecBa
                        const TecBlockRect *r, float *xn)
 {
     const TecImageModel *m = enc->model;
-    const int D = TEC_IMG_DOWNSCALE, W = enc->geom.width, H = enc->geom.height;
-    const int ph = r->h * D + 2 * ANALYSIS_HALO, pw = r->w * D + 2 * ANALYSIS_HALO;
-    const int py0 = r->y0 * D - ANALYSIS_HALO, px0 = r->x0 * D - ANALYSIS_HALO;
+    const int D = enc->geom.downscale, W = enc->geom.width, H = enc->geom.height;
+    const int ph = r->h * D + 2 * enc->halo, pw = r->w * D + 2 * enc->halo;
+    const int py0 = r->y0 * D - enc->halo, px0 = r->x0 * D - enc->halo;
     const size_t plane = (size_t)ph * pw;
 
     memset(xn, 0, (size_t)m->slots * plane * sizeof(*xn));
     for (int j = 0; j < group->count; j++) {
         const int s = group->slot[j];
-        const float mean = m->band_mean[s], std = m->band_std[s];
+        const float mean = enc->norm.mean[group->band[j]], std = enc->norm.spread[group->band[j]];
         const uint16_t *band = view->data + group->band[j] * view->band_stride;
         for (int i = 0; i < ph; i++) {
             const int y = clampi(py0 + i, 0, H - 1);
@@ -338,8 +345,8 @@ static int block_task(void *ctx, int task, int slot)
     const int group = task / g->block_cols, block = job->row * g->block_cols + task % g->block_cols;
     const TecBlockRect r = tec_geometry_block(g, block);
     TecWorkspace *ws = &enc->workers.ws[slot];
-    const int D = TEC_IMG_DOWNSCALE, ph = r.h * D + 2 * ANALYSIS_HALO, pw = r.w * D + 2 * ANALYSIS_HALO;
-    const int lh = ph / D, lw = pw / D, halo = ANALYSIS_HALO / D;
+    const int D = g->downscale, ph = r.h * D + 2 * enc->halo, pw = r.w * D + 2 * enc->halo;
+    const int lh = ph / D, lw = pw / D, halo = ANALYSIS_HALO_LATENTS;
     const int hz = tec_hyper_size(r.h), wz = tec_hyper_size(r.w);
 
     float *xn = tec_ws_get(ws, TEC_WS_PIXELS, (size_t)m->slots * ph * pw * sizeof(float));
@@ -378,8 +385,9 @@ static int block_task(void *ctx, int task, int slot)
 static int read_rows(TecEncoder *enc, int row, PixelView *view)
 {
     const int W = enc->geom.width, H = enc->geom.height, bands = enc->hdr.info.bands;
-    const int lo = clampi(row * TEC_STRIPE_ROWS - ANALYSIS_HALO, 0, H);
-    const int hi = clampi((row + 1) * TEC_STRIPE_ROWS + ANALYSIS_HALO, 0, H);
+    const int stripe = enc->geom.stripe_rows;
+    const int lo = clampi(row * stripe - enc->halo, 0, H);
+    const int hi = clampi((row + 1) * stripe + enc->halo, 0, H);
     const ptrdiff_t band_stride = (ptrdiff_t)enc->window_cap * W;
 
     if (row == 0 || enc->window_y1 <= lo) {
@@ -410,7 +418,7 @@ static int read_rows(TecEncoder *enc, int row, PixelView *view)
 
 static size_t analysis_bytes(const TecImageModel *m)
 {
-    const size_t p = TEC_STRIPE_ROWS + 2 * ANALYSIS_HALO, half = p / 2;
+    const size_t p = (size_t)(TEC_BLOCK + 2 * ANALYSIS_HALO_LATENTS) * m->downscale, half = p / 2;
     const size_t n = (size_t)m->n, c = n > (size_t)m->slots ? n : (size_t)m->slots;
     size_t floats = (size_t)m->slots * p * p + n * half * half + n * half * half / 4;
     floats += c * 25 * 1024 + (1 << 20);
@@ -420,7 +428,8 @@ static size_t analysis_bytes(const TecImageModel *m)
 static int assemble_packet(TecEncoder *enc)
 {
     const size_t n_chunks = (size_t)enc->hdr.n_groups * enc->geom.n_blocks;
-    size_t total = TEC_PACKET_HEADER + 4 * n_chunks;
+    const size_t stats = tec_norm_packet_size(enc->model, &enc->hdr);
+    size_t total = TEC_PACKET_HEADER + stats + 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         if (enc->chunks[i].size > UINT32_MAX)
             return fail(enc, TEC_EUNSUPPORTED, "chunk %zu exceeds 4 GiB", i);
@@ -439,7 +448,9 @@ static int assemble_packet(TecEncoder *enc)
     p[1] = 0;
     tec_wl16(p + 2, (uint16_t)enc->position);
     tec_wl32(p + 4, (uint32_t)n_chunks);
-    uint8_t *sizes = p + TEC_PACKET_HEADER, *body = sizes + 4 * n_chunks;
+    if (stats)
+        tec_norm_write(&enc->hdr, enc->stat_mean, enc->stat_spread, p + TEC_PACKET_HEADER);
+    uint8_t *sizes = p + TEC_PACKET_HEADER + stats, *body = sizes + 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         tec_wl32(sizes + 4 * i, (uint32_t)enc->chunks[i].size);
         memcpy(body, enc->chunks[i].data, enc->chunks[i].size);
@@ -451,11 +462,69 @@ static int assemble_packet(TecEncoder *enc)
     return 0;
 }
 
+/* Adds rows [y0, y0 + rows) of every band to the running sums. */
+static void accumulate_stats(const TecEncoder *enc, const PixelView *view, int y0, int rows,
+                             double *sum, double *sum2)
+{
+    const int W = enc->geom.width;
+    for (int b = 0; b < enc->hdr.info.bands; b++)
+        for (int y = y0; y < y0 + rows; y++) {
+            const uint16_t *row = view->data + b * view->band_stride + (y - view->y0) * view->stride;
+            double s = 0, s2 = 0;
+            for (int x = 0; x < W; x++) {
+                const double v = row[x];
+                s += v;
+                s2 += v * v;
+            }
+            sum[b] += s;
+            sum2[b] += s2;
+        }
+}
+
+/* The frame's band statistics for models with frame_norm: the rounded mean
+ * and population standard deviation (floored at 8, as in training), read in
+ * stripes when the frame comes from a row source. */
+static int frame_statistics(TecEncoder *enc, const TecPicture *pic)
+{
+    const int H = enc->geom.height, W = enc->geom.width, bands = enc->hdr.info.bands;
+    double sum[TEC_MAX_BANDS] = { 0 }, sum2[TEC_MAX_BANDS] = { 0 };
+    if (!enc->source) {
+        const PixelView view = { pic->data, pic->stride, pic->band_stride, 0 };
+        accumulate_stats(enc, &view, 0, H, sum, sum2);
+    } else {
+        const ptrdiff_t band_stride = (ptrdiff_t)enc->window_cap * W;
+        for (int y0 = 0; y0 < H; y0 += enc->window_cap) {
+            const int rows = H - y0 < enc->window_cap ? H - y0 : enc->window_cap;
+            int ret = enc->source(enc->source_opaque, enc->frame_index, y0, rows, enc->window, W,
+                                  band_stride);
+            if (ret < 0)
+                return fail(enc, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
+                            "row source failed on rows %d..%d (%d)", y0, y0 + rows - 1, ret);
+            const PixelView view = { enc->window, W, band_stride, y0 };
+            accumulate_stats(enc, &view, y0, rows, sum, sum2);
+        }
+    }
+    const double count = (double)W * H;
+    for (int b = 0; b < bands; b++) {
+        const double mean = sum[b] / count;
+        const double var = sum2[b] / count - mean * mean;
+        const double spread = floor(sqrt(var > 0 ? var : 0) + 0.5);
+        enc->stat_mean[b] = (uint16_t)floor(mean + 0.5);
+        enc->stat_spread[b] = (uint16_t)(spread < 8 ? 8 : spread > 65535 ? 65535 : spread);
+        enc->norm.mean[b] = enc->stat_mean[b];
+        enc->norm.spread[b] = enc->stat_spread[b];
+    }
+    return 0;
+}
+
 static int encode_frame(TecEncoder *enc, const TecPicture *pic)
 {
     PixelView view = { pic->data, pic->stride, pic->band_stride, 0 };
     const TecGeometry *g = &enc->geom;
     const int parallel = tec_workers_parallel(&enc->workers, analysis_bytes(enc->model));
+    int status;
+    if (enc->model->frame_norm && (status = frame_statistics(enc, pic)) < 0)
+        return status;
 
     for (int row = 0; row < g->block_rows; row++) {
         int ret;
@@ -509,7 +578,7 @@ static int reconstruct(TecEncoder *enc)
     const TecSampleTarget target = { enc->recon, g->width, (ptrdiff_t)g->width * g->height, 0 };
     for (int row = 0; row < g->block_rows; row++) {
         int ret = tec_fc_synthesize_stripe(enc->model, &enc->workers, g, &enc->hdr, enc->grids,
-                                           row, &target);
+                                           &enc->norm, row, &target);
         if (ret < 0)
             return fail(enc, ret, "reconstruction failed (%s)", tec_strerror(ret));
     }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "tec/tec.h"
+#include "bytes.h"
 
 /* Clamps on what the encoder codes: far beyond any real latent, and they keep
  * z * 256 and every escape distance within range. */
@@ -25,12 +26,14 @@ static int imax(int a, int b) { return a > b ? a : b; }
 
 /* ---- geometry ------------------------------------------------------------ */
 
-void tec_geometry_init(TecGeometry *g, int width, int height)
+void tec_geometry_init(TecGeometry *g, int width, int height, int downscale)
 {
     g->width = width;
     g->height = height;
-    g->lat_h = (height + TEC_IMG_DOWNSCALE - 1) / TEC_IMG_DOWNSCALE;
-    g->lat_w = (width + TEC_IMG_DOWNSCALE - 1) / TEC_IMG_DOWNSCALE;
+    g->downscale = downscale;
+    g->lat_h = (height + downscale - 1) / downscale;
+    g->lat_w = (width + downscale - 1) / downscale;
+    g->stripe_rows = TEC_BLOCK * downscale;
     g->block_rows = (g->lat_h + TEC_BLOCK - 1) / TEC_BLOCK;
     g->block_cols = (g->lat_w + TEC_BLOCK - 1) / TEC_BLOCK;
     g->n_blocks = g->block_rows * g->block_cols;
@@ -152,6 +155,46 @@ int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size
     return 0;
 }
 
+/* ---- band statistics ----------------------------------------------------- */
+
+void tec_norm_from_model(const TecImageModel *m, const TecSeqHeader *h, TecFrameNorm *norm)
+{
+    for (int i = 0; i < h->n_groups; i++)
+        for (int j = 0; j < h->groups[i].count; j++) {
+            const int band = h->groups[i].band[j], slot = h->groups[i].slot[j];
+            norm->mean[band] = m->band_mean[slot];
+            norm->spread[band] = m->band_std[slot];
+        }
+}
+
+size_t tec_norm_packet_size(const TecImageModel *m, const TecSeqHeader *h)
+{
+    return m->frame_norm ? 4 * (size_t)h->info.bands : 0;
+}
+
+void tec_norm_write(const TecSeqHeader *h, const uint16_t *mean, const uint16_t *spread,
+                    uint8_t *p)
+{
+    for (int i = 0; i < h->n_groups; i++)
+        for (int j = 0; j < h->groups[i].count; j++, p += 4) {
+            tec_wl16(p, mean[h->groups[i].band[j]]);
+            tec_wl16(p + 2, spread[h->groups[i].band[j]]);
+        }
+}
+
+int tec_norm_read(const TecSeqHeader *h, const uint8_t *p, TecFrameNorm *norm)
+{
+    for (int i = 0; i < h->n_groups; i++)
+        for (int j = 0; j < h->groups[i].count; j++, p += 4) {
+            const int band = h->groups[i].band[j];
+            norm->mean[band] = tec_rl16(p);
+            norm->spread[band] = tec_rl16(p + 2);
+            if (norm->spread[band] == 0.0f)
+                return TEC_EBITSTREAM;
+        }
+    return 0;
+}
+
 /* ---- synthesis ----------------------------------------------------------- */
 
 /* Nearest integer in [0, 65535]; NaN gives 0. */
@@ -166,8 +209,8 @@ static uint16_t to_sample(float v)
 
 int tec_fc_synthesize_tile(const TecImageModel *m, const TecGeometry *g,
                            const TecLatentGrid *grid, const TecBandGroup *group,
-                           int block_row, int block_col, const TecSampleTarget *out,
-                           TecWorkspace *ws)
+                           const TecFrameNorm *norm, int block_row, int block_col,
+                           const TecSampleTarget *out, TecWorkspace *ws)
 {
     const TecBlockRect r = tec_geometry_block(g, block_row * g->block_cols + block_col);
     /* The halo stops at the grid's edge: there the layers' own zero padding
@@ -175,7 +218,7 @@ int tec_fc_synthesize_tile(const TecImageModel *m, const TecGeometry *g,
     const int hy0 = imax(0, r.y0 - TEC_SYNTH_HALO), hy1 = imin(g->lat_h, r.y0 + r.h + TEC_SYNTH_HALO);
     const int hx0 = imax(0, r.x0 - TEC_SYNTH_HALO), hx1 = imin(g->lat_w, r.x0 + r.w + TEC_SYNTH_HALO);
     const int th = hy1 - hy0, tw = hx1 - hx0;
-    const int D = TEC_IMG_DOWNSCALE, xw = tw * D;
+    const int D = g->downscale, xw = tw * D;
     const size_t xplane = (size_t)th * D * xw;
 
     float *y = tec_ws_get(ws, TEC_WS_LATENTS, (size_t)m->m * th * tw * sizeof(float));
@@ -194,7 +237,7 @@ int tec_fc_synthesize_tile(const TecImageModel *m, const TecGeometry *g,
     const int px0 = r.x0 * D, px1 = imin(g->width, (r.x0 + r.w) * D);
     for (int j = 0; j < group->count; j++) {
         const int s = group->slot[j];
-        const float std = m->band_std[s], mean = m->band_mean[s];
+        const float std = norm->spread[group->band[j]], mean = norm->mean[group->band[j]];
         for (int py = py0; py < py1; py++) {
             const float *src = x + s * xplane + (size_t)(py - hy0 * D) * xw + (px0 - hx0 * D);
             uint16_t *dst = out->data + group->band[j] * out->band_stride +
@@ -210,9 +253,10 @@ size_t tec_fc_synthesis_bytes(const TecImageModel *m)
 {
     const size_t t = TEC_BLOCK + 2 * TEC_SYNTH_HALO, hw = t * t;
     const size_t n = (size_t)m->n, s = (size_t)m->slots;
-    size_t floats = 64 * n * hw;                               /* act0 */
-    floats += (64 * n > 256 * s ? 64 * n : 256 * s) * hw;     /* act1 */
-    floats += (size_t)m->m * hw + 256 * s * hw;               /* tile in, out */
+    const size_t up = (size_t)1 << (2 * (m->levels - 1)), px = 4 * up;
+    size_t floats = up * n * hw;                               /* act0 */
+    floats += (up * n > px * s ? up * n : px * s) * hw;       /* act1 */
+    floats += (size_t)m->m * hw + px * s * hw;                /* tile in, out */
     floats += (n > (size_t)m->m ? n : (size_t)m->m) * 9 * 1024 + (1 << 20);  /* conv, GDN */
     return floats * sizeof(float) * 5 / 4;
 }
@@ -222,6 +266,7 @@ typedef struct StripeJob {
     const TecGeometry *g;
     const TecSeqHeader *h;
     TecLatentGrid *grids;
+    const TecFrameNorm *norm;
     TecWorkers *w;
     int row;
     const TecSampleTarget *out;
@@ -231,15 +276,15 @@ static int stripe_task(void *ctx, int task, int slot)
 {
     StripeJob *j = ctx;
     const int group = task / j->g->block_cols, col = task % j->g->block_cols;
-    return tec_fc_synthesize_tile(j->m, j->g, &j->grids[group], &j->h->groups[group], j->row,
-                                  col, j->out, &j->w->ws[slot]);
+    return tec_fc_synthesize_tile(j->m, j->g, &j->grids[group], &j->h->groups[group], j->norm,
+                                  j->row, col, j->out, &j->w->ws[slot]);
 }
 
 int tec_fc_synthesize_stripe(const TecImageModel *m, TecWorkers *w, const TecGeometry *g,
-                             const TecSeqHeader *h, TecLatentGrid *grids, int row,
-                             const TecSampleTarget *out)
+                             const TecSeqHeader *h, TecLatentGrid *grids,
+                             const TecFrameNorm *norm, int row, const TecSampleTarget *out)
 {
-    StripeJob job = { m, g, h, grids, w, row, out };
+    StripeJob job = { m, g, h, grids, norm, w, row, out };
     return tec_workers_run(w, tec_workers_parallel(w, tec_fc_synthesis_bytes(m)),
                            h->n_groups * g->block_cols, stripe_task, &job);
 }

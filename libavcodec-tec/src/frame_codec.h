@@ -14,7 +14,6 @@
 #include "threads.h"
 
 #define TEC_BLOCK 32             /* latents per block side; also the synthesis tile */
-#define TEC_STRIPE_ROWS (TEC_BLOCK * TEC_IMG_DOWNSCALE)  /* pixel rows per block row */
 #define TEC_SYNTH_HALO 2         /* latents: covers the synthesis' receptive field */
 #define TEC_PACKET_HEADER 8
 
@@ -30,15 +29,17 @@ enum {
 
 typedef struct TecGeometry {
     int width, height;
-    int lat_h, lat_w;            /* ceil(H / 16), ceil(W / 16) */
+    int downscale;               /* pixels per latent */
+    int lat_h, lat_w;            /* ceil(H / downscale), ceil(W / downscale) */
     int block_rows, block_cols, n_blocks;
+    int stripe_rows;             /* pixel rows per block row */
 } TecGeometry;
 
 typedef struct TecBlockRect {
     int y0, x0, h, w;            /* in latents */
 } TecBlockRect;
 
-void tec_geometry_init(TecGeometry *g, int width, int height);
+void tec_geometry_init(TecGeometry *g, int width, int height, int downscale);
 TecBlockRect tec_geometry_block(const TecGeometry *g, int block);
 /* Hyper-latent size for a block side: ceil(ceil(n / 2) / 2). */
 static inline int tec_hyper_size(int latents) { return (latents + 3) / 4; }
@@ -68,6 +69,22 @@ int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size
                         const TecBlockRect *r, const float *igain, TecLatentGrid *grid,
                         TecWorkspace *ws, char *err, size_t errlen);
 
+/* How the samples of each band of a frame are standardised for the model:
+ * xn = (x - mean) / spread.  Models with frame_norm take the frame's own
+ * integer statistics, which the packet carries (doc/bitstream.md, 3). */
+typedef struct TecFrameNorm {
+    float mean[TEC_MAX_BANDS], spread[TEC_MAX_BANDS];
+} TecFrameNorm;
+
+/* The model's fixed statistics, by each band's slot. */
+void tec_norm_from_model(const TecImageModel *m, const TecSeqHeader *h, TecFrameNorm *norm);
+/* Bytes of band statistics in a packet (0 without frame_norm). */
+size_t tec_norm_packet_size(const TecImageModel *m, const TecSeqHeader *h);
+/* Writes / reads them in group order; the reader rejects a zero spread. */
+void tec_norm_write(const TecSeqHeader *h, const uint16_t *mean, const uint16_t *spread,
+                    uint8_t *p);
+int tec_norm_read(const TecSeqHeader *h, const uint8_t *p, TecFrameNorm *norm);
+
 /* Where the samples of one stripe go: sample (b, y, x) of the frame is at
  * data[b * band_stride + (y - y0) * stride + x]. */
 typedef struct TecSampleTarget {
@@ -81,8 +98,8 @@ typedef struct TecSampleTarget {
  * group's bands. */
 int tec_fc_synthesize_tile(const TecImageModel *m, const TecGeometry *g,
                            const TecLatentGrid *grid, const TecBandGroup *group,
-                           int block_row, int block_col, const TecSampleTarget *out,
-                           TecWorkspace *ws);
+                           const TecFrameNorm *norm, int block_row, int block_col,
+                           const TecSampleTarget *out, TecWorkspace *ws);
 
 /* Workers of an encoder or decoder: a pool and one workspace (and rANS
  * encoder) per worker. */
@@ -109,7 +126,7 @@ size_t tec_fc_synthesis_bytes(const TecImageModel *m);
 
 /* Synthesises block row `row` of every group into out (tiles in parallel). */
 int tec_fc_synthesize_stripe(const TecImageModel *m, TecWorkers *w, const TecGeometry *g,
-                             const TecSeqHeader *h, TecLatentGrid *grids, int row,
-                             const TecSampleTarget *out);
+                             const TecSeqHeader *h, TecLatentGrid *grids,
+                             const TecFrameNorm *norm, int row, const TecSampleTarget *out);
 
 #endif

@@ -57,15 +57,17 @@ void tec_img_free(TecImageModel **pm)
     TecImageModel *m = pm ? *pm : NULL;
     if (!m)
         return;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < TEC_IMG_MAX_LEVELS; i++) {
         free(m->a[i].weight); free(m->a[i].bias);
         free(m->s[i].weight); free(m->s[i].bias);
+    }
+    for (int i = 0; i < TEC_IMG_MAX_LEVELS - 1; i++) {
+        free(m->gdn[i].beta); free(m->gdn[i].gamma);
+        free(m->igdn[i].beta); free(m->igdn[i].gamma);
     }
     for (int i = 0; i < 3; i++) {
         free(m->h[i].weight); free(m->h[i].bias);
         free(m->t[i].weight); free(m->t[i].bias);
-        free(m->gdn[i].beta); free(m->gdn[i].gamma);
-        free(m->igdn[i].beta); free(m->igdn[i].gamma);
     }
     free(m->a0_mask);
     free(m->gain);
@@ -195,6 +197,16 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
         (ret = meta_range(w, "default_quality", TEC_QUALITY_MIN, TEC_QUALITY_MAX,
                           &m->default_quality, err, errlen)) < 0)
         return ret;
+    /* Optional keys: models from before they existed have 4 levels and
+     * fixed band statistics. */
+    m->levels = TEC_IMG_MAX_LEVELS;
+    m->frame_norm = 0;
+    if ((tec_weights_meta(w, "levels") &&
+         (ret = meta_range(w, "levels", 2, TEC_IMG_MAX_LEVELS, &m->levels, err, errlen)) < 0) ||
+        (tec_weights_meta(w, "frame_norm") &&
+         (ret = meta_range(w, "frame_norm", 0, 1, &m->frame_norm, err, errlen)) < 0))
+        return ret;
+    m->downscale = 1 << m->levels;
     return 0;
 }
 
@@ -287,7 +299,7 @@ static int check_values(const TecImageModel *m, char *err, size_t errlen)
         !all_finite(m->band_mean, (size_t)m->slots, -INFINITY, 0))
         return set_err(err, errlen, TEC_EMODEL, "band statistics must be finite, std > 0");
     /* beta > 0 and gamma >= 0 keep every GDN norm positive. */
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < m->levels - 1; i++) {
         const TecGdn *g[2] = { &m->gdn[i], &m->igdn[i] };
         for (int j = 0; j < 2; j++)
             if (!all_finite(g[j]->beta, (size_t)m->n, 0.0f, 0) ||
@@ -317,20 +329,20 @@ int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t err
 
     const int S = m->slots, N = m->n, M = m->m, NH = m->nh, NMID = m->nmid;
     Loader l = { w, err, errlen, 0 };
-    load_conv(&l, &m->a[0], "a0", N, S, 5);
-    load_conv(&l, &m->a[1], "a1", N, N, 5);
-    load_conv(&l, &m->a[2], "a2", N, N, 5);
-    load_conv(&l, &m->a[3], "a3", M, N, 5);
+    const int L = m->levels;
+    for (int i = 0; i < L; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "a%d", i);
+        load_conv(&l, &m->a[i], name, i == L - 1 ? M : N, i == 0 ? S : N, 5);
+        snprintf(name, sizeof(name), "s%d", i);
+        load_conv(&l, &m->s[i], name, 4 * (i == L - 1 ? S : N), i == 0 ? M : N, 3);
+    }
     m->a0_mask = load_f32(&l, "a0_mask.weight", 2, N, S, 0, 0);
-    load_conv(&l, &m->s[0], "s0", 4 * N, M, 3);
-    load_conv(&l, &m->s[1], "s1", 4 * N, N, 3);
-    load_conv(&l, &m->s[2], "s2", 4 * N, N, 3);
-    load_conv(&l, &m->s[3], "s3", 4 * S, N, 3);
     load_conv(&l, &m->h[0], "h0", NH, M, 3);
     load_conv(&l, &m->h[1], "h1", NH, NH, 5);
     load_conv(&l, &m->h[2], "h2", NH, NH, 5);
-    for (int i = 0; i < 3; i++) {
-        char name[8];
+    for (int i = 0; i < L - 1; i++) {
+        char name[16];
         snprintf(name, sizeof(name), "gdn%d", i);
         load_gdn(&l, &m->gdn[i], name, N);
         snprintf(name, sizeof(name), "igdn%d", i);
@@ -475,19 +487,25 @@ int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
 {
     const TecGemmKind kind = TEC_GEMM_BLAS;
     const size_t n = (size_t)m->n;
-    float *act0 = tec_ws_get(ws, TEC_WS_ACT0, n * (h / 2) * (w / 2) * sizeof(float));
-    float *act1 = tec_ws_get(ws, TEC_WS_ACT1, n * (h / 4) * (w / 4) * sizeof(float));
-    if (!act0 || !act1)
+    float *act[2];
+    act[0] = tec_ws_get(ws, TEC_WS_ACT0, n * (h / 2) * (w / 2) * sizeof(float));
+    act[1] = tec_ws_get(ws, TEC_WS_ACT1, n * (h / 4) * (w / 4) * sizeof(float));
+    if (!act[0] || !act[1])
         return TEC_ENOMEM;
-    int ret;
-    if ((ret = conv(&m->a[0], kind, xn, h, w, 2, input_bias, act0, ws)) < 0 ||
-        (ret = gdn(&m->gdn[0], m->n, act0, (size_t)(h / 2) * (w / 2), 0, ws)) < 0 ||
-        (ret = conv(&m->a[1], kind, act0, h / 2, w / 2, 2, NULL, act1, ws)) < 0 ||
-        (ret = gdn(&m->gdn[1], m->n, act1, (size_t)(h / 4) * (w / 4), 0, ws)) < 0 ||
-        (ret = conv(&m->a[2], kind, act1, h / 4, w / 4, 2, NULL, act0, ws)) < 0 ||
-        (ret = gdn(&m->gdn[2], m->n, act0, (size_t)(h / 8) * (w / 8), 0, ws)) < 0 ||
-        (ret = conv(&m->a[3], kind, act0, h / 8, w / 8, 2, NULL, y, ws)) < 0)
-        return ret;
+    /* Stage i reads the previous stage's buffer and halves the size; the
+     * last one writes y. */
+    const float *in = xn;
+    for (int i = 0; i < m->levels; i++) {
+        float *out = i == m->levels - 1 ? y : act[i & 1];
+        int ret = conv(&m->a[i], kind, in, h, w, 2, i == 0 ? input_bias : NULL, out, ws);
+        if (ret < 0)
+            return ret;
+        h /= 2;
+        w /= 2;
+        if (i < m->levels - 1 && (ret = gdn(&m->gdn[i], m->n, out, (size_t)h * w, 0, ws)) < 0)
+            return ret;
+        in = out;
+    }
     return 0;
 }
 
@@ -527,21 +545,28 @@ static int subpixel(const TecConv *c, const float *in, int h, int w, float *tmp,
 int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
                       float *xn, TecWorkspace *ws)
 {
-    const size_t hw = (size_t)h * w, n = (size_t)m->n;
-    const size_t big = 64 * n * hw, last = 256 * (size_t)m->slots * hw;
+    /* The widest activations are those of the last GDN stage: n channels at
+     * 2^(levels-1) times the latent size per side; the last layer's
+     * pre-shuffle output has 4 * slots channels there. */
+    const size_t hw = (size_t)h * w, n = (size_t)m->n, up = (size_t)1 << (2 * (m->levels - 1));
+    const size_t big = up * n * hw, last = up * 4 * (size_t)m->slots * hw;
     float *act0 = tec_ws_get(ws, TEC_WS_ACT0, big * sizeof(float));
     float *act1 = tec_ws_get(ws, TEC_WS_ACT1, (big > last ? big : last) * sizeof(float));
     if (!act0 || !act1)
         return TEC_ENOMEM;
-    int ret;
-    if ((ret = subpixel(&m->s[0], y, h, w, act1, act0, ws)) < 0 ||
-        (ret = gdn(&m->igdn[0], m->n, act0, 4 * hw, 1, ws)) < 0 ||
-        (ret = subpixel(&m->s[1], act0, 2 * h, 2 * w, act1, act0, ws)) < 0 ||
-        (ret = gdn(&m->igdn[1], m->n, act0, 16 * hw, 1, ws)) < 0 ||
-        (ret = subpixel(&m->s[2], act0, 4 * h, 4 * w, act1, act0, ws)) < 0 ||
-        (ret = gdn(&m->igdn[2], m->n, act0, 64 * hw, 1, ws)) < 0 ||
-        (ret = subpixel(&m->s[3], act0, 8 * h, 8 * w, act1, xn, ws)) < 0)
-        return ret;
+    const float *in = y;
+    for (int i = 0; i < m->levels; i++) {
+        const int last_stage = i == m->levels - 1;
+        float *out = last_stage ? xn : act0;
+        int ret = subpixel(&m->s[i], in, h, w, act1, out, ws);
+        if (ret < 0)
+            return ret;
+        h *= 2;
+        w *= 2;
+        if (!last_stage && (ret = gdn(&m->igdn[i], m->n, out, (size_t)h * w, 1, ws)) < 0)
+            return ret;
+        in = out;
+    }
     return 0;
 }
 

@@ -13,7 +13,7 @@
 #define TEC_IMG_ARCH "tec-img"
 #define TEC_IMG_ARCH_VERSION 1
 #define TEC_IMG_SCALES 64      /* Gaussian tables */
-#define TEC_IMG_DOWNSCALE 16   /* pixels per latent */
+#define TEC_IMG_MAX_LEVELS 4   /* stride-2 stages of a transform */
 
 typedef struct TecConv {
     float *weight, *bias;      /* [cout][cin][k][k], [cout] */
@@ -31,12 +31,14 @@ typedef struct TecGdn {
 
 typedef struct TecImageModel {
     int slots, n, m, nh, nmid, qualities;
+    int levels, downscale;     /* stride-2 stages; pixels per latent = 2^levels */
+    int frame_norm;            /* 1: packets carry each frame's band statistics */
     int default_quality;
     uint64_t checksum;
 
-    TecConv a[4], h[3], s[4];
+    TecConv a[TEC_IMG_MAX_LEVELS], h[3], s[TEC_IMG_MAX_LEVELS];
     float *a0_mask;            /* [n][slots] */
-    TecGdn gdn[3], igdn[3];
+    TecGdn gdn[TEC_IMG_MAX_LEVELS - 1], igdn[TEC_IMG_MAX_LEVELS - 1];
     TecIntConv t[3];
     float *gain, *igain;       /* [qualities][m] */
     float *band_mean, *band_std;
@@ -80,7 +82,8 @@ void tec_ws_free(TecWorkspace *ws);
 /* First-layer bias for a slot mask: a0.bias + a0_mask.weight . mask. */
 void tec_img_input_bias(const TecImageModel *m, const float *mask, float *bias);
 
-/* Analysis of xn[slots][h][w] (h, w multiples of 16) into y[m][h/16][w/16]. */
+/* Analysis of xn[slots][h][w] (h, w multiples of downscale) into
+ * y[m][h/downscale][w/downscale]. */
 int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
                      const float *input_bias, float *y, TecWorkspace *ws);
 /* Hyper-analysis of y[m][h][w] into z[nh][hz][wz], hz = ceil(ceil(h/2)/2). */

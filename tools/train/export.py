@@ -27,7 +27,15 @@ GAUSS_TAIL_SIGMAS = 7.0
 PRIOR_TAIL = 1e-6
 PRIOR_MAX_RANGE = 1024
 
-F16_LAYERS = ["a0", "a1", "a2", "a3", "s0.conv", "s1.conv", "s2.conv", "s3.conv", "h0", "h1", "h2"]
+
+
+def f16_layers(levels):
+    return ([f"a{i}" for i in range(levels)] + [f"s{i}.conv" for i in range(levels)]
+            + ["h0", "h1", "h2"])
+
+
+def gdn_names(levels):
+    return [f"gdn{i}" for i in range(levels - 1)] + [f"igdn{i}" for i in range(levels - 1)]
 
 
 def quantize_pmf(p):
@@ -120,12 +128,12 @@ def model_tensors(model):
     """(name, array) pairs of the .tecw in doc/model.md order."""
     out = []
     sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    for layer in F16_LAYERS:
+    for layer in f16_layers(model.levels):
         name = layer.replace(".conv", "")
         out.append((name + ".weight", sd[layer + ".weight"].numpy().astype(np.float16)))
         out.append((name + ".bias", sd[layer + ".bias"].numpy().astype(np.float16)))
     out.append(("a0_mask.weight", sd["a0_mask.weight"].numpy().astype(np.float16)))
-    for name in ["gdn0", "gdn1", "gdn2", "igdn0", "igdn1", "igdn2"]:
+    for name in gdn_names(model.levels):
         beta, gamma = getattr(model, name).params()
         out.append((name + ".beta", beta.detach().cpu().numpy().astype(np.float32)))
         out.append((name + ".gamma", gamma.detach().cpu().numpy().astype(np.float32)))
@@ -153,6 +161,7 @@ def export(model, path, name, default_quality, trained=""):
         "arch": ARCH_NAME, "arch_version": str(ARCH_VERSION), "name": name,
         "slots": ",".join(S2_SLOTS), "n": str(hp["n"]), "m": str(hp["m"]), "nh": str(hp["nh"]),
         "nmid": str(hp["nmid"]), "qualities": str(hp["qualities"]),
+        "levels": str(hp["levels"]), "frame_norm": str(hp["frame_norm"]),
         "default_quality": str(default_quality), "trained": trained,
     }
     tecio.write_tecw(path, meta, model_tensors(model))
@@ -160,7 +169,8 @@ def export(model, path, name, default_quality, trained=""):
 
 def model_from_meta(meta):
     return ImageModel(slots=len(meta["slots"].split(",")), n=int(meta["n"]), m=int(meta["m"]),
-                      nh=int(meta["nh"]), nmid=int(meta["nmid"]), qualities=int(meta["qualities"]))
+                      nh=int(meta["nh"]), nmid=int(meta["nmid"]), qualities=int(meta["qualities"]),
+                      levels=int(meta.get("levels", 4)), frame_norm=int(meta.get("frame_norm", 0)))
 
 
 def load_tecw_into(model, path):
@@ -168,12 +178,12 @@ def load_tecw_into(model, path):
     compare against libtec).  f16 weights come back as they are stored."""
     meta, tensors, _ = tecio.read_tecw(path)
     sd = model.state_dict()
-    for layer in F16_LAYERS:
+    for layer in f16_layers(model.levels):
         name = layer.replace(".conv", "")
         sd[layer + ".weight"] = torch.from_numpy(tensors[name + ".weight"].astype(np.float32))
         sd[layer + ".bias"] = torch.from_numpy(tensors[name + ".bias"].astype(np.float32))
     sd["a0_mask.weight"] = torch.from_numpy(tensors["a0_mask.weight"].astype(np.float32))
-    for name in ["gdn0", "gdn1", "gdn2", "igdn0", "igdn1", "igdn2"]:
+    for name in gdn_names(model.levels):
         sd[name + ".beta_p"] = torch.from_numpy(tensors[name + ".beta"] - np.float32(1e-6))
         sd[name + ".gamma_p"] = torch.from_numpy(tensors[name + ".gamma"].copy())
     for t in ["t0", "t1", "t2"]:
@@ -201,11 +211,14 @@ def main():
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--nh", type=int, default=8)
     ap.add_argument("--nmid", type=int, default=12)
+    ap.add_argument("--levels", type=int, default=3)
+    ap.add_argument("--frame-norm", type=int, default=1)
     args = ap.parse_args()
     name = args.name or os.path.splitext(os.path.basename(args.output))[0]
     if args.random:
         torch.manual_seed(args.seed)
-        model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid)
+        model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, levels=args.levels,
+                           frame_norm=args.frame_norm)
         model.band_mean.fill_(1500.0)
         model.band_std.fill_(1000.0)
         trained = f"random init, seed {args.seed}"
@@ -215,7 +228,8 @@ def main():
         ck = torch.load(args.checkpoint, map_location="cpu")
         hp = ck["hp"]
         model = ImageModel(slots=hp["slots"], n=hp["n"], m=hp["m"], nh=hp["nh"], nmid=hp["nmid"],
-                           qualities=hp["qualities"])
+                           qualities=hp["qualities"], levels=hp.get("levels", 4),
+                           frame_norm=hp.get("frame_norm", 0))
         model.load_state_dict(ck["model"])
         trained = f"steps {ck.get('step', 0)}"
     model.eval()

@@ -141,17 +141,27 @@ def decode_symbols(packet, seq, t, hp):
     """Decode every chunk of a frame packet: per group the integer symbols,
     means (i32/256) and scale indices of the whole latent grid, and z."""
     ftype, _, qpos, nchunks = struct.unpack("<BBHI", packet[:8])
-    sizes = struct.unpack("<%dI" % nchunks, packet[8:8 + 4 * nchunks])
-    pos = 8 + 4 * nchunks
+    pos = 8
+    stats = []
+    for pairs in seq["groups"]:
+        if hp.get("frame_norm"):
+            vals = struct.unpack("<%dH" % (2 * len(pairs)), packet[pos:pos + 4 * len(pairs)])
+            pos += 4 * len(pairs)
+            stats.append([(vals[2 * i], vals[2 * i + 1]) for i in range(len(pairs))])
+        else:
+            stats.append(None)
+    sizes = struct.unpack("<%dI" % nchunks, packet[pos:pos + 4 * nchunks])
+    pos += 4 * nchunks
     H, W = seq["height"], seq["width"]
-    Hl, Wl = -(-H // 16), -(-W // 16)
+    D = 1 << hp.get("levels", 4)
+    Hl, Wl = -(-H // D), -(-W // D)
     bh_n, bw_n = -(-Hl // 32), -(-Wl // 32)
     gauss, prior = tables("gauss", t), tables("prior", t)
     thr = t["gauss.thresholds"].astype(np.int64)
     m, nh = hp["m"], hp["nh"]
     groups = []
     ci = 0
-    for _ in seq["groups"]:
+    for gi, _ in enumerate(seq["groups"]):
         sym = np.zeros((m, Hl, Wl), np.int64)
         mu = np.zeros((m, Hl, Wl), np.int64)
         sidx = np.zeros((m, Hl, Wl), np.int64)
@@ -182,7 +192,7 @@ def decode_symbols(packet, seq, t, hp):
                 sidx[:, y0:y0 + bh, x0:x0 + bw] = idx
                 raws[:, y0:y0 + bh, x0:x0 + bw] = raw
                 zs.append(z)
-        groups.append(dict(sym=sym, mu=mu, sidx=sidx, raw_scale=raws, z=zs))
+        groups.append(dict(sym=sym, mu=mu, sidx=sidx, raw_scale=raws, z=zs, stats=stats[gi]))
     return dict(frame_type=ftype, qpos=qpos, groups=groups)
 
 
@@ -202,9 +212,14 @@ def reconstruct(model, decoded, seq, t):
     for g, pairs in zip(decoded["groups"], seq["groups"]):
         yg = torch.from_numpy(g["sym"].astype(np.float32) + g["mu"].astype(np.float32) / 256.0)
         y = yg * ig[:, None, None]
+        mean = model.band_mean.clone()
+        spread = model.band_std.clone()
+        if g["stats"] is not None:
+            for (band, slot), (mu_b, sd_b) in zip(pairs, g["stats"]):
+                mean[slot], spread[slot] = float(mu_b), float(sd_b)
         with torch.no_grad():
             xn = model.synthesis(y[None])[0]
-            x = model.denormalise(xn[None])[0]
+            x = model.denormalise(xn[None], (mean[None], spread[None]))[0]
         x = torch.clamp(torch.round(x), 0, 65535).numpy()
         for band, slot in pairs:
             out[band] = x[slot, :H, :W]
