@@ -44,6 +44,15 @@ static Layout layouts[LAYOUTS] = {
 };
 static char model_dir[512], model_name[128];
 
+/* Removes the generated model when the fuzzer exits. */
+static void remove_generated(void)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/%s.tecw", model_dir, model_name);
+    remove(path);
+    rmdir(model_dir);
+}
+
 /* The model's directory and name, from $TEC_FUZZ_MODEL or generated. */
 static int find_model(void)
 {
@@ -65,6 +74,7 @@ static int find_model(void)
     TecwGenParams p = tecw_gen_defaults();
     p.name = "fuzz-tiny";
     snprintf(model_name, sizeof(model_name), "%s", p.name);
+    atexit(remove_generated);
     return tecw_write(model_dir, &p);
 }
 
