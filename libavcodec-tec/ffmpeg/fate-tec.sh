@@ -1,0 +1,109 @@
+#!/bin/sh
+# Helper of the FATE tests in fate-tests/tec.mak: the checks that compare
+# files or expect a failure, which FATE's own functions do not express.
+# Runs from the FFmpeg build directory; prints stable lines for the
+# reference and exits non-zero when a check fails.
+#
+#   fate-tec.sh damage SRC OUT                 a copy with two damaged packets
+#   fate-tec.sh remux SRC OUT                  -c copy gives SRC's bytes back
+#   fate-tec.sh encode-vs-cli RAW CODED OUT    ffmpeg -c:v tec == tec encode
+#   fate-tec.sh bands-vs-cli CODED OUTBASE     -output bands == tec decode
+#   fate-tec.sh encode-rawvideo RAW OUTBASE    -f rawvideo needs -bands; refusals
+#
+# Environment: TARGET_EXEC, TARGET_PATH (FATE's), TEC_CLI (the tec tool).
+set -u
+
+FFMPEG="${TARGET_EXEC:-} ${TARGET_PATH:-.}/ffmpeg"
+FFPROBE="${TARGET_EXEC:-} ${TARGET_PATH:-.}/ffprobe"
+TEC_CLI=${TEC_CLI:-tec}
+
+ff() { $FFMPEG -nostdin -nostats -hide_banner -loglevel error "$@"; }
+fail() { echo "FAIL: $*"; exit 1; }
+
+# u16/u32 little-endian at an offset of a file
+rl() { od -An -t u"$2" -j "$3" -N "$2" --endian=little "$1" | tr -d ' '; }
+
+# ff ARGS... must fail, and its stderr contain PATTERN
+expect_refusal() { # WHAT PATTERN ARGS...
+    what=$1 pattern=$2
+    shift 2
+    err=$($FFMPEG -nostdin -nostats -hide_banner "$@" 2>&1 >/dev/null) &&
+        fail "$what: accepted"
+    printf '%s\n' "$err" | grep -q -- "$pattern" ||
+        { printf '%s\n' "$err" | tail -5; fail "$what: refused without saying '$pattern'"; }
+    echo "$what: refused ($pattern)"
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case $cmd in
+damage)
+    src=$1 out=$2
+    bands=$(rl "$src" 2 16) width=$(rl "$src" 4 18) height=$(rl "$src" 4 22)
+    frames=$(rl "$src" 4 26)
+    pkt=$((24 + bands * width * height * 2))
+    size=$(wc -c < "$src")
+    first=$((size - frames * pkt))
+    [ "$frames" -ge 4 ] && [ "$first" -gt 16 ] || fail "damage: $src is not a raw .tecv of 4+ frames"
+    cp "$src" "$out"
+    # frame 1: payload bytes (CRC mismatch); frame 3: its sync (no packet)
+    printf 'XXXX' | dd of="$out" bs=1 seek=$((first + pkt + 24 + 100)) conv=notrunc 2>/dev/null
+    printf 'X' | dd of="$out" bs=1 seek=$((first + 3 * pkt)) conv=notrunc 2>/dev/null
+    ;;
+remux)
+    src=$1 out=$2
+    ff -i "$src" -c copy -f tecv -y "$out" || fail "remux: ffmpeg failed"
+    cmp -s "$src" "$out" || fail "remux: $(basename "$src"): the copy differs"
+    echo "remux: $(basename "$src"): identical"
+    rm -f "$out"
+    ;;
+encode-vs-cli)
+    raw=$1 coded=$2 out=$3
+    ff -i "$raw" -c:v tec -threads 1 -f tecv -y "$out" || fail "encode: ffmpeg failed"
+    cmp -s "$coded" "$out" ||
+        fail "encode: ffmpeg's $(wc -c < "$out") bytes differ from tec encode's $(wc -c < "$coded")"
+    echo "encode: identical to tec encode"
+    rm -f "$out"
+    ;;
+bands-vs-cli)
+    coded=$1 base=$2
+    ff -output bands -i "$coded" -f rawvideo -y "$base.raw" || fail "decode: ffmpeg failed"
+    $TEC_CLI decode -t 1 "$coded" -o "$base.npy" || fail "decode: tec decode failed"
+    n=$(wc -c < "$base.raw")
+    # the .npy ends with the samples, little-endian, in the same order
+    tail -c "$n" "$base.npy" | cmp -s - "$base.raw" ||
+        fail "decode: ffmpeg's bands differ from tec decode's"
+    echo "decode: $n bytes of bands identical to tec decode"
+    rm -f "$base.raw" "$base.npy"
+    ;;
+encode-rawvideo)
+    raw=$1 base=$2
+    bands=$(rl "$raw" 2 16) width=$(rl "$raw" 4 18) height=$(rl "$raw" 4 22)
+    size=${width}x$((bands * height))
+    ff -i "$raw" -f rawvideo -y "$base.raw" || fail "rawvideo: export failed"
+    ff -f rawvideo -pix_fmt gray16le -s "$size" -i "$base.raw" \
+       -c:v tec -bands "$bands" -threads 1 -f tecv -y "$base.tecv" ||
+        fail "rawvideo: encoding with -bands $bands failed"
+    echo "rawvideo $size with -bands $bands: encoded"
+    # the same samples give the same packets as from the raw .tecv
+    ff -i "$base.tecv" -c copy -f framemd5 - | grep -v '^#'
+    expect_refusal "rawvideo without -bands" "not tagged as stacked bands" \
+        -f rawvideo -pix_fmt gray16le -s "$size" -i "$base.raw" -c:v tec -f null -
+    expect_refusal "-bands not dividing the height" "not a multiple of" \
+        -f rawvideo -pix_fmt gray16le -s "$size" -i "$base.raw" -c:v tec -bands 5 -f null -
+    # an RGB picture made gray by FFmpeg's automatic conversion
+    ff -i "$raw" -frames:v 1 -vf format=rgb48le -c:v png -f image2 -y "$base.png" ||
+        fail "rawvideo: png export failed"
+    expect_refusal "RGB picture converted to gray" "not tagged as stacked bands" \
+        -i "$base.png" -c:v tec -f null -
+    expect_refusal "scaled stacked bands" "does not match its layout tag" \
+        -i "$raw" -vf scale=$((width / 2)):$((bands * height / 2)) -c:v tec -f null -
+    expect_refusal "band count contradicting the tag" "holds $bands bands" \
+        -i "$raw" -c:v tec -bands 1 -f null -
+    rm -f "$base.raw" "$base.tecv" "$base.png"
+    ;;
+*)
+    sed -n '2,14p' "$0" >&2
+    exit 2
+    ;;
+esac
