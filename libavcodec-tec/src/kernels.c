@@ -1,0 +1,597 @@
+/* Tensor kernels: the fixed-order GEMM, im2col convolution, GDN, pixel
+ * shuffle and the bit-exact integer convolution of the hyper-synthesis.
+ *
+ * Determinism of TEC_GEMM_OWN: every output element is computed by one
+ * accumulator that starts at 0 (or at C when accumulating) and adds
+ * a[i][p] * b[p][j] for p = 0, 1, ..., k-1 in that order.  SIMD lanes hold
+ * different output columns, never parts of one sum, and a partial sum that
+ * crosses a k block goes through C as a float, which is exact.  So an
+ * element's value depends neither on the blocking nor on which rows or
+ * columns a call covers: a matrix computed in pieces (tiles, threads) is
+ * bit-identical to one computed whole.  The only machine dependence is
+ * fused multiply-add, chosen from the CPU alone. */
+
+/* The portable path must not be contracted into FMAs behind our back. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "kernels.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define TEC_X86_SIMD 1
+#include <immintrin.h>
+#else
+#define TEC_X86_SIMD 0
+#endif
+
+static inline int imin(int a, int b) { return a < b ? a : b; }
+
+/* Paths of the own GEMM; part of the testing hook below. */
+enum { GEMM_PATH_PORTABLE = 0, GEMM_PATH_AVX2_FMA = 1 };
+
+static int cpu_has_avx2_fma(void)
+{
+#if TEC_X86_SIMD
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+/* ------------------------------------------------------------------ GEMM */
+
+/* Micro-tile MR x NR (AVX2: 12 accumulators of 8 floats), depth block KC
+ * (a KC x NR panel of B stays in L1), MC rows of A per block (L2) and NC
+ * columns of B per block. */
+enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 2048 };
+
+/* c[MR][NR] (row stride ldc) = (load_c ? c : 0) + sum over the kc packed
+ * steps, in order. */
+typedef void (*MicroKernel)(int kc, const float *ap, const float *bp,
+                            float *c, ptrdiff_t ldc, int load_c);
+
+static void kernel_6x16_c(int kc, const float *ap, const float *bp,
+                          float *c, ptrdiff_t ldc, int load_c)
+{
+    float acc[MR][NR];
+
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++)
+            acc[i][j] = load_c ? c[i * ldc + j] : 0.0f;
+    for (int p = 0; p < kc; p++, ap += MR, bp += NR)
+        for (int i = 0; i < MR; i++) {
+            const float a = ap[i];
+            for (int j = 0; j < NR; j++)
+                acc[i][j] = acc[i][j] + a * bp[j];
+        }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++)
+            c[i * ldc + j] = acc[i][j];
+}
+
+#if TEC_X86_SIMD
+#define ROW_LOAD(i) \
+    c##i##l = _mm256_loadu_ps(c + (i) * ldc); c##i##h = _mm256_loadu_ps(c + (i) * ldc + 8)
+#define ROW_ZERO(i) c##i##l = c##i##h = _mm256_setzero_ps()
+#define ROW_STORE(i) \
+    _mm256_storeu_ps(c + (i) * ldc, c##i##l); _mm256_storeu_ps(c + (i) * ldc + 8, c##i##h)
+#define ROW_FMA(i) do { \
+    const __m256 a = _mm256_broadcast_ss(ap + (i)); \
+    c##i##l = _mm256_fmadd_ps(a, b0, c##i##l); \
+    c##i##h = _mm256_fmadd_ps(a, b1, c##i##h); \
+} while (0)
+
+__attribute__((target("avx2,fma")))
+static void kernel_6x16_avx2(int kc, const float *ap, const float *bp,
+                             float *c, ptrdiff_t ldc, int load_c)
+{
+    __m256 c0l, c0h, c1l, c1h, c2l, c2h, c3l, c3h, c4l, c4h, c5l, c5h;
+
+    if (load_c) {
+        ROW_LOAD(0); ROW_LOAD(1); ROW_LOAD(2); ROW_LOAD(3); ROW_LOAD(4); ROW_LOAD(5);
+    } else {
+        ROW_ZERO(0); ROW_ZERO(1); ROW_ZERO(2); ROW_ZERO(3); ROW_ZERO(4); ROW_ZERO(5);
+    }
+    for (int p = 0; p < kc; p++, ap += MR, bp += NR) {
+        const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+        ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
+    }
+    ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
+}
+#undef ROW_LOAD
+#undef ROW_ZERO
+#undef ROW_STORE
+#undef ROW_FMA
+#endif
+
+/* A block (mc x kc) as MR-row micro-panels, k-major inside a panel; rows
+ * past mc are zero. */
+static void pack_a(int mc, int kc, const float *a, ptrdiff_t lda, float *dst)
+{
+    for (int i0 = 0; i0 < mc; i0 += MR, dst += MR * kc)
+        for (int r = 0; r < MR; r++) {
+            if (i0 + r < mc) {
+                const float *src = a + (i0 + r) * lda;
+                for (int p = 0; p < kc; p++)
+                    dst[p * MR + r] = src[p];
+            } else {
+                for (int p = 0; p < kc; p++)
+                    dst[p * MR + r] = 0.0f;
+            }
+        }
+}
+
+/* One micro-panel of B (kc x cols, cols <= NR), k-major; columns past
+ * cols are zero. */
+static void pack_b(int kc, int cols, const float *b, ptrdiff_t ldb, float *dst)
+{
+    if (cols == NR) {  /* fixed-size copies, which compilers inline */
+        for (int p = 0; p < kc; p++)
+            memcpy(dst + p * NR, b + p * ldb, NR * sizeof(*dst));
+        return;
+    }
+    for (int p = 0; p < kc; p++)
+        for (int j = 0; j < NR; j++)
+            dst[p * NR + j] = j < cols ? b[p * ldb + j] : 0.0f;
+}
+
+/* One micro-tile; a partial tile at an edge goes through a full-size
+ * buffer so it runs the very same kernel (and arithmetic). */
+static void micro_tile(MicroKernel kernel, int rows, int cols, int kc,
+                       const float *ap, const float *bp,
+                       float *c, ptrdiff_t ldc, int load_c)
+{
+    if (rows == MR && cols == NR) {
+        kernel(kc, ap, bp, c, ldc, load_c);
+        return;
+    }
+    float tile[MR * NR] = { 0 };
+    if (load_c)
+        for (int i = 0; i < rows; i++)
+            memcpy(tile + i * NR, c + i * ldc, cols * sizeof(*c));
+    kernel(kc, ap, bp, tile, NR, load_c);
+    for (int i = 0; i < rows; i++)
+        memcpy(c + i * ldc, tile + i * NR, cols * sizeof(*c));
+}
+
+/* The blocked loops: column blocks of B, depth blocks, row blocks of A,
+ * then micro-tiles.  abuf and bbuf hold packed blocks (32-byte aligned). */
+static void gemm_blocked(MicroKernel kernel, int m, int n, int k,
+                         const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                         float *c, ptrdiff_t ldc, int accumulate,
+                         float *abuf, float *bbuf)
+{
+    for (int jc = 0; jc < n; jc += NC) {
+        const int nc = imin(NC, n - jc);
+        for (int pc = 0; pc < k; pc += KC) {
+            const int kc = imin(KC, k - pc);
+            const int load_c = accumulate || pc > 0;
+            for (int ic = 0; ic < m; ic += MC) {
+                const int mc = imin(MC, m - ic);
+                pack_a(mc, kc, a + ic * lda + pc, lda, abuf);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    /* B is packed on first use, while it is hot for the
+                     * kernel; later row blocks reuse it. */
+                    if (ic == 0)
+                        pack_b(kc, imin(NR, nc - jr), b + pc * ldb + jc + jr, ldb,
+                               bbuf + jr * kc);
+                    for (int ir = 0; ir < mc; ir += MR)
+                        micro_tile(kernel, imin(MR, mc - ir), imin(NR, nc - jr), kc,
+                                   abuf + ir * kc, bbuf + jr * kc,
+                                   c + (ic + ir) * ldc + jc + jr, ldc, load_c);
+                }
+            }
+        }
+    }
+}
+
+/* Unblocked, same order and arithmetic: used when packing memory is not
+ * available (fmaf is the fused operation the AVX2 kernel performs). */
+static void gemm_unblocked(int fused, int m, int n, int k,
+                           const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                           float *c, ptrdiff_t ldc, int accumulate)
+{
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float acc = accumulate ? c[i * ldc + j] : 0.0f;
+            for (int p = 0; p < k; p++)
+                acc = fused ? fmaf(a[i * lda + p], b[p * ldb + j], acc)
+                            : acc + a[i * lda + p] * b[p * ldb + j];
+            c[i * ldc + j] = acc;
+        }
+}
+
+static size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
+
+/* Testing hook, not in kernels.h: the own GEMM on a chosen path (a path
+ * the CPU lacks falls back to the portable one).  Returns the path run. */
+int tec_gemm_own_path(int path, int m, int n, int k,
+                      const float *a, int lda, const float *b, int ldb,
+                      float *c, int ldc, int accumulate);
+
+int tec_gemm_own_path(int path, int m, int n, int k,
+                      const float *a, int lda, const float *b, int ldb,
+                      float *c, int ldc, int accumulate)
+{
+    MicroKernel kernel = kernel_6x16_c;
+#if TEC_X86_SIMD
+    if (path == GEMM_PATH_AVX2_FMA && cpu_has_avx2_fma())
+        kernel = kernel_6x16_avx2;
+    else
+#endif
+        path = GEMM_PATH_PORTABLE;
+
+    if (m <= 0 || n <= 0)
+        return path;
+    if (k <= 0) {
+        for (int i = 0; i < m && !accumulate; i++)
+            memset(c + (ptrdiff_t)i * ldc, 0, n * sizeof(*c));
+        return path;
+    }
+
+    const size_t kc = (size_t)imin(k, KC);
+    const size_t asize = round_up(round_up(imin(m, MC), MR) * kc * sizeof(float), 64);
+    const size_t bsize = round_up(round_up(imin(n, NC), NR) * kc * sizeof(float), 64);
+    float *buf = aligned_alloc(64, asize + bsize);
+    if (!buf) {
+        gemm_unblocked(path == GEMM_PATH_AVX2_FMA, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        return path;
+    }
+    gemm_blocked(kernel, m, n, k, a, lda, b, ldb, c, ldc, accumulate,
+                 buf, buf + asize / sizeof(float));
+    free(buf);
+    return path;
+}
+
+/* The BLAS runs in its caller's thread: libtec parallelises with its own
+ * pool, and OpenBLAS threads on top would oversubscribe the cores. */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static void blas_single_thread(void) { openblas_set_num_threads(1); }
+
+void tec_gemm_f32(TecGemmKind kind, int m, int n, int k,
+                  const float *a, int lda, const float *b, int ldb,
+                  float *c, int ldc, int accumulate)
+{
+    if (kind == TEC_GEMM_BLAS && m > 0 && n > 0 && k > 0) {
+        pthread_once(&blas_once, blas_single_thread);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k,
+                    1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f, c, ldc);
+        return;
+    }
+    tec_gemm_own_path(cpu_has_avx2_fma() ? GEMM_PATH_AVX2_FMA : GEMM_PATH_PORTABLE,
+                      m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+}
+
+/* ----------------------------------------------------------- convolution */
+
+/* Output positions per im2col chunk: bounds the scratch and keeps the
+ * column block near the caches; results do not depend on it (see top). */
+enum { CONV_CHUNK = 1024 };
+
+static int conv_out_size(int in, int k, int stride, int pad)
+{
+    return in + 2 * pad < k ? 0 : (in + 2 * pad - k) / stride + 1;
+}
+
+static int is_pointwise(int k, int stride, int pad) { return k == 1 && stride == 1 && pad == 0; }
+
+size_t tec_conv2d_scratch(int cin, int h, int w, int k, int stride, int pad)
+{
+    const size_t npos = (size_t)conv_out_size(h, k, stride, pad) * conv_out_size(w, k, stride, pad);
+
+    if (is_pointwise(k, stride, pad))
+        return 0;
+    return (size_t)cin * k * k * (npos < CONV_CHUNK ? npos : CONV_CHUNK);
+}
+
+/* dst[i] = src[(ox + i) * stride + off] for i < count, 0 outside [0, w). */
+static void gather_row(float *dst, const float *src, int w, int ox, int count,
+                       int stride, int off)
+{
+    int i = 0, ix = ox * stride + off;
+
+    for (; i < count && ix < 0; i++, ix += stride)
+        dst[i] = 0.0f;
+    if (stride == 1) {
+        const int n = imin(count - i, w - ix);
+        if (n > 0) {
+            memcpy(dst + i, src + ix, n * sizeof(*dst));
+            i += n;
+            ix += n;
+        }
+    } else {
+        for (; i < count && ix < w; i++, ix += stride)
+            dst[i] = src[ix];
+    }
+    for (; i < count; i++)
+        dst[i] = 0.0f;
+}
+
+/* Columns pos0 .. pos0 + npos - 1 of the im2col matrix: row (ci, ky, kx),
+ * matching the weight layout, each row npos floats. */
+static void im2col(const float *in, int cin, int h, int w, int k, int stride, int pad,
+                   int ow, int pos0, int npos, float *col)
+{
+    for (int ci = 0; ci < cin; ci++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++, col += npos) {
+                int pos = pos0;
+                while (pos < pos0 + npos) {
+                    const int oy = pos / ow, ox = pos % ow;
+                    const int count = imin(ow - ox, pos0 + npos - pos);
+                    const int iy = oy * stride + ky - pad;
+                    float *dst = col + (pos - pos0);
+                    if (iy < 0 || iy >= h)
+                        memset(dst, 0, count * sizeof(*dst));
+                    else
+                        gather_row(dst, in + ((size_t)ci * h + iy) * w, w, ox, count,
+                                   stride, kx - pad);
+                    pos += count;
+                }
+            }
+}
+
+void tec_conv2d_f32(TecGemmKind kind, const float *in, int cin, int h, int w,
+                    const float *weight, const float *bias, int cout, int k,
+                    int stride, int pad, float *out, float *scratch)
+{
+    const int oh = conv_out_size(h, k, stride, pad), ow = conv_out_size(w, k, stride, pad);
+    const int npos = oh * ow, depth = cin * k * k;
+
+    if (npos <= 0 || cout <= 0)
+        return;
+    /* The bias starts each sum, so it takes part in the fixed order too. */
+    for (int o = 0; o < cout && bias; o++)
+        for (int p = 0; p < npos; p++)
+            out[(size_t)o * npos + p] = bias[o];
+
+    if (is_pointwise(k, stride, pad)) {
+        tec_gemm_f32(kind, cout, npos, cin, weight, cin, in, npos, out, npos, bias != NULL);
+        return;
+    }
+    for (int pos0 = 0; pos0 < npos; pos0 += CONV_CHUNK) {
+        const int n = imin(CONV_CHUNK, npos - pos0);
+        im2col(in, cin, h, w, k, stride, pad, ow, pos0, n, scratch);
+        tec_gemm_f32(kind, cout, n, depth, weight, depth, scratch, n, out + pos0, npos,
+                     bias != NULL);
+    }
+}
+
+/* --------------------------------------------------- shuffle, GDN, ReLU */
+
+void tec_pixel_shuffle2_f32(const float *in, int c, int h, int w, float *out)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            for (int dy = 0; dy < 2; dy++) {
+                const float *s0 = in + (((size_t)ch * 4 + 2 * dy) * h + y) * w;
+                const float *s1 = s0 + (size_t)h * w;
+                float *d = out + ((size_t)ch * 2 * h + 2 * y + dy) * 2 * w;
+                for (int x = 0; x < w; x++) {
+                    d[2 * x] = s0[x];
+                    d[2 * x + 1] = s1[x];
+                }
+            }
+}
+
+void tec_pixel_shuffle2_i32(const int32_t *in, int c, int h, int w, int32_t *out)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < h; y++)
+            for (int dy = 0; dy < 2; dy++) {
+                const int32_t *s0 = in + (((size_t)ch * 4 + 2 * dy) * h + y) * w;
+                const int32_t *s1 = s0 + (size_t)h * w;
+                int32_t *d = out + ((size_t)ch * 2 * h + 2 * y + dy) * 2 * w;
+                for (int x = 0; x < w; x++) {
+                    d[2 * x] = s0[x];
+                    d[2 * x + 1] = s1[x];
+                }
+            }
+}
+
+void tec_gdn_f32(float *x, int c, int n, const float *beta, const float *gamma,
+                 int inverse, float *scratch)
+{
+    const size_t size = (size_t)c * n;
+    float *sq = scratch, *norm = scratch + size;
+
+    if (c <= 0 || n <= 0)
+        return;
+    for (size_t i = 0; i < size; i++)
+        sq[i] = x[i] * x[i];
+    for (int i = 0; i < c; i++)
+        for (int p = 0; p < n; p++)
+            norm[(size_t)i * n + p] = beta[i];
+    /* norm_i = beta_i + sum_j gamma_ij x_j^2, in the own GEMM's order */
+    tec_gemm_f32(TEC_GEMM_OWN, c, n, c, gamma, c, sq, n, norm, n, 1);
+    if (inverse)
+        for (size_t i = 0; i < size; i++)
+            x[i] = x[i] * sqrtf(norm[i]);
+    else
+        for (size_t i = 0; i < size; i++)
+            x[i] = x[i] / sqrtf(norm[i]);
+}
+
+void tec_relu_f32(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+void tec_relu_i32(int32_t *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] < 0 ? 0 : x[i];
+}
+
+/* ------------------------------------------------- integer convolution */
+
+/* Accumulators wrap modulo 2^64 (unsigned) so that an overflowing, hence
+ * invalid, stream is still defined behaviour and the same on every path;
+ * within range this is exactly the spec's i64 arithmetic. */
+static int64_t u64_to_i64(uint64_t u)
+{
+    return u <= INT64_MAX ? (int64_t)u : -(int64_t)(UINT64_MAX - u) - 1;
+}
+
+/* floor((acc + 2^11) / 2^12) saturated to [-2^31 + 1, 2^31 - 1], written
+ * so that no step overflows and no negative value is shifted. */
+static int32_t descale_i32(uint64_t acc_bits)
+{
+    const int64_t acc = u64_to_i64(acc_bits);
+    int64_t q = acc / 4096, r = acc % 4096;  /* truncated toward zero */
+
+    if (r < 0) {
+        q -= 1;
+        r += 4096;
+    }
+    q += r >= 2048;
+    if (q > INT32_MAX)
+        return INT32_MAX;
+    if (q < -INT32_MAX)
+        return -INT32_MAX;
+    return (int32_t)q;
+}
+
+static uint64_t mul_i32(int32_t a, int32_t b) { return (uint64_t)((int64_t)a * b); }
+
+/* Direct form with bounds tests: the portable path. */
+static void conv3x3_i32_c(const int32_t *in, int cin, int h, int w,
+                          const int32_t *weight, const int32_t *bias, int cout,
+                          int32_t *out)
+{
+    for (int o = 0; o < cout; o++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                uint64_t acc = (uint64_t)(int64_t)bias[o];
+                for (int ci = 0; ci < cin; ci++) {
+                    const int32_t *wt = weight + ((size_t)o * cin + ci) * 9;
+                    const int32_t *src = in + (size_t)ci * h * w;
+                    for (int ky = 0; ky < 3; ky++) {
+                        const int iy = y + ky - 1;
+                        if (iy < 0 || iy >= h)
+                            continue;
+                        for (int kx = 0; kx < 3; kx++) {
+                            const int ix = x + kx - 1;
+                            if (ix >= 0 && ix < w)
+                                acc += mul_i32(wt[ky * 3 + kx], src[iy * w + ix]);
+                        }
+                    }
+                }
+                out[((size_t)o * h + y) * w + x] = descale_i32(acc);
+            }
+}
+
+#if TEC_X86_SIMD
+/* One output row segment of 8 pixels for 4 output channels, fully in
+ * registers.  pad is the zero-bordered input (row stride ws); _mm256_mul_epi32
+ * multiplies the even 32-bit lanes into 64 bits, so the odd pixels are
+ * shifted down into even lanes: acc_e holds pixels 0,2,4,6, acc_o 1,3,5,7. */
+#define TAP(j) do { \
+    const __m256i wv = _mm256_set1_epi32(wt[j][t]); \
+    e##j = _mm256_add_epi64(e##j, _mm256_mul_epi32(v, wv)); \
+    d##j = _mm256_add_epi64(d##j, _mm256_mul_epi32(vo, wv)); \
+} while (0)
+
+__attribute__((target("avx2")))
+static void conv3x3_row8_avx2(const int32_t *pad, int cin, size_t plane, int ws,
+                              const int32_t *const wt_base[4], int64_t acc[4][8])
+{
+    __m256i e0 = _mm256_setzero_si256(), e1 = e0, e2 = e0, e3 = e0;
+    __m256i d0 = e0, d1 = e0, d2 = e0, d3 = e0;
+
+    for (int ci = 0; ci < cin; ci++, pad += plane) {
+        const int32_t *wt[4] = { wt_base[0] + ci * 9, wt_base[1] + ci * 9,
+                                 wt_base[2] + ci * 9, wt_base[3] + ci * 9 };
+        for (int ky = 0; ky < 3; ky++)
+            for (int kx = 0; kx < 3; kx++) {
+                const int t = ky * 3 + kx;
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(pad + ky * ws + kx));
+                const __m256i vo = _mm256_srli_epi64(v, 32);
+                TAP(0); TAP(1); TAP(2); TAP(3);
+            }
+    }
+    const __m256i even[4] = { e0, e1, e2, e3 }, odd[4] = { d0, d1, d2, d3 };
+    for (int j = 0; j < 4; j++) {
+        int64_t e[4], o[4];
+        _mm256_storeu_si256((__m256i *)e, even[j]);
+        _mm256_storeu_si256((__m256i *)o, odd[j]);
+        for (int l = 0; l < 4; l++) {
+            acc[j][2 * l] = e[l];
+            acc[j][2 * l + 1] = o[l];
+        }
+    }
+}
+#undef TAP
+
+/* Zero-bordered copy of the input: (h + 2) rows of ws >= w + 2 values, ws
+ * rounded so that 8-pixel segments never read past a row. */
+static int32_t *pad_input(const int32_t *in, int cin, int h, int w, int ws)
+{
+    const size_t plane = (size_t)(h + 2) * ws;
+    int32_t *pad = calloc(plane * cin + 8, sizeof(*pad));
+
+    for (int ci = 0; pad && ci < cin; ci++)
+        for (int y = 0; y < h; y++)
+            memcpy(pad + ci * plane + (size_t)(y + 1) * ws + 1,
+                   in + ((size_t)ci * h + y) * w, w * sizeof(*in));
+    return pad;
+}
+
+static int conv3x3_i32_avx2(const int32_t *in, int cin, int h, int w,
+                            const int32_t *weight, const int32_t *bias, int cout,
+                            int32_t *out)
+{
+    const int ws = (w + 7) / 8 * 8 + 2;
+    const size_t plane = (size_t)(h + 2) * ws;
+    int32_t *pad = pad_input(in, cin, h, w, ws);
+
+    if (!pad)
+        return -1;
+    for (int o0 = 0; o0 < cout; o0 += 4) {
+        const int nout = imin(4, cout - o0);
+        const int32_t *wt[4];
+        for (int j = 0; j < 4; j++)  /* missing channels repeat the last one */
+            wt[j] = weight + (size_t)(o0 + imin(j, nout - 1)) * cin * 9;
+        for (int y = 0; y < h; y++)
+            for (int x0 = 0; x0 < w; x0 += 8) {
+                int64_t acc[4][8];
+                conv3x3_row8_avx2(pad + (size_t)y * ws + x0, cin, plane, ws, wt, acc);
+                for (int j = 0; j < nout; j++) {
+                    int32_t *dst = out + ((size_t)(o0 + j) * h + y) * w;
+                    const uint64_t b = (uint64_t)(int64_t)bias[o0 + j];
+                    for (int x = x0; x < imin(x0 + 8, w); x++)
+                        dst[x] = descale_i32(b + (uint64_t)acc[j][x - x0]);
+                }
+            }
+    }
+    free(pad);
+    return 0;
+}
+#endif
+
+void tec_conv3x3_i32(const int32_t *in, int cin, int h, int w,
+                     const int32_t *weight, const int32_t *bias, int cout,
+                     int32_t *out)
+{
+    if (h <= 0 || w <= 0 || cout <= 0)
+        return;
+#if TEC_X86_SIMD
+    if (__builtin_cpu_supports("avx2") &&
+        !conv3x3_i32_avx2(in, cin, h, w, weight, bias, cout, out))
+        return;
+#endif
+    conv3x3_i32_c(in, cin, h, w, weight, bias, cout, out);
+}
