@@ -173,7 +173,9 @@ end-results = $(if $(NESTED),:,$(RUNNER) summary $(RESULTS))
 
 check: all
 	@mkdir -p $(dir $(RESULTS)); rm -f $(RESULTS)
-	@# A test that does not compile is reported as failed by the runner.
+	@# A test that does not compile is reported as failed by the runner; the
+	@# old binaries go first, so that none from an earlier build runs instead.
+	@rm -f $(TESTS)
 	-@$(MAKE) --no-print-directory -k tests
 	@$(TEST_ENV) $(RUNNER) run $(RESULTS) unit $(TESTS)
 	@$(TEST_ENV) $(RUNNER) run $(RESULTS) py $(PY_TESTS)
@@ -186,6 +188,7 @@ check: all
 check-asan:
 ifeq ($(HAVE_ASAN),yes)
 	@$(start-results)
+	@rm -f build-asan/tec $(TEST_SRCS:fate-tests/unit/%.c=build-asan/tests/%)
 	-@$(MAKE) --no-print-directory -k asan-build B=build-asan SAN=asan
 	@$(MAKE) --no-print-directory asan-run B=build-asan SAN=asan
 	@$(end-results)
@@ -251,6 +254,7 @@ fuzz-build: $(FUZZERS)
 check-fuzz:
 ifeq ($(HAVE_CLANG_FUZZER),yes)
 	@$(start-results)
+	@rm -f $(FUZZERS)
 	-@$(MAKE) --no-print-directory -k fuzz-build
 	@echo "== fuzzing: -runs=$(FUZZ_RUNS), at most $(FUZZ_MAX_TIME) s each"
 	@FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_MAX_TIME=$(FUZZ_MAX_TIME) FUZZ_SEED=$(FUZZ_SEED) \
