@@ -10,14 +10,18 @@
 # Fixtures are made at test time by the tec tool from
 # fate-tests/data/liri_t4_64.npy (4 acquisitions x 13 bands x 64 x 64, dates
 # and geo-metadata from liri_t4_64.json): a raw .tecv and a tec-coded one.
-# The decoded frames come from float synthesis: their CRCs hold for the
-# same machine type and build (x86-64 here), see doc/ffmpeg.md.
+# They are coded with fate-tiny, a small random model made by the unit tests'
+# generator (fate-tests/unit/tecw_gen.h), so that retraining the shipped
+# weights does not change the references.  The decoded frames come from float
+# synthesis: their CRCs hold for the same machine type and build (x86-64
+# here), see doc/ffmpeg.md.
 
 TEC_CLI      = $(TEC_ROOT)/tools/tec
 TEC_HELPER   = $(TEC_ROOT)/libavcodec-tec/ffmpeg/fate-tec.sh
 TEC_REFDIR   = $(TEC_ROOT)/fate-tests/ref/fate
 TEC_NPY      = $(TEC_ROOT)/fate-tests/data/liri_t4_64.npy
 TEC_FDIR     = tests/data/fate
+TEC_MODEL    = $(TEC_FDIR)/fate-tiny.tecw
 TEC_RAW      = $(TEC_FDIR)/tec-liri-raw.tecv
 TEC_CODED    = $(TEC_FDIR)/tec-liri.tecv
 TEC_DAMAGED  = $(TEC_FDIR)/tec-liri-raw-damaged.tecv
@@ -25,14 +29,25 @@ TEC_META     = --dates 2017-06-20,2017-07-10,2017-10-15,2017-12-24 \
                --crs EPSG:32633 --geotransform 395720,10,0,4586320,0,-10 \
                --meta processing_level=L1C \
                --meta 'attribution=Contains modified Copernicus Sentinel data 2016-2022'
-# The helper runs programs from the build directory.
-TEC_RUN      = TARGET_EXEC='$(TARGET_EXEC)' TARGET_PATH='$(TARGET_PATH)' TEC_CLI='$(TEC_CLI)' \
-               sh $(TEC_HELPER)
+# The model for ffmpeg (decoder and encoder options) and for the tec tool.
+TEC_DEC_OPTS = -weights_dir $(TEC_FDIR)
+TEC_ENC_OPTS = -model fate-tiny -weights_dir $(TEC_FDIR)
+TEC_CLI_OPTS = --weights-dir $(TEC_FDIR)
+# The helper runs programs from the build directory.  (No single quotes in
+# a CMD: FATE passes it to fate-run.sh in single quotes.)
+TEC_RUN      = TARGET_EXEC="$(TARGET_EXEC)" TARGET_PATH="$(TARGET_PATH)" TEC_CLI="$(TEC_CLI)" \
+               TEC_DEC_OPTS="$(TEC_DEC_OPTS)" TEC_ENC_OPTS="$(TEC_ENC_OPTS)" \
+               TEC_CLI_OPTS="$(TEC_CLI_OPTS)" sh $(TEC_HELPER)
 
-$(TEC_RAW): $(TEC_NPY) | $(TEC_FDIR)
+$(TEC_FDIR)/fate-tecw$(HOSTEXESUF): $(TEC_ROOT)/libavcodec-tec/ffmpeg/fate-tecw.c \
+                                   $(TEC_ROOT)/fate-tests/unit/tecw_gen.h | $(TEC_FDIR)
+	$(HOSTCC) -std=c11 -O1 -I$(TEC_ROOT)/fate-tests/unit -o $@ $< -lzstd -lm
+$(TEC_MODEL): $(TEC_FDIR)/fate-tecw$(HOSTEXESUF)
+	$(TEC_FDIR)/fate-tecw$(HOSTEXESUF) $(TEC_FDIR)
+$(TEC_RAW): $(TEC_NPY) $(TEC_CLI) | $(TEC_FDIR)
 	$(TEC_CLI) encode --raw $(TEC_META) -o $@ $<
-$(TEC_CODED): $(TEC_NPY) | $(TEC_FDIR)
-	$(TEC_CLI) encode -t 1 $(TEC_META) -o $@ $<
+$(TEC_CODED): $(TEC_NPY) $(TEC_CLI) $(TEC_MODEL)
+	$(TEC_CLI) encode -t 1 --model fate-tiny $(TEC_CLI_OPTS) $(TEC_META) -o $@ $<
 $(TEC_DAMAGED): $(TEC_RAW)
 	sh $(TEC_HELPER) damage $< $@
 
@@ -43,7 +58,7 @@ TEC_ENC_DEPS = LIBTEC_ENCODER TECV_MUXER RAWVIDEO_DECODER TECV_DEMUXER FILE_PROT
 FATE_TEC_FFPROBE-$(call ALLYES, $(TEC_DEC_DEPS)) += fate-tec-probe
 fate-tec-probe: $(TEC_CODED)
 fate-tec-probe: CMD = run ffprobe$(PROGSSUF)$(EXESUF) -bitexact -print_filename tec-liri.tecv \
-    -show_format -show_streams -show_frames $(TEC_CODED)
+    -show_format -show_streams -show_frames $(TEC_DEC_OPTS) $(TEC_CODED)
 
 FATE_TEC_FFPROBE-$(call ALLYES, TECV_DEMUXER RAWVIDEO_DECODER FILE_PROTOCOL) += fate-tec-probe-raw
 fate-tec-probe-raw: $(TEC_RAW)
@@ -52,8 +67,8 @@ fate-tec-probe-raw: CMD = run ffprobe$(PROGSSUF)$(EXESUF) -bitexact -print_filen
 
 # Encode a raw .tecv (bands tagged by the demuxer, no -bands).
 FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS)) += fate-tec-encode
-fate-tec-encode: $(TEC_RAW)
-fate-tec-encode: CMD = md5 -i $(TEC_RAW) -c:v tec -threads 1 -f tecv
+fate-tec-encode: $(TEC_RAW) $(TEC_MODEL)
+fate-tec-encode: CMD = md5 -i $(TEC_RAW) -c:v tec $(TEC_ENC_OPTS) -threads 1 -f tecv
 
 # ... gives the same file as the tec tool.
 FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS)) += fate-tec-encode-cli
@@ -62,13 +77,13 @@ fate-tec-encode-cli: CMD = $(TEC_RUN) encode-vs-cli $(TEC_RAW) $(TEC_CODED) $(TE
 
 # -f rawvideo input with -bands; an untagged input without it is refused.
 FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS) RAWVIDEO_DEMUXER RAWVIDEO_MUXER NULL_MUXER) += fate-tec-encode-rawvideo
-fate-tec-encode-rawvideo: $(TEC_RAW)
+fate-tec-encode-rawvideo: $(TEC_RAW) $(TEC_MODEL)
 fate-tec-encode-rawvideo: CMD = $(TEC_RUN) encode-rawvideo $(TEC_RAW) $(TEC_FDIR)/tec-encode-rawvideo
 
 # Decode: every band (bit-identical to tec decode) and the RGB composite.
 FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-decode-bands
 fate-tec-decode-bands: $(TEC_CODED)
-fate-tec-decode-bands: CMD = framecrc -output bands -i $(TEC_CODED)
+fate-tec-decode-bands: CMD = framecrc $(TEC_DEC_OPTS) -output bands -i $(TEC_CODED)
 
 FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) RAWVIDEO_MUXER) += fate-tec-decode-bands-cli
 fate-tec-decode-bands-cli: $(TEC_CODED)
@@ -76,7 +91,7 @@ fate-tec-decode-bands-cli: CMD = $(TEC_RUN) bands-vs-cli $(TEC_CODED) $(TEC_FDIR
 
 FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-decode-rgb
 fate-tec-decode-rgb: $(TEC_CODED)
-fate-tec-decode-rgb: CMD = framecrc -i $(TEC_CODED)
+fate-tec-decode-rgb: CMD = framecrc $(TEC_DEC_OPTS) -i $(TEC_CODED)
 
 # Remux: -c copy gives back the same bytes, coded and raw.
 FATE_TEC-$(call ALLYES, TECV_DEMUXER TECV_MUXER FILE_PROTOCOL) += fate-tec-remux

@@ -10,12 +10,16 @@
 #   fate-tec.sh bands-vs-cli CODED OUTBASE     -output bands == tec decode
 #   fate-tec.sh encode-rawvideo RAW OUTBASE    -f rawvideo needs -bands; refusals
 #
-# Environment: TARGET_EXEC, TARGET_PATH (FATE's), TEC_CLI (the tec tool).
+# Environment: TARGET_EXEC, TARGET_PATH (FATE's), TEC_CLI (the tec tool),
+# and the model options: TEC_DEC_OPTS, TEC_ENC_OPTS (ffmpeg decoder and
+# encoder), TEC_CLI_OPTS (tec).  Unset, the shipped model is used.
 set -u
 
 FFMPEG="${TARGET_EXEC:-} ${TARGET_PATH:-.}/ffmpeg"
-FFPROBE="${TARGET_EXEC:-} ${TARGET_PATH:-.}/ffprobe"
 TEC_CLI=${TEC_CLI:-tec}
+DEC=${TEC_DEC_OPTS:-}
+ENC=${TEC_ENC_OPTS:-}
+CLI=${TEC_CLI_OPTS:-}
 
 ff() { $FFMPEG -nostdin -nostats -hide_banner -loglevel error "$@"; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -59,7 +63,7 @@ remux)
     ;;
 encode-vs-cli)
     raw=$1 coded=$2 out=$3
-    ff -i "$raw" -c:v tec -threads 1 -f tecv -y "$out" || fail "encode: ffmpeg failed"
+    ff -i "$raw" -c:v tec $ENC -threads 1 -f tecv -y "$out" || fail "encode: ffmpeg failed"
     cmp -s "$coded" "$out" ||
         fail "encode: ffmpeg's $(wc -c < "$out") bytes differ from tec encode's $(wc -c < "$coded")"
     echo "encode: identical to tec encode"
@@ -67,8 +71,8 @@ encode-vs-cli)
     ;;
 bands-vs-cli)
     coded=$1 base=$2
-    ff -output bands -i "$coded" -f rawvideo -y "$base.raw" || fail "decode: ffmpeg failed"
-    $TEC_CLI decode -t 1 "$coded" -o "$base.npy" || fail "decode: tec decode failed"
+    ff $DEC -output bands -i "$coded" -f rawvideo -y "$base.raw" || fail "decode: ffmpeg failed"
+    $TEC_CLI decode -t 1 $CLI "$coded" -o "$base.npy" || fail "decode: tec decode failed"
     n=$(wc -c < "$base.raw")
     # the .npy ends with the samples, little-endian, in the same order
     tail -c "$n" "$base.npy" | cmp -s - "$base.raw" ||
@@ -82,24 +86,24 @@ encode-rawvideo)
     size=${width}x$((bands * height))
     ff -i "$raw" -f rawvideo -y "$base.raw" || fail "rawvideo: export failed"
     ff -f rawvideo -pix_fmt gray16le -s "$size" -i "$base.raw" \
-       -c:v tec -bands "$bands" -threads 1 -f tecv -y "$base.tecv" ||
+       -c:v tec $ENC -bands "$bands" -threads 1 -f tecv -y "$base.tecv" ||
         fail "rawvideo: encoding with -bands $bands failed"
     echo "rawvideo $size with -bands $bands: encoded"
     # the same samples give the same packets as from the raw .tecv
     ff -i "$base.tecv" -c copy -f framemd5 - | grep -v '^#'
     expect_refusal "rawvideo without -bands" "not tagged as stacked bands" \
-        -f rawvideo -pix_fmt gray16le -s "$size" -i "$base.raw" -c:v tec -f null -
+        -f rawvideo -pix_fmt gray16le -s "$size" -i "$base.raw" -c:v tec $ENC -f null -
     expect_refusal "-bands not dividing the height" "not a multiple of" \
-        -f rawvideo -pix_fmt gray16le -s "$size" -i "$base.raw" -c:v tec -bands 5 -f null -
+        -f rawvideo -pix_fmt gray16le -s "$size" -i "$base.raw" -c:v tec $ENC -bands 5 -f null -
     # an RGB picture made gray by FFmpeg's automatic conversion
     ff -i "$raw" -frames:v 1 -vf format=rgb48le -c:v png -f image2 -y "$base.png" ||
         fail "rawvideo: png export failed"
     expect_refusal "RGB picture converted to gray" "not tagged as stacked bands" \
-        -i "$base.png" -c:v tec -f null -
+        -i "$base.png" -c:v tec $ENC -f null -
     expect_refusal "scaled stacked bands" "does not match its layout tag" \
-        -i "$raw" -vf scale=$((width / 2)):$((bands * height / 2)) -c:v tec -f null -
+        -i "$raw" -vf scale=$((width / 2)):$((bands * height / 2)) -c:v tec $ENC -f null -
     expect_refusal "band count contradicting the tag" "holds $bands bands" \
-        -i "$raw" -c:v tec -bands 1 -f null -
+        -i "$raw" -c:v tec $ENC -bands 1 -f null -
     rm -f "$base.raw" "$base.tecv" "$base.png"
     ;;
 *)

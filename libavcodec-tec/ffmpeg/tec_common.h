@@ -24,6 +24,8 @@
 #define TEC_KEY_FLAGS       "tec_flags"
 /* corrupt packets skipped by the demuxer just before this one */
 #define TEC_KEY_LOST        "tec_lost"
+/* the container's radiometric_offset, when it has one (for output=rgb) */
+#define TEC_KEY_RADIOMETRIC_OFFSET "radiometric_offset"
 
 /*
  * The stacked-bands tag.  A GRAY16 frame whose metadata has

@@ -42,11 +42,12 @@
 #define TEC_FRAME_SET_KEY(f, key) ((f)->key_frame = !!(key))
 #endif
 
-/* frame->pkt_pos: deprecated in 6.1, gone in 7.0. */
+/* frame->pkt_pos, pkt_size: deprecated in 6.x, gone in 7.0; only set
+ * where they are not deprecated yet. */
 #if LIBAVUTIL_VERSION_MAJOR < 58
-#define TEC_FRAME_SET_POS(f, pos) ((f)->pkt_pos = (pos))
+#define TEC_FRAME_SET_POS(f, pos, size) ((f)->pkt_pos = (pos), (f)->pkt_size = (size))
 #else
-#define TEC_FRAME_SET_POS(f, pos) ((void)(f), (void)(pos))
+#define TEC_FRAME_SET_POS(f, pos, size) ((void)(f), (void)(pos), (void)(size))
 #endif
 
 /* ---------------------------------------------------------------- codecs

@@ -84,20 +84,48 @@ static int find_band(const TecStreamInfo *info, const char *a, const char *b)
     return -1;
 }
 
-static av_cold int build_lut(AVCodecContext *avctx)
+/*
+ * The brightness stretch of output=rgb: samples black..white (reflectance x
+ * 10000) to the full range, with a gamma.  By default black is 0, or the
+ * radiometric offset the file declares (Sentinel-2 products from
+ * processing baseline 04.00 on add 1000 to every sample), and white is
+ * black + 2500: natural-looking colours for land; bright snow and clouds
+ * saturate.
+ */
+static int build_lut(AVCodecContext *avctx, const AVPacket *pkt)
 {
     TecDecContext *s = avctx->priv_data;
-    double range = s->rgb_white - s->rgb_black;
+    int black = s->rgb_black, white = s->rgb_white;
+    double range;
 
-    if (range <= 0 || s->rgb_gamma <= 0) {
-        av_log(avctx, AV_LOG_ERROR, "rgb_white must exceed rgb_black, rgb_gamma be positive\n");
+    if (black < 0) {
+        AVDictionary *d = NULL;
+        const AVDictionaryEntry *e;
+        size_t size;
+        const uint8_t *sd = av_packet_get_side_data(pkt, AV_PKT_DATA_STRINGS_METADATA, &size);
+        int64_t off;
+
+        black = 0;
+        if (sd && av_packet_unpack_dictionary(sd, size, &d) >= 0 &&
+            (e = av_dict_get(d, TEC_KEY_RADIOMETRIC_OFFSET, NULL, 0)) &&
+            !tec_parse_int(e->value, -60000, 60000, &off))
+            black = (int)FFABS(off);
+        av_dict_free(&d);
+    }
+    if (white < 0)
+        white = FFMIN(black + 2500, 65535);
+    range = white - black;
+    if (range <= 0) {
+        av_log(avctx, AV_LOG_ERROR, "rgb_white (%d) must exceed rgb_black (%d)\n", white, black);
         return AVERROR(EINVAL);
     }
+    av_log(avctx, AV_LOG_VERBOSE, "rgb: bands %d/%d/%d, samples %d..%d, gamma %g\n",
+           s->band_r, s->band_g, s->band_b, black, white, s->rgb_gamma);
     s->lut = av_malloc_array(65536, sizeof(*s->lut));
     if (!s->lut)
         return AVERROR(ENOMEM);
     for (int v = 0; v < 65536; v++) {
-        double x = av_clipd((v - s->rgb_black) / range, 0.0, 1.0);
+        double x = av_clipd((v - black) / range, 0.0, 1.0);
         s->lut[v] = (uint16_t)lrint(65535.0 * pow(x, 1.0 / s->rgb_gamma));
     }
     return 0;
@@ -140,9 +168,6 @@ static av_cold int libtec_decode_init(AVCodecContext *avctx)
                    TEC_MAX_BAND_NAME, s->info.band_names[0]);
             s->band_r = s->band_g = s->band_b = 0;
         }
-        ret = build_lut(avctx);
-        if (ret < 0)
-            return ret;
     }
     avctx->color_range = AVCOL_RANGE_JPEG;
 
@@ -222,7 +247,7 @@ static int set_frame_props(AVCodecContext *avctx, AVFrame *frame, const AVPacket
     frame->pts     = props->pts;
     frame->pkt_dts = props->dts;
     TEC_FRAME_DURATION(frame) = props->duration;
-    TEC_FRAME_SET_POS(frame, props->pos);
+    TEC_FRAME_SET_POS(frame, props->pos, props->size);
     TEC_FRAME_SET_KEY(frame, props->flags & AV_PKT_FLAG_KEY);
     frame->pict_type = (props->flags & AV_PKT_FLAG_KEY) ? AV_PICTURE_TYPE_I : AV_PICTURE_TYPE_P;
 
@@ -357,6 +382,11 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
             int has_time, key = !!(s->pkt->flags & AV_PKT_FLAG_KEY);
             int64_t lost, t = packet_time(s->pkt, &has_time, &lost);
 
+            if (s->output == OUTPUT_RGB && !s->lut && (ret = build_lut(avctx, s->pkt)) < 0) {
+                s->have_pkt = 0;
+                av_packet_unref(s->pkt);
+                return ret;
+            }
             if (!s->dec && (ret = open_decoder(avctx)) < 0) {
                 s->have_pkt = 0;
                 av_packet_unref(s->pkt);
@@ -390,6 +420,8 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
                 s->need_key = 0;
             props = av_packet_alloc();
             ret = props ? av_packet_copy_props(props, s->pkt) : AVERROR(ENOMEM);
+            if (props)
+                props->size = s->pkt->size;   /* for frame->pkt_size; no data */
             av_packet_unref(s->pkt);
             if (ret >= 0)
                 ret = av_fifo_write(s->props, &props, 1);
@@ -437,12 +469,12 @@ static const AVOption libtec_dec_options[] = {
       { .i64 = OUTPUT_BANDS }, 0, 0, VD, "output" },
     { "weights_dir", "directory searched first for the model", OFFSET(weights_dir),
       AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, VD },
-    { "rgb_black", "output=rgb: sample value shown as black", OFFSET(rgb_black),
-      AV_OPT_TYPE_INT, { .i64 = 0 }, 0, 65534, VD },
-    { "rgb_white", "output=rgb: sample value shown as white (reflectance x 10000)",
-      OFFSET(rgb_white), AV_OPT_TYPE_INT, { .i64 = 3000 }, 1, 65535, VD },
+    { "rgb_black", "output=rgb: sample value shown as black; -1: the file's radiometric "
+      "offset, else 0", OFFSET(rgb_black), AV_OPT_TYPE_INT, { .i64 = -1 }, -1, 65534, VD },
+    { "rgb_white", "output=rgb: sample value shown as white; -1: black + 2500",
+      OFFSET(rgb_white), AV_OPT_TYPE_INT, { .i64 = -1 }, -1, 65535, VD },
     { "rgb_gamma", "output=rgb: gamma of the stretch", OFFSET(rgb_gamma),
-      AV_OPT_TYPE_DOUBLE, { .dbl = 1.6 }, 0.1, 10.0, VD },
+      AV_OPT_TYPE_DOUBLE, { .dbl = 1.3 }, 0.1, 10.0, VD },
     { NULL },
 };
 

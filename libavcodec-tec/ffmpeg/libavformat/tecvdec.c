@@ -47,6 +47,7 @@ typedef struct TecvDemuxContext {
     int64_t file_size;        /* -1 when unknown */
     int64_t next_index;       /* frame-index timeline */
     int lost;                 /* corrupt packets skipped since the last good one */
+    char *radiometric_offset; /* the container's, passed on with every packet */
     AVDictionary *layout;     /* codec raw: the stacked-bands tag of every packet */
 } TecvDemuxContext;
 
@@ -82,7 +83,6 @@ static int export_stream_info(AVFormatContext *s, AVStream *st, const TecvInfo *
     TecvDemuxContext *c = s->priv_data;
     AVBPrint names;
 
-    av_dict_set(&st->metadata, "codec", c->codec == TEC_CODEC_TEC ? "tec" : "raw", 0);
     av_dict_set_int(&st->metadata, "band_count", c->bands, 0);
     av_bprint_init(&names, 0, AV_BPRINT_SIZE_UNLIMITED);
     if (si) {
@@ -117,7 +117,6 @@ static int export_stream_info(AVFormatContext *s, AVStream *st, const TecvInfo *
         av_dict_set_int(&c->layout, TEC_KEY_BAND_HEIGHT, c->height, 0);
         if (names.len)
             av_dict_set(&c->layout, TEC_KEY_BAND_NAMES, names.str, 0);
-        av_dict_set(&st->metadata, "layout", TEC_LAYOUT_STACKED, 0);
     }
     av_bprint_finalize(&names, NULL);
     return 0;
@@ -254,8 +253,17 @@ static int tecv_read_header(AVFormatContext *s)
             goto end;
     }
     ret = export_stream_info(s, st, info, c->codec == TEC_CODEC_TEC ? &si : NULL);
+    if (ret >= 0 && tec_tecv_meta(info, "radiometric_offset")) {
+        c->radiometric_offset = av_strdup(tec_tecv_meta(info, "radiometric_offset"));
+        if (!c->radiometric_offset)
+            ret = AVERROR(ENOMEM);
+    }
 
 end:
+    if (ret < 0) {
+        av_dict_free(&c->layout);
+        av_freep(&c->radiometric_offset);
+    }
     tec_tecv_close_read(&r);
     av_free(buf);
     return ret;
@@ -278,6 +286,8 @@ static int attach_packet_metadata(TecvDemuxContext *c, AVPacket *pkt, int64_t ti
     av_dict_set_int(&d, TEC_KEY_FLAGS, flags, 0);
     if (c->lost)
         av_dict_set_int(&d, TEC_KEY_LOST, c->lost, 0);
+    if (c->radiometric_offset)
+        av_dict_set(&d, TEC_KEY_RADIOMETRIC_OFFSET, c->radiometric_offset, 0);
     if (c->layout)
         av_dict_copy(&d, c->layout, 0);
     data = av_packet_pack_dictionary(d, &size);
@@ -435,6 +445,7 @@ static int tecv_read_close(AVFormatContext *s)
 {
     TecvDemuxContext *c = s->priv_data;
     av_dict_free(&c->layout);
+    av_freep(&c->radiometric_offset);
     return 0;
 }
 
