@@ -3,7 +3,7 @@
 # muxer/demuxer registered into it.  See doc/ffmpeg.md.
 #
 #   tools/ffmpeg-build.sh [--ffmpeg-source DIR] [--prefix DIR] [--build-dir DIR]
-#                         [--no-deps] [--jobs N] [-- EXTRA_CONFIGURE_ARGS...]
+#                         [--no-deps] [--jobs N] [--fuzz] [-- EXTRA_CONFIGURE_ARGS...]
 #
 # Without --ffmpeg-source, Debian's source package is fetched once with
 # `apt-get source ffmpeg` into ./ffmpeg-src/ (a deb-src entry for Debian's
@@ -13,6 +13,10 @@
 # configure is rerun only when its arguments, the registration or tec.pc
 # changed.  With --prefix, `make install` follows.
 #
+# --fuzz builds instead, in build/ffmpeg-fuzz/, FFmpeg's demuxer fuzzer for
+# .tecv (tools/target_dem_tecv_fuzzer: clang, libFuzzer, ASan and UBSan);
+# run it with libavcodec-tec/ffmpeg/fuzz-tecv.sh.
+#
 # libtec must be built first (`./configure && make`: build/libtec.a,
 # build/tec.pc).  FFmpeg links it statically from the build tree.
 set -eu
@@ -20,8 +24,9 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SRC=
 PREFIX=
-BUILD=$ROOT/build/ffmpeg
+BUILD=
 JOBS=2
+FUZZ=no
 DEPS=yes
 
 die() { echo "ffmpeg-build: $*" >&2; exit 1; }
@@ -38,12 +43,16 @@ while [ $# -gt 0 ]; do
         --jobs) [ $# -ge 2 ] || die "$1 needs a number"; JOBS=$2; shift 2 ;;
         --jobs=*) JOBS=${1#*=}; shift ;;
         --no-deps) DEPS=no; shift ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --fuzz) FUZZ=yes; shift ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --) shift; break ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
 done
 # What is left goes to FFmpeg's configure as it is.
+if [ -z "$BUILD" ]; then
+    if [ $FUZZ = yes ]; then BUILD=$ROOT/build/ffmpeg-fuzz; else BUILD=$ROOT/build/ffmpeg; fi
+fi
 
 now() { date +%s; }
 T0=$(now)
@@ -168,7 +177,18 @@ else mv -f "$PCDIR/tec.pc.new" "$PCDIR/tec.pc"; fi
 sh "$ROOT/libavcodec-tec/ffmpeg/register.sh" "$SRC"
 
 # ------------------------------------------------------------ configure
-set -- --disable-everything --disable-doc --disable-autodetect \
+if [ $FUZZ = yes ]; then
+    command -v clang >/dev/null || die "--fuzz needs clang (with libFuzzer)"
+    set -- --cc=clang --cxx=clang++ --ld=clang --enable-ossfuzz \
+        --libfuzzer=-fsanitize=fuzzer --disable-optimizations \
+        --extra-cflags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link" \
+        --extra-ldflags="-fsanitize=address,undefined" \
+        --disable-everything --disable-programs --disable-doc --disable-autodetect \
+        --enable-libtec --enable-demuxer=tecv --enable-decoder=libtec,rawvideo \
+        --enable-protocol=file "$@"
+    TARGETS=tools/target_dem_tecv_fuzzer
+else
+    set -- --disable-everything --disable-doc --disable-autodetect \
     --enable-gpl --enable-zlib --enable-sdl2 --enable-ffplay \
     --enable-libtec --enable-libx264 --enable-libx265 --enable-libaom \
     --enable-libdav1d --enable-libsvtav1 \
@@ -179,6 +199,8 @@ set -- --disable-everything --disable-doc --disable-autodetect \
     --enable-filter=psnr,ssim,scale,format,null \
     --enable-protocol=file,pipe \
     ${PREFIX:+--prefix="$PREFIX"} "$@"
+    TARGETS="ffmpeg ffprobe ffplay"
+fi
 
 mkdir -p "$BUILD"
 STAMP=$BUILD/tec-configure.args
@@ -203,8 +225,12 @@ fi
 
 # ------------------------------------------------------------ build
 t=$(now)
-make -C "$BUILD" -j"$JOBS" ffmpeg ffprobe ffplay
+make -C "$BUILD" -j"$JOBS" $TARGETS
 say "make took $(( $(now) - t )) s"
+if [ $FUZZ = yes ]; then
+    say "$BUILD/tools/target_dem_tecv_fuzzer ($(( $(now) - T0 )) s in all)"
+    exit 0
+fi
 if [ -n "$PREFIX" ]; then
     make -C "$BUILD" install
 fi

@@ -73,11 +73,21 @@ static int tec_error_to_av(int err)
     }
 }
 
+/* A band name of the sequence header: NUL-padded, not always terminated. */
+static void band_name(char dst[TEC_MAX_BAND_NAME + 1], const TecStreamInfo *info, int b)
+{
+    size_t n = 0;
+    while (n < TEC_MAX_BAND_NAME && info->band_names[b][n])
+        n++;
+    memcpy(dst, info->band_names[b], n);
+    dst[n] = '\0';
+}
+
 static int find_band(const TecStreamInfo *info, const char *a, const char *b)
 {
     for (int i = 0; i < info->bands; i++) {
         char name[TEC_MAX_BAND_NAME + 1];
-        av_strlcpy(name, info->band_names[i], sizeof(name));
+        band_name(name, info, i);
         if (!av_strcasecmp(name, a) || !av_strcasecmp(name, b))
             return i;
     }
@@ -269,7 +279,7 @@ static int set_frame_props(AVCodecContext *avctx, AVFrame *frame, const AVPacket
         char names[TEC_MAX_BANDS * (TEC_MAX_BAND_NAME + 1) + 1] = "";
         for (int b = 0; b < s->info.bands; b++) {
             char name[TEC_MAX_BAND_NAME + 1];
-            av_strlcpy(name, s->info.band_names[b], sizeof(name));
+            band_name(name, &s->info, b);
             if (b)
                 av_strlcat(names, ",", sizeof(names));
             av_strlcat(names, name, sizeof(names));

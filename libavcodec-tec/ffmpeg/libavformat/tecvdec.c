@@ -333,6 +333,11 @@ static int read_one(AVFormatContext *s, AVPacket *pkt, int64_t *time_ms, int *fl
         *why = "packet size out of range";
         return 0;
     }
+    if (!size) {
+        /* Valid in the container, but no frame: FFmpeg has no use for it. */
+        *why = "empty packet";
+        return 0;
+    }
     if (c->codec == TEC_CODEC_RAW && size != c->raw_size) {
         *why = "raw packet size differs from the frame size";
         return 0;
