@@ -289,7 +289,7 @@ static void usage_encode(FILE *f)
 "  -q, --quality Q          %d (smallest file) .. %d (best); default: the model's\n"
 "                           default quality%s, about 45 dB PSNR on\n"
 "                           typical Sentinel-2\n"
-"      --model NAME         weights NAME.tecw (default: chosen from the bands)\n"
+"      --model NAME         weights NAME.tecw (default: " DEFAULT_MODEL ")\n"
 "      --weights-dir DIR    look for weights in DIR first (then $TEC_WEIGHTS)\n"
 "  -t, --threads N          worker threads, 0 = one per core (default)\n"
 "      --raw                store the samples uncompressed (codec raw)\n"
