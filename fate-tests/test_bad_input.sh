@@ -65,6 +65,11 @@ cases = {
     'both': flipped([p0 + 24 + 9, p1 + 24 + 9]),
     'garbage': data[:first] + bytes(range(256)) * 3,
 }
+# A header with a valid CRC that claims a billion frames.
+b = bytearray(data)
+b[26:34] = (10 ** 9).to_bytes(8, 'little')
+b[12:16] = zlib.crc32(bytes(b[16:first])).to_bytes(4, 'little')
+cases['framecount'] = b
 for k, v in cases.items():
     put(k, v); names.append(k)
 # Payload damage behind a valid CRC reaches the decoder itself.

@@ -903,6 +903,16 @@ static int open_reader(TecvReader **r, const char *path)
         tec_tecv_close_read(r);
         return -1;
     }
+    /* Every packet takes at least its 24-byte header: a larger count is a
+     * made-up header, which would make decode create a vast output file. */
+    struct stat st;
+    if (!is_stdio(path) && !stat(path, &st) && S_ISREG(st.st_mode) &&
+        info->frame_count > st.st_size / 24) {
+        error("%s: the header claims %" PRId64 " frames, more than a file of %lld bytes can "
+              "hold", path, info->frame_count, (long long)st.st_size);
+        tec_tecv_close_read(r);
+        return -1;
+    }
     return 0;
 }
 
