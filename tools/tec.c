@@ -951,6 +951,7 @@ typedef struct RowWriter {
     const NpyFile *npy;
     const int64_t *map;  /* decoder frame index -> output frame */
     const int64_t *n_map;  /* packets sent before the current one */
+    int64_t size;          /* entries of map */
     int failed;
     char err[MSG_SIZE];
 } RowWriter;
@@ -961,7 +962,7 @@ static int write_rows(void *opaque, int64_t frame, int y0, int rows, const uint1
     RowWriter *rw = opaque;
     int ret;
     /* map[*n_map] is the packet being sent right now. */
-    if (frame < 0 || frame > *rw->n_map) {
+    if (frame < 0 || frame > *rw->n_map || frame >= rw->size) {
         snprintf(rw->err, sizeof(rw->err), "the decoder gave rows of frame %" PRId64
                  ", only %" PRId64 " were sent", frame, *rw->n_map + 1);
         ret = TEC_EINVAL;
@@ -1300,6 +1301,7 @@ static int cmd_decode(int argc, char **argv)
     j.rw.npy = &j.out;
     j.rw.map = j.map;
     j.rw.n_map = &j.n_sent;
+    j.rw.size = j.frames;
 
     int ret = decode_stream(&j);
     if (ret >= 0)
