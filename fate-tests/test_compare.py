@@ -204,6 +204,55 @@ def _():
             assert os.path.exists(os.path.join(out, name)), name
 
 
+FAKE_TEC = """#!%s
+# stand-in for tools/tec: uniform quantiser, step from --quality, zlib
+import sys, zlib, numpy as np
+a = sys.argv[1:]
+inp, out = a[1], a[a.index("-o") + 1]
+if a[0] == "encode":
+    x = np.load(inp)
+    step = 2.0 ** (12 - int(a[a.index("--quality") + 1]) / 3.0)
+    q = np.rint(x / step).astype(np.int32)
+    head = np.array([step] + list(x.shape), np.float64).tobytes()
+    open(out, "wb").write(len(x.shape).to_bytes(1, "little") + head
+                          + zlib.compress(q.tobytes(), 9))
+else:
+    d = open(inp, "rb").read()
+    n = d[0]
+    h = np.frombuffer(d[1:9 + 8 * n], np.float64)
+    q = np.frombuffer(zlib.decompress(d[9 + 8 * n:]), np.int32)
+    x = np.clip(np.rint(q * h[0]), 0, 65535).astype(np.uint16)
+    np.save(out, x.reshape([int(v) for v in h[1:]]))
+"""
+
+
+@check("end to end with a stand-in tec: its points and the BD-rate table")
+def _():
+    with tempfile.TemporaryDirectory(prefix="test-compare-") as d:
+        tec = os.path.join(d, "tec")
+        with open(tec, "w") as f:
+            f.write(FAKE_TEC % PYTHON)
+        os.chmod(tec, 0o755)
+        npy = os.path.join(d, "tiny.npy")
+        np.save(npy, CUBE)
+        out = os.path.join(d, "out")
+        cmd = [PYTHON, os.path.join(ROOT, "tools", "compare.py"), npy, "--out", out,
+               "--codecs", "tec,j2k", "--tec", tec, "--qualities", "3,9,15,21",
+               "--ladder", "j2k=0.3,0.7,1.5,3", "--no-plots"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        with open(os.path.join(out, "results.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        assert [r["setting"] for r in rows if r["codec"] == "tec"] == [
+            "q=3", "q=9", "q=15", "q=21"], rows
+        with open(os.path.join(out, "bdrate.csv"), newline="") as f:
+            bd = list(csv.DictReader(f))
+        assert any(r["test"] == "tec" and r["reference"] == "j2k" and r["cube"] == "tiny"
+                   and r["range"] == "common" for r in bd), bd
+        md = open(os.path.join(out, "bdrate.md")).read()
+        assert "tec vs j2k" in md, md
+
+
 @check("a raw .tecv is read as the same cube")
 def _():
     try:

@@ -1185,22 +1185,24 @@ def bd_cell(r):
 
 
 def bd_markdown(table, test, title):
+    """Tables of cubes x pairs; a column per 'test vs reference' pair."""
     lines = ["## %s" % title, ""]
     if not table:
         return lines + ["No points of %s and a reference on the same cube." % test, ""]
-    refs = list(dict.fromkeys(r["reference"] for r in table))
+    pairs = list(dict.fromkeys((r["test"], r["reference"]) for r in table))
     for rname, _, _ in BD_RANGES:
         sub = [r for r in table if r["range"] == rname]
         if not sub:
             continue
         cubes = list(dict.fromkeys(r["cube"] for r in sub))
-        lines += ["### %s, PSNR range %s" % (test, rname), "",
-                  "| cube | " + " | ".join(refs) + " |",
-                  "|---|" + "---|" * len(refs)]
+        lines += ["### PSNR range %s" % rname, "",
+                  "| cube | " + " | ".join("%s vs %s" % p for p in pairs) + " |",
+                  "|---|" + "---|" * len(pairs)]
         for cube in cubes:
             cells = []
-            for ref in refs:
-                hit = [r for r in sub if r["cube"] == cube and r["reference"] == ref]
+            for t, ref in pairs:
+                hit = [r for r in sub if r["cube"] == cube and r["test"] == t
+                       and r["reference"] == ref]
                 cells.append(bd_cell(hit[0]) if hit else "-")
             lines.append("| %s | %s |" % (cube, " | ".join(cells)))
         lines.append("")
