@@ -25,6 +25,7 @@ TEC_MODEL    = $(TEC_FDIR)/fate-tiny.tecw
 TEC_RAW      = $(TEC_FDIR)/tec-liri-raw.tecv
 TEC_CODED    = $(TEC_FDIR)/tec-liri.tecv
 TEC_DAMAGED  = $(TEC_FDIR)/tec-liri-raw-damaged.tecv
+TEC_BADPAY   = $(TEC_FDIR)/tec-liri-damaged.tecv
 TEC_META     = --dates 2017-06-20,2017-07-10,2017-10-15,2017-12-24 \
                --crs EPSG:32633 --geotransform 395720,10,0,4586320,0,-10 \
                --meta processing_level=L1C \
@@ -50,6 +51,8 @@ $(TEC_CODED): $(TEC_NPY) $(TEC_CLI) $(TEC_MODEL)
 	$(TEC_CLI) encode -t 1 --model fate-tiny $(TEC_CLI_OPTS) $(TEC_META) -o $@ $<
 $(TEC_DAMAGED): $(TEC_RAW)
 	sh $(TEC_HELPER) damage $< $@
+$(TEC_BADPAY): $(TEC_CODED)
+	sh $(TEC_HELPER) damage-payload $< $@
 
 TEC_DEC_DEPS = LIBTEC_DECODER TECV_DEMUXER FILE_PROTOCOL
 TEC_ENC_DEPS = LIBTEC_ENCODER TECV_MUXER RAWVIDEO_DECODER TECV_DEMUXER FILE_PROTOCOL
@@ -106,6 +109,12 @@ fate-tec-remux-raw: CMD = $(TEC_RUN) remux $(TEC_RAW) $(TEC_FDIR)/tec-remux-raw.
 FATE_TEC-$(call ALLYES, TECV_DEMUXER RAWVIDEO_DECODER FRAMECRC_MUXER FILE_PROTOCOL) += fate-tec-damaged
 fate-tec-damaged: $(TEC_DAMAGED)
 fate-tec-damaged: CMD = framecrc -i $(TEC_DAMAGED)
+
+# A frame that fails to decode is an error for that frame only: frames 0
+# and 3 come out as in tec-decode-bands.
+FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-damaged-payload
+fate-tec-damaged-payload: $(TEC_BADPAY)
+fate-tec-damaged-payload: CMD = framecrc $(TEC_DEC_OPTS) -output bands -i $(TEC_BADPAY)
 
 FATE_TEC_ALL = $(FATE_TEC-yes) $(FATE_TEC_FFPROBE-yes)
 $(FATE_TEC_ALL): REF = $(TEC_REFDIR)/$(@:fate-%=%)

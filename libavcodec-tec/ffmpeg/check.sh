@@ -46,7 +46,8 @@ done
 if [ -z "$seeds" ]; then
     echo "FAIL: no fuzz seeds (the FATE fixtures are missing)"
     status=1
-elif python3 "$ROOT/libavcodec-tec/ffmpeg/fuzz-tecv.py" --build "$BUILD" --runs "$RUNS" $seeds; then
+elif python3 "$ROOT/libavcodec-tec/ffmpeg/fuzz-tecv.py" --build "$BUILD" --runs "$RUNS" \
+        --weights-dir "$BUILD/tests/data/fate" $seeds; then
     echo "PASS: tecv fuzzing, $RUNS mutants"
 else
     echo "FAIL: tecv fuzzing"

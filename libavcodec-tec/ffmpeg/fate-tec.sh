@@ -5,6 +5,7 @@
 # reference and exits non-zero when a check fails.
 #
 #   fate-tec.sh damage SRC OUT                 a copy with two damaged packets
+#   fate-tec.sh damage-payload SRC OUT         bad frames 1 and 2, valid CRCs
 #   fate-tec.sh remux SRC OUT                  -c copy gives SRC's bytes back
 #   fate-tec.sh encode-vs-cli RAW CODED OUT    ffmpeg -c:v tec == tec encode
 #   fate-tec.sh bands-vs-cli CODED OUTBASE     -output bands == tec decode
@@ -26,6 +27,16 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 # u16/u32 little-endian at an offset of a file
 rl() { od -An -t u"$2" -j "$3" -N "$2" --endian=little "$1" | tr -d ' '; }
+
+# CRC-32 (IEEE, as in .tecv) of a file: gzip's trailer holds it
+crc32() { gzip -c < "$1" | tail -c 8 | od -An -t u4 -N 4 --endian=little | tr -d ' '; }
+
+# write the u32 V little-endian at offset OFF of FILE
+wl32() {
+    printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $(($2 & 255)) $(($2 >> 8 & 255)) \
+        $(($2 >> 16 & 255)) $(($2 >> 24 & 255)))" |
+        dd of="$1" bs=1 seek="$3" conv=notrunc 2>/dev/null
+}
 
 # ff ARGS... must fail, and its stderr contain PATTERN
 expect_refusal() { # WHAT PATTERN ARGS...
@@ -53,6 +64,24 @@ damage)
     # frame 1: payload bytes (CRC mismatch); frame 3: its sync (no packet)
     printf 'XXXX' | dd of="$out" bs=1 seek=$((first + pkt + 24 + 100)) conv=notrunc 2>/dev/null
     printf 'X' | dd of="$out" bs=1 seek=$((first + 3 * pkt)) conv=notrunc 2>/dev/null
+    ;;
+damage-payload)
+    # Packets whose payload the decoder must refuse although their CRCs are
+    # right: frame 1 claims 2^31-1 chunks, frame 2 a chunk past the end.
+    src=$1 out=$2
+    cp "$src" "$out"
+    pos=$((16 + $(rl "$src" 4 8)))
+    for k in 0 1 2; do
+        size=$(rl "$src" 4 $((pos + 4)))
+        if [ $k -gt 0 ]; then
+            pay=$((pos + 24))
+            if [ $k = 1 ]; then wl32 "$out" 2147483647 $((pay + 4)); else wl32 "$out" 1000000 $((pay + 8)); fi
+            dd if="$out" of="$out.payload" bs=1 skip=$pay count="$size" 2>/dev/null
+            wl32 "$out" "$(crc32 "$out.payload")" $((pos + 20))
+            rm -f "$out.payload"
+        fi
+        pos=$((pos + 24 + size))
+    done
     ;;
 remux)
     src=$1 out=$2

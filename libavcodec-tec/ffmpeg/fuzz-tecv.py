@@ -3,7 +3,8 @@
 and ffmpeg: truncated, bit-flipped, byte-overwritten and spliced copies of
 seed files.  No run may crash (a signal, a sanitizer report) or hang.
 
-    fuzz-tecv.py --build DIR [--runs N] [--seed S] [--decode-every K] SEED.tecv...
+    fuzz-tecv.py --build DIR [--runs N] [--seed S] [--decode-every K]
+                 [--weights-dir DIR] SEED.tecv...
 
 DIR holds ffprobe and ffmpeg (an ASan build finds more).  Each mutant goes
 through `ffprobe -show_packets -show_streams`; every K-th one is also decoded
@@ -80,10 +81,15 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--decode-every", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--weights-dir", help="added to $TEC_WEIGHTS (the seeds' models)")
     ap.add_argument("seeds", nargs="+")
     a = ap.parse_args()
 
     seeds = [open(p, "rb").read() for p in a.seeds]
+    env = dict(os.environ)
+    if a.weights_dir:
+        env["TEC_WEIGHTS"] = os.pathsep.join(filter(None, [a.weights_dir,
+                                                           env.get("TEC_WEIGHTS")]))
     rng = random.Random(a.seed)
     ffprobe = os.path.join(a.build, "ffprobe")
     ffmpeg = os.path.join(a.build, "ffmpeg")
@@ -106,7 +112,7 @@ def main():
             for cmd in cmds:
                 try:
                     p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                       timeout=a.timeout)
+                                       timeout=a.timeout, env=env)
                     why = crashed(p)
                 except subprocess.TimeoutExpired:
                     why, p = "hang (> %g s)" % a.timeout, None
