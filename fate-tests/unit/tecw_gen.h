@@ -17,12 +17,14 @@ typedef struct TecwGenParams {
     const char *name;
     unsigned seed;
     int n, m, nh, nmid, qualities, default_quality;
-    int bad_shape;        /* make s3.weight the wrong shape */
+    int bad_shape;        /* make the last synthesis weight the wrong shape */
+    int levels;           /* stride-2 stages (meta key written unless 4) */
+    int frame_norm;       /* per-frame band statistics (meta key when set) */
 } TecwGenParams;
 
 static inline TecwGenParams tecw_gen_defaults(void)
 {
-    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0 };
+    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0 };
     return p;
 }
 
@@ -246,29 +248,35 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
     int entries = 0;
 
     tecw_u32(&b, 0);  /* entry count, patched below */
-    char meta[512];
+    char meta[512], extra[64] = "";
+    const int L = p->levels;
+    if (L != 4 || p->frame_norm)
+        snprintf(extra, sizeof(extra), "levels=%d\nframe_norm=%d\n", L, p->frame_norm);
     int len = snprintf(meta, sizeof(meta),
                        "arch=tec-img\narch_version=1\nname=%s\n"
                        "slots=B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12\n"
                        "n=%d\nm=%d\nnh=%d\nnmid=%d\nqualities=%d\ndefault_quality=%d\n"
-                       "trained=no\ncard=test model\n",
-                       p->name, N, M, NH, NMID, Q, p->default_quality);
+                       "%strained=no\ncard=test model\n",
+                       p->name, N, M, NH, NMID, Q, p->default_quality, extra);
     tecw_entry(&b, "meta", 4, 1, &len);
     tecw_put(&b, meta, (size_t)len);
     entries++;
 
-    tecw_conv(&b, &seed, "a0", N, S, 5, 1.0f);
-    tecw_conv(&b, &seed, "a1", N, N, 5, 1.0f);
-    tecw_conv(&b, &seed, "a2", N, N, 5, 1.0f);
-    tecw_conv(&b, &seed, "a3", M, N, 5, 1.0f);
-    tecw_conv(&b, &seed, "s0", 4 * N, M, 3, 1.0f);
-    tecw_conv(&b, &seed, "s1", 4 * N, N, 3, 1.0f);
-    tecw_conv(&b, &seed, "s2", 4 * N, N, 3, 1.0f);
-    tecw_conv(&b, &seed, "s3", p->bad_shape ? 4 * S + 1 : 4 * S, N, 3, 1.0f);
+    for (int i = 0; i < L; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "a%d", i);
+        tecw_conv(&b, &seed, name, i == L - 1 ? M : N, i == 0 ? S : N, 5, 1.0f);
+    }
+    for (int i = 0; i < L; i++) {
+        char name[16];
+        const int last = 4 * S + (p->bad_shape ? 1 : 0);
+        snprintf(name, sizeof(name), "s%d", i);
+        tecw_conv(&b, &seed, name, i == L - 1 ? last : 4 * N, i == 0 ? M : N, 3, 1.0f);
+    }
     tecw_conv(&b, &seed, "h0", NH, M, 3, 1.0f);
     tecw_conv(&b, &seed, "h1", NH, NH, 5, 1.0f);
     tecw_conv(&b, &seed, "h2", NH, NH, 5, 1.0f);
-    entries += 22;
+    entries += 4 * L + 6;
     {
         int dims[2] = { N, S };
         tecw_entry(&b, "a0_mask.weight", 2, 2, dims);
@@ -276,10 +284,14 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
             tecw_u16(&b, tecw_f16(0.1f * tecw_rand(&seed)));
         entries++;
     }
-    const char *gdns[6] = { "gdn0", "gdn1", "gdn2", "igdn0", "igdn1", "igdn2" };
-    for (int i = 0; i < 6; i++)
-        tecw_gdn(&b, gdns[i], N);
-    entries += 12;
+    for (int i = 0; i < L - 1; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "gdn%d", i);
+        tecw_gdn(&b, name, N);
+        snprintf(name, sizeof(name), "igdn%d", i);
+        tecw_gdn(&b, name, N);
+    }
+    entries += 4 * (L - 1);
     tecw_int_conv(&b, &seed, "hs.t0", 4 * NH, NH, 0.0f);
     tecw_int_conv(&b, &seed, "hs.t1", 4 * NMID, NH, 0.2f);
     tecw_int_conv(&b, &seed, "hs.t2", 2 * M, NMID, 0.0f);

@@ -489,6 +489,66 @@ static void test_corrupt_packets(void)
     coded_free(&c);
 }
 
+/* Bytes before the band statistics in a packet (doc/bitstream.md, 3). */
+#define PACKET_HEADER_BYTES 8
+
+/* A compact pass over a model layout: odd sizes, several blocks, threads,
+ * damaged packets (sizes scale with the layout's pixels per latent). */
+static void test_layout(int levels)
+{
+    static const char *const four[4] = { "B02", "B03", "B04", "B08" };
+    const int block = 32 << levels;  /* pixels per block side */
+    test_round_trip(13, 1, 1, NULL);
+    test_round_trip(4, 17, 33, NULL);
+    test_round_trip(4, block + 9, 2 * block + 3, four);
+
+    const int w = 2 * block - 5, h = block + 11;
+    TecEncoderSettings s;
+    settings_for(&s, 13, w, h, 1);
+    uint16_t *frame = make_frame(13, w, h, 5);
+    Coded a = encode_one(&s, frame);
+    s.threads = 2;
+    Coded b = encode_one(&s, frame);
+    CHECK(a.ret == 0 && b.ret == 0);
+    CHECK(a.packet_size == b.packet_size && !memcmp(a.packet, b.packet, a.packet_size));
+    /* The band statistics sit right after the packet header: 4 bytes a band. */
+    CHECK(a.packet_size > PACKET_HEADER_BYTES + 13 * 4);
+
+    TecDecoderSettings ds;
+    tec_decoder_default_settings(&ds);
+    ds.weights_dir = model_dir;
+    ds.threads = 2;
+    TecDecoder *dec;
+    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, a.header, a.header_size), 0);
+    uint8_t *buf = malloc(a.packet_size);
+    int bad = 0, other = 0;
+    for (size_t n = 0; n < a.packet_size; n += n < 80 ? 1 : 61) {
+        memcpy(buf, a.packet, n);
+        bad += decode_status(dec, buf, n) != TEC_EBITSTREAM;
+    }
+    CHECK_EQ_INT(bad, 0);
+    for (size_t pos = 0; pos < a.packet_size; pos += 13) {
+        memcpy(buf, a.packet, a.packet_size);
+        buf[pos] ^= (uint8_t)(1u << (pos % 8));
+        int ret = decode_status(dec, buf, a.packet_size);
+        other += ret != TEC_EBITSTREAM && ret != 0;
+    }
+    CHECK_EQ_INT(other, 0);
+    /* A zero spread is refused. */
+    memcpy(buf, a.packet, a.packet_size);
+    buf[PACKET_HEADER_BYTES + 2] = buf[PACKET_HEADER_BYTES + 3] = 0;
+    CHECK_EQ_INT(decode_status(dec, buf, a.packet_size), TEC_EBITSTREAM);
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, a.packet, a.packet_size, 0, 0), 0);
+    TecPicture pic;
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &pic), 0);
+    CHECK(a.recon && !memcmp(pic.data, a.recon, sizeof(uint16_t) * 13 * w * h));
+    tec_decoder_close(&dec);
+    free(buf);
+    free(frame);
+    coded_free(&a);
+    coded_free(&b);
+}
+
 /* ---- models -------------------------------------------------------------- */
 
 static void test_models(void)
@@ -570,6 +630,17 @@ int main(void)
     test_rows();
     test_corrupt_packets();
     test_models();
+    /* The other layouts the decoder supports: 3 and 2 stages with per-frame
+     * band statistics in the packets (what training ships now). */
+    for (int levels = 3; levels >= 2; levels--) {
+        printf("model with %d levels and per-frame statistics\n", levels);
+        p = tecw_gen_defaults();
+        p.name = MODEL;
+        p.levels = levels;
+        p.frame_norm = 1;
+        CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
+        test_layout(levels);
+    }
 
     cleanup_dir(model_dir);
     cleanup_dir(other_dir);
