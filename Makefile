@@ -166,8 +166,10 @@ tests: $(TESTS)
 # check-* target run alone sums up its own pass (NESTED unset).
 RESULTS = build/check-results.txt
 RUNNER = bash tools/run-tests.sh
+# Seconds one test may run before it counts as hung.
+TEST_TIMEOUT = 600
 TEST_ENV = TEC='$(CURDIR)/$(TEC_BIN)' TEC_WEIGHTS='$(CURDIR)/weights' BUILD='$(B)' \
-           PYTHON='$(PYTHON)' TEST_LOGS='$(B)/check-logs'
+           PYTHON='$(PYTHON)' TEST_LOGS='$(B)/check-logs' TEST_TIMEOUT=$(TEST_TIMEOUT)
 start-results = mkdir -p $(dir $(RESULTS)); $(if $(NESTED),:,rm -f $(RESULTS))
 end-results = $(if $(NESTED),:,$(RUNNER) summary $(RESULTS))
 
@@ -267,8 +269,7 @@ endif
 # ---------------------------------------------------------------- benchmarks
 
 bench: all $(BENCHES)
-	@$(if $(BENCHES),,echo "bench: no tools/bench_*.c yet")
-	@set -e; for b in $(BENCHES); do echo "== $$b"; ./$$b; done
+	PYTHON=$(PYTHON) bash tools/bench.sh
 
 # ---------------------------------------------------------------- install
 
@@ -321,6 +322,7 @@ distclean: clean
 help:
 	@echo "make [all]         build/libtec.a, build/libtec.so, build/tec.pc, tools/tec"
 	@echo "make check         unit, Python and shell tests, then check-asan and check-fuzz"
+	@echo "                   (TEST_TIMEOUT=$(TEST_TIMEOUT) s per test, FUZZ_MAX_TIME=$(FUZZ_MAX_TIME) s per fuzzer)"
 	@echo "make check-asan    unit and shell tests built with ASan/UBSan (build-asan/)"
 	@echo "make check-fuzz    libFuzzer targets, FUZZ_RUNS=$(FUZZ_RUNS) runs each (build-fuzz/)"
 	@echo "make bench         benchmarks (tools/bench_*.c)"
