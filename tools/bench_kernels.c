@@ -4,8 +4,9 @@
  *
  *   bench_kernels [seconds per figure, default 0.3]
  *
- * Figures are the best of several timed runs, so that a busy machine
- * perturbs them less; they remain noisy on shared cores. */
+ * Figures are the best of several timed runs of thread CPU time (wall
+ * time for multi-threaded OpenBLAS), so that a busy machine perturbs them
+ * less; they remain noisy on shared cores. */
 
 #define _POSIX_C_SOURCE 200809L
 
@@ -18,10 +19,14 @@
 
 #include "kernels.h"
 
+/* Single-threaded figures use the thread's CPU time: the machine may be
+ * shared, and wall time would count the time others hold the core. */
+static clockid_t clock_used = CLOCK_THREAD_CPUTIME_ID;
+
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock_used, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -89,6 +94,18 @@ static void run_conv(void *arg)
                    c->stride, c->pad, c->out, c->scratch);
 }
 
+typedef struct IntConvArgs {
+    int cin, h, w, cout;
+    const int32_t *in, *weight, *bias;
+    int32_t *out;
+} IntConvArgs;
+
+static void run_int_conv(void *arg)
+{
+    const IntConvArgs *c = arg;
+    tec_conv3x3_i32(c->in, c->cin, c->h, c->w, c->weight, c->bias, c->cout, c->out);
+}
+
 int main(int argc, char **argv)
 {
     static const struct { const char *name; int m, k; } shapes[] = {
@@ -114,15 +131,18 @@ int main(int argc, char **argv)
         double gf[3];
         for (int how = 0; how < 3; how++) {
             g.how = how;
-            if (how == 2)  /* tec_gemm_f32 pinned OpenBLAS to 1 thread; undo here */
+            if (how == 2) {  /* tec_gemm_f32 pinned OpenBLAS to 1 thread; undo here */
                 openblas_set_num_threads(cores);
+                clock_used = CLOCK_MONOTONIC;
+            }
             gf[how] = flops / best_time(run_gemm, &g, budget) * 1e-9;
-            if (how == 2)
-                openblas_set_num_threads(1);
+            openblas_set_num_threads(1);
+            clock_used = CLOCK_THREAD_CPUTIME_ID;
         }
         printf("%-15s %4d %5d %9.1f %11.1f %11.1f\n", shapes[s].name, g.m, g.k, gf[0], gf[1], gf[2]);
     }
-    printf("(blas nthr: OpenBLAS with %d threads on %d online cores)\n\n",
+    printf("(own and blas 1thr: thread CPU time; blas nthr: OpenBLAS with %d threads\n"
+           " on %d online cores, wall time, so only meaningful on an idle machine)\n\n",
            cores, cores);
 
     static const struct { const char *name; int cin, h, w, cout, k, stride, pad; } convs[] = {
@@ -167,13 +187,8 @@ int main(int argc, char **argv)
         int32_t *weight = calloc((size_t)cout * cin * 9, sizeof(int32_t));
         int32_t *bias = calloc(cout, sizeof(int32_t));
         int32_t *out = malloc((size_t)cout * h * w * sizeof(int32_t));
-        const double t0 = now();
-        int calls = 0;
-        do {
-            tec_conv3x3_i32(in, cin, h, w, weight, bias, cout, out);
-            calls++;
-        } while (now() - t0 < budget);
-        const double ms = (now() - t0) / calls * 1e3;
+        IntConvArgs ic = { cin, h, w, cout, in, weight, bias, out };
+        const double ms = best_time(run_int_conv, &ic, budget) * 1e3;
         printf("%3d->%3d %2dx%2d: %8.2f ms  (%.2f G MAC/s)\n", cin, cout, h, w, ms,
                (double)cin * cout * 9 * h * w / (ms * 1e-3) * 1e-9);
         free(in); free(weight); free(bias); free(out);

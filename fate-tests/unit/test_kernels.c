@@ -267,6 +267,32 @@ static void conv_ref(const float *in, int cin, int h, int w, const float *weight
             }
 }
 
+/* The own convolution is bit for bit the own GEMM of the weights with the
+ * im2col matrix, the bias starting each sum. */
+static int conv_is_gemm(const float *in, int cin, int h, int w, const float *weight,
+                        const float *bias, int cout, int k, int stride, int pad, const float *out)
+{
+    const int oh = (h + 2 * pad - k) / stride + 1, ow = (w + 2 * pad - k) / stride + 1;
+    const int npos = oh * ow, depth = cin * k * k;
+    float *col = malloc((size_t)depth * npos * sizeof(float));
+    float *want = malloc((size_t)cout * npos * sizeof(float));
+    int same;
+
+    for (int r = 0; r < depth; r++)
+        for (int p = 0; p < npos; p++) {
+            const int ci = r / (k * k), ky = r / k % k, kx = r % k;
+            const int iy = p / ow * stride + ky - pad, ix = p % ow * stride + kx - pad;
+            col[r * npos + p] = iy >= 0 && iy < h && ix >= 0 && ix < w ? in[(ci * h + iy) * w + ix] : 0.0f;
+        }
+    for (int i = 0; i < cout * npos; i++)
+        want[i] = bias ? bias[i / npos] : 0.0f;
+    tec_gemm_f32(TEC_GEMM_OWN, cout, npos, depth, weight, depth, col, npos, want, npos, bias != NULL);
+    same = !memcmp(want, out, (size_t)cout * npos * sizeof(float));
+    free(col);
+    free(want);
+    return same;
+}
+
 typedef struct ConvShape { int cin, h, w, cout, k, stride, pad; } ConvShape;
 
 static void test_conv2d(void)
@@ -277,6 +303,7 @@ static void test_conv2d(void)
         { 5, 9, 11, 8, 3, 2, 1 }, { 13, 17, 15, 16, 5, 2, 2 }, { 6, 2, 3, 4, 5, 2, 2 },
         { 8, 33, 35, 20, 3, 1, 1 }, { 3, 1, 40, 2, 3, 1, 1 }, { 3, 40, 1, 2, 5, 2, 2 },
         { 2, 6, 6, 3, 3, 1, 0 }, { 4, 41, 37, 9, 3, 1, 1 }, { 16, 64, 64, 24, 3, 1, 1 },
+        { 3, 21, 70, 5, 5, 2, 2 }, { 2, 9, 67, 3, 3, 2, 1 }, { 4, 11, 100, 6, 3, 3, 1 },
     };
 
     for (size_t s = 0; s < sizeof(cs) / sizeof(*cs); s++)
@@ -290,20 +317,24 @@ static void test_conv2d(void)
                 float *weight = new_floats((size_t)c.cout * c.cin * c.k * c.k);
                 float *bias = with_bias ? new_floats(c.cout) : NULL;
                 float *out = new_floats(nout);
-                /* exactly the size asked for, so that ASan sees an overrun */
-                float *scratch = new_floats(tec_conv2d_scratch(c.cin, c.h, c.w, c.k, c.stride, c.pad));
+                /* exactly the size asked for, so that ASan sees an overrun,
+                 * and misaligned by one float */
+                float *scratch = new_floats(tec_conv2d_scratch(c.cin, c.h, c.w, c.k, c.stride, c.pad) + 1);
                 double *ref = malloc(nout * sizeof(*ref)), *mag = malloc(nout * sizeof(*mag));
                 int bad = 0;
 
                 conv_ref(in, c.cin, c.h, c.w, weight, bias, c.cout, c.k, c.stride, c.pad, ref, mag);
                 tec_conv2d_f32(kind, in, c.cin, c.h, c.w, weight, bias, c.cout, c.k, c.stride,
-                               c.pad, out, scratch);
+                               c.pad, out, scratch + 1);
                 for (size_t i = 0; i < nout; i++)
                     bad += !close_to(out[i], ref[i], mag[i], 1e-5);
                 if (bad)
                     fprintf(stderr, "conv2d kind %d shape %zu bias %d: %d off\n", kind, s,
                             with_bias, bad);
                 CHECK(!bad);
+                if (kind == TEC_GEMM_OWN)
+                    CHECK(conv_is_gemm(in, c.cin, c.h, c.w, weight, bias, c.cout, c.k, c.stride,
+                                       c.pad, out));
                 free(in); free(weight); free(bias); free(out); free(scratch); free(ref); free(mag);
             }
 }

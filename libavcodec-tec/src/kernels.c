@@ -37,6 +37,7 @@
 #endif
 
 static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
 
 /* Paths of the own GEMM; part of the testing hook below. */
 enum { GEMM_PATH_PORTABLE = 0, GEMM_PATH_AVX2_FMA = 1 };
@@ -55,7 +56,7 @@ static int cpu_has_avx2_fma(void)
 /* Micro-tile MR x NR (AVX2: 12 accumulators of 8 floats), depth block KC
  * (a KC x NR panel of B stays in L1), MC rows of A per block (L2) and NC
  * columns of B per block. */
-enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 2048 };
+enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 1024 };
 
 /* c[MR][NR] (row stride ldc) = (load_c ? c : 0) + sum over the kc packed
  * steps, in order. */
@@ -138,8 +139,10 @@ static void pack_a(int mc, int kc, const float *a, ptrdiff_t lda, float *dst)
 static void pack_b(int kc, int cols, const float *b, ptrdiff_t ldb, float *dst)
 {
     if (cols == NR) {  /* fixed-size copies, which compilers inline */
-        for (int p = 0; p < kc; p++)
+        for (int p = 0; p < kc; p++) {
+            __builtin_prefetch(b + p * ldb + 2 * NR);
             memcpy(dst + p * NR, b + p * ldb, NR * sizeof(*dst));
+        }
         return;
     }
     for (int p = 0; p < kc; p++)
@@ -166,10 +169,25 @@ static void micro_tile(MicroKernel kernel, int rows, int cols, int kc,
         memcpy(c + i * ldc, tile + i * NR, cols * sizeof(*c));
 }
 
+/* B as the GEMM reads it: row-major (packed on the fly), or already packed
+ * as NR-column panels of the full depth, panel j at packed + j * NR * k
+ * (what im2col writes for the convolution). */
+typedef struct MatrixB {
+    const float *b;
+    ptrdiff_t ldb;
+    const float *packed;
+} MatrixB;
+
+static float b_at(const MatrixB *b, int k, int p, int j)
+{
+    return b->packed ? b->packed[(ptrdiff_t)(j / NR) * NR * k + p * NR + j % NR]
+                     : b->b[p * b->ldb + j];
+}
+
 /* The blocked loops: column blocks of B, depth blocks, row blocks of A,
  * then micro-tiles.  abuf and bbuf hold packed blocks (32-byte aligned). */
 static void gemm_blocked(MicroKernel kernel, int m, int n, int k,
-                         const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
+                         const float *a, ptrdiff_t lda, const MatrixB *b,
                          float *c, ptrdiff_t ldc, int accumulate,
                          float *abuf, float *bbuf)
 {
@@ -182,14 +200,17 @@ static void gemm_blocked(MicroKernel kernel, int m, int n, int k,
                 const int mc = imin(MC, m - ic);
                 pack_a(mc, kc, a + ic * lda + pc, lda, abuf);
                 for (int jr = 0; jr < nc; jr += NR) {
+                    const float *bp = bbuf + jr * kc;
                     /* B is packed on first use, while it is hot for the
                      * kernel; later row blocks reuse it. */
-                    if (ic == 0)
-                        pack_b(kc, imin(NR, nc - jr), b + pc * ldb + jc + jr, ldb,
+                    if (b->packed)
+                        bp = b->packed + (ptrdiff_t)(jc + jr) * k + pc * NR;
+                    else if (ic == 0)
+                        pack_b(kc, imin(NR, nc - jr), b->b + pc * b->ldb + jc + jr, b->ldb,
                                bbuf + jr * kc);
                     for (int ir = 0; ir < mc; ir += MR)
                         micro_tile(kernel, imin(MR, mc - ir), imin(NR, nc - jr), kc,
-                                   abuf + ir * kc, bbuf + jr * kc,
+                                   abuf + ir * kc, bp,
                                    c + (ic + ir) * ldc + jc + jr, ldc, load_c);
                 }
             }
@@ -199,31 +220,30 @@ static void gemm_blocked(MicroKernel kernel, int m, int n, int k,
 
 /* Unblocked, same order and arithmetic: used when packing memory is not
  * available (fmaf is the fused operation the AVX2 kernel performs). */
-static void gemm_unblocked(int fused, int m, int n, int k,
-                           const float *a, ptrdiff_t lda, const float *b, ptrdiff_t ldb,
-                           float *c, ptrdiff_t ldc, int accumulate)
+static void gemm_unblocked(int fused, int m, int n, int k, const float *a, ptrdiff_t lda,
+                           const MatrixB *b, float *c, ptrdiff_t ldc, int accumulate)
 {
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             float acc = accumulate ? c[i * ldc + j] : 0.0f;
             for (int p = 0; p < k; p++)
-                acc = fused ? fmaf(a[i * lda + p], b[p * ldb + j], acc)
-                            : acc + a[i * lda + p] * b[p * ldb + j];
+                acc = fused ? fmaf(a[i * lda + p], b_at(b, k, p, j), acc)
+                            : acc + a[i * lda + p] * b_at(b, k, p, j);
             c[i * ldc + j] = acc;
         }
 }
 
 static size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
-/* Testing hook, not in kernels.h: the own GEMM on a chosen path (a path
- * the CPU lacks falls back to the portable one).  Returns the path run. */
-int tec_gemm_own_path(int path, int m, int n, int k,
-                      const float *a, int lda, const float *b, int ldb,
-                      float *c, int ldc, int accumulate);
+static int own_path(void)
+{
+    return cpu_has_avx2_fma() ? GEMM_PATH_AVX2_FMA : GEMM_PATH_PORTABLE;
+}
 
-int tec_gemm_own_path(int path, int m, int n, int k,
-                      const float *a, int lda, const float *b, int ldb,
-                      float *c, int ldc, int accumulate)
+/* The own GEMM on a path; returns the path run (a path the CPU lacks
+ * falls back to the portable one). */
+static int gemm_own(int path, int m, int n, int k, const float *a, ptrdiff_t lda,
+                    const MatrixB *b, float *c, ptrdiff_t ldc, int accumulate)
 {
     MicroKernel kernel = kernel_6x16_c;
 #if TEC_X86_SIMD
@@ -237,22 +257,35 @@ int tec_gemm_own_path(int path, int m, int n, int k,
         return path;
     if (k <= 0) {
         for (int i = 0; i < m && !accumulate; i++)
-            memset(c + (ptrdiff_t)i * ldc, 0, n * sizeof(*c));
+            memset(c + i * ldc, 0, n * sizeof(*c));
         return path;
     }
 
     const size_t kc = (size_t)imin(k, KC);
     const size_t asize = round_up(round_up(imin(m, MC), MR) * kc * sizeof(float), 64);
-    const size_t bsize = round_up(round_up(imin(n, NC), NR) * kc * sizeof(float), 64);
+    const size_t bsize = b->packed ? 0 : round_up(round_up(imin(n, NC), NR) * kc * sizeof(float), 64);
     float *buf = aligned_alloc(64, asize + bsize);
     if (!buf) {
-        gemm_unblocked(path == GEMM_PATH_AVX2_FMA, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+        gemm_unblocked(path == GEMM_PATH_AVX2_FMA, m, n, k, a, lda, b, c, ldc, accumulate);
         return path;
     }
-    gemm_blocked(kernel, m, n, k, a, lda, b, ldb, c, ldc, accumulate,
-                 buf, buf + asize / sizeof(float));
+    gemm_blocked(kernel, m, n, k, a, lda, b, c, ldc, accumulate, buf, buf + asize / sizeof(float));
     free(buf);
     return path;
+}
+
+/* Testing hook, not in kernels.h: the own GEMM on a chosen path (0
+ * portable, 1 AVX2 + FMA).  Returns the path run. */
+int tec_gemm_own_path(int path, int m, int n, int k,
+                      const float *a, int lda, const float *b, int ldb,
+                      float *c, int ldc, int accumulate);
+
+int tec_gemm_own_path(int path, int m, int n, int k,
+                      const float *a, int lda, const float *b, int ldb,
+                      float *c, int ldc, int accumulate)
+{
+    const MatrixB mb = { b, ldb, NULL };
+    return gemm_own(path, m, n, k, a, lda, &mb, c, ldc, accumulate);
 }
 
 /* The BLAS runs in its caller's thread: libtec parallelises with its own
@@ -270,15 +303,17 @@ void tec_gemm_f32(TecGemmKind kind, int m, int n, int k,
                     1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f, c, ldc);
         return;
     }
-    tec_gemm_own_path(cpu_has_avx2_fma() ? GEMM_PATH_AVX2_FMA : GEMM_PATH_PORTABLE,
-                      m, n, k, a, lda, b, ldb, c, ldc, accumulate);
+    tec_gemm_own_path(own_path(), m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 
 /* ----------------------------------------------------------- convolution */
 
 /* Output positions per im2col chunk: bounds the scratch and keeps the
- * column block near the caches; results do not depend on it (see top). */
+ * column block near the caches; results do not depend on it (see top).
+ * A multiple of NR. */
 enum { CONV_CHUNK = 1024 };
+/* Floats of slack that let the scratch be aligned to 64 bytes. */
+enum { SCRATCH_ALIGN = 16 };
 
 static int conv_out_size(int in, int k, int stride, int pad)
 {
@@ -291,56 +326,115 @@ size_t tec_conv2d_scratch(int cin, int h, int w, int k, int stride, int pad)
 {
     const size_t npos = (size_t)conv_out_size(h, k, stride, pad) * conv_out_size(w, k, stride, pad);
 
-    if (is_pointwise(k, stride, pad))
+    if (is_pointwise(k, stride, pad) || !npos)
         return 0;
-    return (size_t)cin * k * k * (npos < CONV_CHUNK ? npos : CONV_CHUNK);
+    return (size_t)cin * k * k * round_up(npos < CONV_CHUNK ? npos : CONV_CHUNK, NR) + SCRATCH_ALIGN;
 }
 
-/* dst[i] = src[(ox + i) * stride + off] for i < count, 0 outside [0, w). */
-static void gather_row(float *dst, const float *src, int w, int ox, int count,
-                       int stride, int off)
+/* dst[i] = src[2 i] for i < NR, reading src[0 .. 2 NR - 1]: the inner
+ * copy of stride-2 convolutions. */
+static void gather16_stride2(float *dst, const float *src)
 {
-    int i = 0, ix = ox * stride + off;
-
-    for (; i < count && ix < 0; i++, ix += stride)
-        dst[i] = 0.0f;
-    if (stride == 1) {
-        const int n = imin(count - i, w - ix);
-        if (n > 0) {
-            memcpy(dst + i, src + ix, n * sizeof(*dst));
-            i += n;
-            ix += n;
-        }
-    } else {
-        for (; i < count && ix < w; i++, ix += stride)
-            dst[i] = src[ix];
-    }
-    for (; i < count; i++)
-        dst[i] = 0.0f;
+#if TEC_X86_SIMD && defined(__SSE2__)
+    for (int i = 0; i < NR; i += 4, src += 8)
+        _mm_storeu_ps(dst + i, _mm_shuffle_ps(_mm_loadu_ps(src), _mm_loadu_ps(src + 4),
+                                              _MM_SHUFFLE(2, 0, 2, 0)));
+#else
+    for (int i = 0; i < NR; i++)
+        dst[i] = src[2 * i];
+#endif
 }
 
-/* Columns pos0 .. pos0 + npos - 1 of the im2col matrix: row (ci, ky, kx),
- * matching the weight layout, each row npos floats. */
+/* dst[i] = src[x0 + i * stride] for i < count, 0 where outside [0, w). */
+static void gather_row(float *dst, const float *src, int w, int x0, int count, int stride)
+{
+    if (x0 >= 0 && x0 + (count - 1) * stride < w) {  /* all inside: the common case */
+        src += x0;
+        if (stride == 1)
+            memcpy(dst, src, count * sizeof(*dst));
+        else if (stride == 2 && count == NR && x0 + 2 * NR <= w)
+            gather16_stride2(dst, src);
+        else
+            for (int i = 0; i < count; i++)
+                dst[i] = src[i * stride];
+        return;
+    }
+    /* inside for lo <= i < hi */
+    const int lo = imin(x0 >= 0 ? 0 : (-x0 + stride - 1) / stride, count);
+    const int hi = x0 >= w ? lo : imin(imax((w - 1 - x0) / stride + 1, lo), count);
+
+    memset(dst, 0, lo * sizeof(*dst));
+    if (stride == 1)
+        memcpy(dst + lo, src + x0 + lo, (hi - lo) * sizeof(*dst));
+    else if (stride == 2)
+        for (int i = lo; i < hi; i++)
+            dst[i] = src[x0 + 2 * i];
+    else
+        for (int i = lo; i < hi; i++)
+            dst[i] = src[x0 + i * stride];
+    memset(dst + hi, 0, (count - hi) * sizeof(*dst));
+}
+
+/* Row (ci, ky, kx) of the im2col matrix for output positions pos0 ..
+ * pos0 + npos - 1. */
+static void im2col_row(const float *in, int h, int w, int ky, int kx, int stride, int pad,
+                       int ow, int pos0, int npos, float *dst)
+{
+    for (int pos = pos0; pos < pos0 + npos;) {
+        const int oy = pos / ow, ox = pos % ow;
+        const int count = imin(ow - ox, pos0 + npos - pos);
+        const int iy = oy * stride + ky - pad;
+        if (iy < 0 || iy >= h)
+            memset(dst, 0, count * sizeof(*dst));
+        else
+            gather_row(dst, in + (size_t)iy * w, w, ox * stride + kx - pad, count, stride);
+        dst += count;
+        pos += count;
+    }
+}
+
+/* The im2col matrix of a chunk, rows (ci, ky, kx) matching the weight
+ * layout, row-major with npos columns. */
 static void im2col(const float *in, int cin, int h, int w, int k, int stride, int pad,
                    int ow, int pos0, int npos, float *col)
 {
     for (int ci = 0; ci < cin; ci++)
         for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++, col += npos) {
-                int pos = pos0;
-                while (pos < pos0 + npos) {
-                    const int oy = pos / ow, ox = pos % ow;
-                    const int count = imin(ow - ox, pos0 + npos - pos);
+            for (int kx = 0; kx < k; kx++, col += npos)
+                im2col_row(in + (size_t)ci * h * w, h, w, ky, kx, stride, pad, ow, pos0, npos, col);
+}
+
+/* The same matrix laid out as the own GEMM's full-depth NR-column panels,
+ * written panel by panel so that the writes stay in cache. */
+static void im2col_packed(const float *in, int cin, int h, int w, int k, int stride, int pad,
+                          int ow, int pos0, int npos, float *col)
+{
+    const int depth = cin * k * k;
+
+    for (int j0 = 0; j0 < npos; j0 += NR, col += (size_t)NR * depth) {
+        const int cols = imin(NR, npos - j0);
+        for (int r = 0; r < depth; r++)
+            memset(col + r * NR + cols, 0, (NR - cols) * sizeof(*col));
+        /* a panel's positions, split where output rows end */
+        for (int j = 0; j < cols;) {
+            const int pos = pos0 + j0 + j, oy = pos / ow, ox = pos % ow;
+            const int count = imin(ow - ox, cols - j);
+            float *dst = col + j;
+            for (int ci = 0; ci < cin; ci++)
+                for (int ky = 0; ky < k; ky++) {
                     const int iy = oy * stride + ky - pad;
-                    float *dst = col + (pos - pos0);
-                    if (iy < 0 || iy >= h)
-                        memset(dst, 0, count * sizeof(*dst));
-                    else
-                        gather_row(dst, in + ((size_t)ci * h + iy) * w, w, ox, count,
-                                   stride, kx - pad);
-                    pos += count;
+                    if (iy < 0 || iy >= h) {
+                        for (int kx = 0; kx < k; kx++, dst += NR)
+                            memset(dst, 0, count * sizeof(*dst));
+                        continue;
+                    }
+                    const float *src = in + ((size_t)ci * h + iy) * w;
+                    for (int kx = 0; kx < k; kx++, dst += NR)
+                        gather_row(dst, src, w, ox * stride + kx - pad, count, stride);
                 }
-            }
+            j += count;
+        }
+    }
 }
 
 void tec_conv2d_f32(TecGemmKind kind, const float *in, int cin, int h, int w,
@@ -349,6 +443,7 @@ void tec_conv2d_f32(TecGemmKind kind, const float *in, int cin, int h, int w,
 {
     const int oh = conv_out_size(h, k, stride, pad), ow = conv_out_size(w, k, stride, pad);
     const int npos = oh * ow, depth = cin * k * k;
+    const int packed = kind == TEC_GEMM_OWN, path = own_path();
 
     if (npos <= 0 || cout <= 0)
         return;
@@ -361,11 +456,19 @@ void tec_conv2d_f32(TecGemmKind kind, const float *in, int cin, int h, int w,
         tec_gemm_f32(kind, cout, npos, cin, weight, cin, in, npos, out, npos, bias != NULL);
         return;
     }
+    /* the kernel reads packed panels with aligned loads */
+    float *col = scratch + (64 - (uintptr_t)scratch % 64) % 64 / sizeof(float);
     for (int pos0 = 0; pos0 < npos; pos0 += CONV_CHUNK) {
         const int n = imin(CONV_CHUNK, npos - pos0);
-        im2col(in, cin, h, w, k, stride, pad, ow, pos0, n, scratch);
-        tec_gemm_f32(kind, cout, n, depth, weight, depth, scratch, n, out + pos0, npos,
-                     bias != NULL);
+        if (packed) {
+            im2col_packed(in, cin, h, w, k, stride, pad, ow, pos0, n, col);
+            const MatrixB b = { NULL, 0, col };
+            gemm_own(path, cout, n, depth, weight, depth, &b, out + pos0, npos, bias != NULL);
+        } else {
+            im2col(in, cin, h, w, k, stride, pad, ow, pos0, n, col);
+            tec_gemm_f32(kind, cout, n, depth, weight, depth, col, n, out + pos0, npos,
+                         bias != NULL);
+        }
     }
 }
 
