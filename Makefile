@@ -79,7 +79,7 @@ msg = @printf '  %-6s %s\n'
 endif
 
 .PHONY: all check check-asan check-fuzz tests asan-build fuzz-build bench \
-        install uninstall deps demo demo-run clean distclean help FORCE
+        install uninstall deps demo demo-run clean distclean help ffmpeg check-ffmpeg FORCE
 .DELETE_ON_ERROR:
 
 all: $(LIBS_OUT) $(B)/tec.pc $(PROGS)
@@ -184,7 +184,23 @@ check: all
 	@$(TEST_ENV) $(RUNNER) run $(RESULTS) sh $(SH_TESTS)
 	@$(MAKE) --no-print-directory check-asan NESTED=1
 	@$(MAKE) --no-print-directory check-fuzz NESTED=1
+	@$(MAKE) --no-print-directory check-ffmpeg NESTED=1
 	@$(RUNNER) summary $(RESULTS)
+
+# FFmpeg with libtec (doc/ffmpeg.md): Debian's source package, our files
+# registered into it, a lean build in build/ffmpeg/.
+ffmpeg: all
+	bash tools/ffmpeg-build.sh
+
+# FATE tests, their listing in make fate-list, and the demuxer fuzz loop.  A
+# failed FFmpeg build counts as a failed test.
+check-ffmpeg:
+	@mkdir -p $(B)/check-logs
+	@if $(MAKE) --no-print-directory ffmpeg > $(B)/check-logs/ffmpeg-build.log 2>&1; then \
+	    $(TEST_ENV) $(RUNNER) run $(RESULTS) sh libavcodec-tec/ffmpeg/check.sh; \
+	else \
+	    echo "FAIL ffmpeg build" >> $(RESULTS); tail -n 30 $(B)/check-logs/ffmpeg-build.log; \
+	fi
 
 # Unit tests and shell tests again, everything built with ASan and UBSan.
 check-asan:
