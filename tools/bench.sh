@@ -60,6 +60,12 @@ else
     echo "no $DATA: skipping the comparison"
 fi
 
+# The plots and the CSV behind doc/results.md live beside it.
+if [ -d "$OUT/rd" ]; then
+    mkdir -p doc/results/rd
+    cp "$OUT"/rd/*.png "$OUT"/rd/results.csv doc/results/rd/ 2>/dev/null || true
+fi
+
 "$PYTHON" - "$OUT" "$ROWS" "$COLS" "$bytes" "$samples" "$PLACES" "$CODECS" <<'EOF'
 import os
 import sys
@@ -88,7 +94,9 @@ rd = os.path.join(out, "rd")
 if os.path.isdir(rd):
     lines += ["## Rate-distortion on validation places", "",
               f"Places (never trained on): {places}; first 8 frames, centre crop 256; "
-              f"codecs {codecs}. Plots and the full CSV are in `{rd}`.", ""]
+              f"codecs {codecs}. Plots and the full CSV: `doc/results/rd/` "
+              "(`rd_all.png`, `rd_<place>.png`, `results.csv`).", "",
+              "![RD curves](results/rd/rd_all.png)", ""]
     for name in ("summary.md", "bdrate.md"):
         p = os.path.join(rd, name)
         if os.path.exists(p):
