@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""The committed format test vectors (fate-tests/vectors/README.md) still
+parse and decode, in libtec and in the independent Python decoder."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
+import reference  # noqa: E402
+import tecio  # noqa: E402
+from export import load_tecw_into, model_from_meta  # noqa: E402
+
+VEC = os.path.join(ROOT, "fate-tests", "vectors")
+TEC = os.environ.get("TEC", os.path.join(ROOT, "tools", "tec"))
+BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+def decode(path, out):
+    r = subprocess.run([TEC, "decode", path, "-o", out, "--weights-dir", VEC],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"tec decode {os.path.basename(path)}: {r.stderr.strip()}")
+    return np.load(out) if r.returncode == 0 else None
+
+
+def main():
+    fixture = np.load(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy"))
+    with tempfile.TemporaryDirectory() as tmp:
+        # raw.tecv: every header field and every sample.
+        hdr, packets = tecio.read_tecv(os.path.join(VEC, "raw.tecv"))
+        check((hdr["codec"], hdr["bands"], hdr["width"], hdr["height"], hdr["frame_count"])
+              == (0, 13, 16, 16, 2), "raw.tecv geometry")
+        meta = hdr["meta"]
+        check(meta.get("bands") == ",".join(BANDS), "raw.tecv band names")
+        check(meta.get("dates") == "2017-06-20,2017-07-10", "raw.tecv dates")
+        check(meta.get("crs") == "EPSG:32633" and meta.get("nodata") == "0", "raw.tecv crs, nodata")
+        check(meta.get("geotransform", "").replace(" ", "").startswith("395760"), "raw.tecv geotransform")
+        check(meta.get("attribution", "").startswith("Contains modified Copernicus"), "unknown key kept")
+        check([p[0] for p in packets] == [1497916800000, 1499644800000], "raw.tecv acquisition times")
+        raw = decode(os.path.join(VEC, "raw.tecv"), os.path.join(tmp, "raw.npy"))
+        check(raw is not None and np.array_equal(raw, fixture[:2, :, 8:24, 4:20]), "raw.tecv samples")
+
+        # tec.tecv: parse, libtec decode, Python decode, agreement.
+        hdr, packets = tecio.read_tecv(os.path.join(VEC, "tec.tecv"))
+        check([len(p[2]) for p in packets] == [511, 491], "tec.tecv packet sizes")
+        seq = reference.parse_seq_header(hdr["seq_header"])
+        wmeta, tensors, checksum = tecio.read_tecw(os.path.join(VEC, "vector-tiny.tecw"))
+        check(seq["model"] == "vector-tiny" and seq["checksum"] == checksum, "model name and checksum")
+        check((seq["width"], seq["height"], seq["bands"]) == (56, 40, 13), "tec.tecv geometry")
+        info = subprocess.run([TEC, "info", os.path.join(VEC, "tec.tecv"), "--json"],
+                              capture_output=True, text=True)
+        check(info.returncode == 0 and json.loads(info.stdout)["frames"] == 2, "tec info --json")
+        out = decode(os.path.join(VEC, "tec.tecv"), os.path.join(tmp, "tec.npy"))
+        torch.set_num_threads(1)
+        model = model_from_meta(wmeta)
+        load_tecw_into(model, os.path.join(VEC, "vector-tiny.tecw"))
+        model.eval()
+        hp = {k: int(wmeta.get(k, d)) for k, d in
+              (("n", 0), ("m", 0), ("nh", 0), ("nmid", 0), ("levels", 4), ("frame_norm", 0))}
+        for i, (_, _, payload) in enumerate(packets):
+            ref = reference.reconstruct(model, reference.decode_symbols(payload, seq, tensors, hp),
+                                        seq, tensors)
+            if out is not None:
+                diff = np.abs(ref.astype(np.int64) - out[i].astype(np.int64))
+                check(int(diff.max()) <= 1 and float((diff > 0).mean()) < 0.01,
+                      f"frame {i}: libtec and the Python decoder agree (max {int(diff.max())})")
+    print(f"test_vectors: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
