@@ -179,12 +179,15 @@ sh "$ROOT/libavcodec-tec/ffmpeg/register.sh" "$SRC"
 # ------------------------------------------------------------ configure
 if [ $FUZZ = yes ]; then
     command -v clang >/dev/null || die "--fuzz needs clang (with libFuzzer)"
-    set -- --cc=clang --cxx=clang++ --ld=clang --enable-ossfuzz \
+    # (not --enable-ossfuzz: it adds -fsanitize-coverage=trace-pc-guard, which
+    # today's libFuzzer refuses; fuzzer-no-link instruments instead)
+    set -- --cc=clang --cxx=clang++ --ld=clang \
         --libfuzzer=-fsanitize=fuzzer --disable-optimizations \
         --extra-cflags="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,fuzzer-no-link" \
         --extra-ldflags="-fsanitize=address,undefined" \
         --disable-everything --disable-programs --disable-doc --disable-autodetect \
-        --enable-libtec --enable-demuxer=tecv --enable-decoder=libtec,rawvideo \
+        --disable-avdevice --disable-avfilter --disable-swscale --disable-swresample \
+        --disable-network --enable-libtec --enable-demuxer=tecv --enable-decoder=libtec,rawvideo \
         --enable-protocol=file "$@"
     TARGETS=tools/target_dem_tecv_fuzzer
 else
@@ -225,6 +228,7 @@ fi
 
 # ------------------------------------------------------------ build
 t=$(now)
+mkdir -p "$BUILD/tools"   # FFmpeg makes it only for its programs
 make -C "$BUILD" -j"$JOBS" $TARGETS
 say "make took $(( $(now) - t )) s"
 if [ $FUZZ = yes ]; then

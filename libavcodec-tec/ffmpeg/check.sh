@@ -20,8 +20,8 @@ status=0
     { echo "check-ffmpeg: no ffmpeg in $BUILD: run tools/ffmpeg-build.sh first"; exit 1; }
 
 expected=$(sed -n 's/^FATE_TEC[A-Z_]*-\$(call ALLYES.*+= *\(fate-tec-[a-z0-9-]*\).*/\1/p' \
-    "$ROOT/fate-tests/tec.mak" | sed 's/^fate-//' | sort)
-listed=$(make -s -C "$BUILD" fate-list 2>/dev/null | grep '^tec-' | sort)
+    "$ROOT/fate-tests/tec.mak" | sort)
+listed=$(make -s -C "$BUILD" fate-list 2>/dev/null | grep '^fate-tec-' | sort)
 missing=$(printf '%s\n' "$expected" | while read -r t; do
     printf '%s\n' "$listed" | grep -qx "$t" || echo "$t"; done)
 if [ -n "$missing" ]; then
