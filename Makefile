@@ -190,7 +190,7 @@ check: all
 # FFmpeg with libtec (doc/ffmpeg.md): Debian's source package, our files
 # registered into it, a lean build in build/ffmpeg/.
 ffmpeg: all
-	bash tools/ffmpeg-build.sh
+	bash tools/ffmpeg-build.sh $(if $(FFMPEG_SOURCE),--ffmpeg-source '$(FFMPEG_SOURCE)')
 
 # FATE tests, their listing in make fate-list, and the demuxer fuzz loop.  A
 # failed FFmpeg build counts as a failed test.
