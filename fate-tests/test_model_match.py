@@ -21,7 +21,6 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
 import reference  # noqa: E402
 import tecio  # noqa: E402
-from export import load_tecw_into, model_from_meta  # noqa: E402
 
 passed = failed = 0
 
@@ -40,8 +39,8 @@ def main():
     weights = os.path.join(ROOT, "weights", "tec-s2.tecw")
     fixture = os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy")
     meta_fx = json.load(open(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.json")))
-    cube = np.load(fixture)
     torch.set_num_threads(1)
+    model, tensors, checksum, hp = reference.load_model(weights)
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, TEC_WEIGHTS=os.path.dirname(weights))
         for quality in (5, 17, 29):
@@ -53,13 +52,7 @@ def main():
             decoded_c = np.load(out)
             header, packets = tecio.read_tecv(stream)
             seq = reference.parse_seq_header(header["seq_header"])
-            meta, tensors, checksum = tecio.read_tecw(weights)
             check(seq["checksum"] == checksum, "stream names the shipped weights' checksum")
-            model = model_from_meta(meta)
-            load_tecw_into(model, weights)
-            model.eval()
-            hp = {k: int(meta.get(k, d)) for k, d in
-                  (("n", 0), ("m", 0), ("nh", 0), ("nmid", 0), ("levels", 4), ("frame_norm", 0))}
             payload_bits = est_bits = 0.0
             worst = 0
             frac_off = 0.0

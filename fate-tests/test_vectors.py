@@ -15,7 +15,6 @@ sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
 import reference  # noqa: E402
 import tecio  # noqa: E402
-from export import load_tecw_into, model_from_meta  # noqa: E402
 
 VEC = os.path.join(ROOT, "fate-tests", "vectors")
 TEC = os.environ.get("TEC", os.path.join(ROOT, "tools", "tec"))
@@ -60,19 +59,14 @@ def main():
         hdr, packets = tecio.read_tecv(os.path.join(VEC, "tec.tecv"))
         check([len(p[2]) for p in packets] == [511, 491], "tec.tecv packet sizes")
         seq = reference.parse_seq_header(hdr["seq_header"])
-        wmeta, tensors, checksum = tecio.read_tecw(os.path.join(VEC, "vector-tiny.tecw"))
+        torch.set_num_threads(1)
+        model, tensors, checksum, hp = reference.load_model(os.path.join(VEC, "vector-tiny.tecw"))
         check(seq["model"] == "vector-tiny" and seq["checksum"] == checksum, "model name and checksum")
         check((seq["width"], seq["height"], seq["bands"]) == (56, 40, 13), "tec.tecv geometry")
         info = subprocess.run([TEC, "info", os.path.join(VEC, "tec.tecv"), "--json"],
                               capture_output=True, text=True)
         check(info.returncode == 0 and json.loads(info.stdout)["frames"] == 2, "tec info --json")
         out = decode(os.path.join(VEC, "tec.tecv"), os.path.join(tmp, "tec.npy"))
-        torch.set_num_threads(1)
-        model = model_from_meta(wmeta)
-        load_tecw_into(model, os.path.join(VEC, "vector-tiny.tecw"))
-        model.eval()
-        hp = {k: int(wmeta.get(k, d)) for k, d in
-              (("n", 0), ("m", 0), ("nh", 0), ("nmid", 0), ("levels", 4), ("frame_norm", 0))}
         for i, (_, _, payload) in enumerate(packets):
             ref = reference.reconstruct(model, reference.decode_symbols(payload, seq, tensors, hp),
                                         seq, tensors)

@@ -242,5 +242,19 @@ def estimated_bits(decoded, model):
     return bits
 
 
-__all__ = ["parse_seq_header", "decode_symbols", "reconstruct", "hyper_synthesis_int",
+def load_model(path):
+    """The PyTorch model of a .tecw as libtec sees it, in eval mode, with the
+    tensors, the checksum and the hyper-parameters decode_symbols needs."""
+    import tecio
+    from export import load_tecw_into, model_from_meta
+    meta, tensors, checksum = tecio.read_tecw(path)
+    model = model_from_meta(meta)
+    load_tecw_into(model, path)
+    model.eval()
+    hp = {k: int(meta.get(k, d)) for k, d in
+          (("n", 0), ("m", 0), ("nh", 0), ("nmid", 0), ("levels", 4), ("frame_norm", 0))}
+    return model, tensors, checksum, hp
+
+
+__all__ = ["load_model", "parse_seq_header", "decode_symbols", "reconstruct", "hyper_synthesis_int",
            "estimated_bits", "S2_SLOTS", "math", "F"]
