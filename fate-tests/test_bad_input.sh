@@ -42,7 +42,8 @@ def flipped(offsets, fix_crc=None):
         b[o] ^= 0x08
     if fix_crc is not None:
         p, n = packets[fix_crc]
-        b[p + 20:p + 24] = zlib.crc32(bytes(b[p + 24:p + 24 + n])).to_bytes(4, 'little')
+        # the packet CRC covers header bytes 8-19 (time, flags), then the payload
+        b[p + 20:p + 24] = zlib.crc32(bytes(b[p + 8:p + 20]) + bytes(b[p + 24:p + 24 + n])).to_bytes(4, 'little')
     return b
 
 names = []
@@ -51,7 +52,7 @@ for n in [0, 3, 8, 15, 16, 17, first - 1, first + 10, first + 23, first + 24,
     put('trunc%d' % n, data[:n]); names.append('trunc%d' % n)
 cases = {
     'magic': b'TECX' + data[4:],
-    'version': data[:4] + bytes([2]) + data[5:],
+    'version': data[:4] + bytes([3]) + data[5:],
     'codec': data[:6] + bytes([9]) + data[7:],
     'headersize': data[:8] + b'\xff\xff\xff\xff' + data[12:],
     'headerbit': flipped([16 + 3]),
@@ -61,6 +62,8 @@ cases = {
     'size0': data[:p0 + 4] + b'\xff\xff\xff\x7f' + data[p0 + 8:],
     'size0small': data[:p0 + 4] + (n0 - 5).to_bytes(4, 'little') + data[p0 + 8:],
     'payload0': flipped([p0 + 24 + n0 // 3]),
+    'time0': flipped([p0 + 9]),
+    'flags1': flipped([p1 + 16]),
     'payload1': flipped([p1 + 24 + 7, p1 + 24 + n1 - 2]),
     'both': flipped([p0 + 24 + 9, p1 + 24 + 9]),
     'garbage': data[:first] + bytes(range(256)) * 3,

@@ -6,6 +6,7 @@ Python decoder (tools/train/reference.py: pure-Python rANS, exact integer
 hyper-synthesis, PyTorch synthesis).  Checks: libtec's decoded samples equal
 the PyTorch reconstruction of the same symbols within float tolerance, and
 the rANS payload is within 3% of the rate the model's likelihoods estimate.
+TEC_TEST_WEIGHTS=FILE.tecw checks another model (named tec-s2.tecw) instead of the shipped one.
 """
 import json
 import os
@@ -36,7 +37,7 @@ def check(cond, what):
 
 def main():
     tec = os.environ.get("TEC", os.path.join(ROOT, "tools", "tec"))
-    weights = os.path.join(ROOT, "weights", "tec-s2.tecw")
+    weights = os.environ.get("TEC_TEST_WEIGHTS") or os.path.join(ROOT, "weights", "tec-s2.tecw")
     fixture = os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy")
     meta_fx = json.load(open(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.json")))
     torch.set_num_threads(1)

@@ -117,7 +117,7 @@ def test_tecv(tmp):
     tecio.write_tecv_raw(path, cube, meta, times)
 
     raw = open(path, "rb").read()
-    check(raw[:8] == b"TECV\x01\x00\x00\x00", "tecv fixed bytes")
+    check(raw[:8] == b"TECV\x02\x00\x00\x00", "tecv fixed bytes")
     header_size, crc = struct.unpack("<II", raw[8:16])
     check(tecio.crc32(raw[16:16 + header_size]) == crc, "header CRC")
     bands, width, height, frame_count = struct.unpack("<HIIQ", raw[16:34])
@@ -127,6 +127,9 @@ def test_tecv(tmp):
           "first packet header")
     check(first[16] == tecio.FLAG_KEY | tecio.FLAG_TIME and first[17:20] == b"\0\0\0",
           "flags and reserved")
+    psize = struct.unpack("<I", first[4:8])[0]
+    check(struct.unpack("<I", first[20:24])[0] == tecio.crc32(first[8:20] + first[24:24 + psize]),
+          "packet CRC covers time, flags and payload")
 
     info, packets = tecio.read_tecv(path)
     check(info["codec"] == tecio.CODEC_RAW and info["seq_header"] == b"", "codec raw")
@@ -159,8 +162,11 @@ def test_tecv(tmp):
     tecio.write_tecv_raw(path, cube, meta, times)
     good = open(path, "rb").read()
     end = len(good)
+    last = good.rfind(b"TECP")
     damaged = [
-        good[:4 + 0] + b"\x02" + good[5:],                 # major version
+        good[:last + 8] + bytes([good[last + 8] ^ 1]) + good[last + 9:],  # a packet's time
+        good[:4 + 0] + b"\x01" + good[5:],                 # major version
+        good[:4 + 0] + b"\x03" + good[5:],                 # major version
         good[:20] + bytes([good[20] ^ 1]) + good[21:],      # header byte (CRC)
         good[:end - 1] + bytes([good[end - 1] ^ 1]),        # payload (packet CRC)
         good[:-3],                                          # truncated

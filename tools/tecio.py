@@ -224,12 +224,21 @@ def _tecv_header(codec, bands, width, height, frame_count, seq_header, meta):
     block = _meta_block(meta or {})
     header = (struct.pack("<HIIQI", bands, width, height, frame_count, len(seq_header))
               + seq_header + struct.pack("<I", len(block)) + block)
-    return TECV_MAGIC + struct.pack("<BBBBII", 1, 0, codec, 0, len(header), crc32(header)) + header
+    return TECV_MAGIC + struct.pack("<BBBBII", TECV_MAJOR, 0, codec, 0, len(header), crc32(header)) + header
+
+
+TECV_MAJOR = 2
+
+
+def packet_crc(head_time_flags, payload):
+    """CRC-32 of packet header bytes 8-19 (time, flags, reserved), then the payload."""
+    return zlib.crc32(payload, zlib.crc32(head_time_flags)) & 0xFFFFFFFF
 
 
 def _packet(payload, time_ms, flags):
-    return (TECP_SYNC + struct.pack("<IqB3xI", len(payload), time_ms, flags, crc32(payload))
-            + payload)
+    middle = struct.pack("<qB3x", time_ms, flags)
+    return (TECP_SYNC + struct.pack("<I", len(payload)) + middle
+            + struct.pack("<I", packet_crc(middle, payload)) + payload)
 
 
 def write_tecv(path, codec, bands, width, height, packets, seq_header=b"", meta=None):
@@ -297,7 +306,7 @@ def read_tecv(path):
         raise ValueError("%s: not a .tecv file" % path)
     major, _minor, codec, _reserved, header_size, header_crc = struct.unpack("<BBBBII",
                                                                              data[4:16])
-    if major != 1:
+    if major != TECV_MAJOR:
         raise ValueError("%s: unsupported major version %d" % (path, major))
     header = data[16:16 + header_size]
     if len(header) != header_size or crc32(header) != header_crc:
@@ -317,7 +326,7 @@ def read_tecv(path):
             raise ValueError("%s: bad packet at offset %d" % (path, pos))
         size, time_ms, flags, crc = struct.unpack("<IqB3xI", data[pos + 4:pos + 24])
         payload = data[pos + 24:pos + 24 + size]
-        if size > TECP_MAX_PAYLOAD or len(payload) != size or crc32(payload) != crc:
+        if size > TECP_MAX_PAYLOAD or len(payload) != size or packet_crc(data[pos + 8:pos + 20], payload) != crc:
             raise ValueError("%s: corrupt packet at offset %d" % (path, pos))
         if codec == CODEC_RAW and size != bands * width * height * 2:
             raise ValueError("%s: raw packet of %d bytes at offset %d" % (path, size, pos))

@@ -24,7 +24,7 @@ static void fix_crcs(uint8_t *d, size_t size)
         uint32_t n = tec_rl32(d + pos + 4);
         if (n > size - pos - 24)
             break;
-        tec_wl32(d + pos + 20, tec_crc32(0, d + pos + 24, n));
+        tec_wl32(d + pos + 20, tec_crc32(tec_crc32(0, d + pos + 8, 12), d + pos + 24, n));
         pos += 24 + (size_t)n;
     }
 }

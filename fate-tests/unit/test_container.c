@@ -413,8 +413,9 @@ static void test_bit_flips(void)
                 bad++;
             } else {
                 char got[80];
-                /* Times and flags are outside the CRC: compare payloads only. */
-                read_all(r, &small, got, sizeof(got), 0);
+                /* The packet CRC covers times and flags: every packet that
+                 * comes out must carry its own payload, time and flags. */
+                read_all(r, &small, got, sizeof(got), 1);
                 if (!at_most_one_lost(got, small.n)) {
                     fprintf(stderr, "flip %zu.%d: '%s'\n", i, bit, got);
                     bad++;
@@ -565,7 +566,7 @@ static Craft base_craft(void)
 {
     static uint8_t meta[64];
     static const uint8_t raw[4] = { 0 };
-    Craft c = { .major = 1, .codec = TEC_CODEC_TEC, .bands = 4, .width = 64, .height = 32,
+    Craft c = { .major = 2, .codec = TEC_CODEC_TEC, .bands = 4, .width = 64, .height = 32,
                 .seq_size = 8, .seq_claim = 8, .meta = meta };
     c.meta_size = c.meta_claim = (uint32_t)zstd_frame(meta, sizeof(meta), raw, 4, 1);
     return c;
@@ -618,8 +619,10 @@ static void test_header_errors(void)
     out[0] = 'X';
     expect_open(out, n, TEC_EBITSTREAM, "magic", __LINE__);
 
-    c = base_craft(); c.major = 2;
-    expect_open(out, craft(out, &c), TEC_EBITSTREAM, "version 2", __LINE__);
+    c = base_craft(); c.major = 1;  /* packet CRCs without times and flags */
+    expect_open(out, craft(out, &c), TEC_EBITSTREAM, "version 1", __LINE__);
+    c = base_craft(); c.major = 3;
+    expect_open(out, craft(out, &c), TEC_EBITSTREAM, "version 3", __LINE__);
     c = base_craft(); c.codec = 7;
     expect_open(out, craft(out, &c), TEC_EUNSUPPORTED, "codec 7", __LINE__);
     c = base_craft(); c.bad_crc = 1;
@@ -722,7 +725,7 @@ static void test_raw_size(void)
     tec_wl32(bad + 4, 6);
     memset(bad + 8, 0, 12);
     memcpy(bad + 24, "abcdef", 6);
-    tec_wl32(bad + 20, tec_crc32(0, bad + 24, 6));
+    tec_wl32(bad + 20, tec_crc32(tec_crc32(0, bad + 8, 12), bad + 24, 6));
     memcpy(bad + 30, orig + p1, size - p1);
     TecvReader *r = NULL;
     CHECK_EQ_INT(tec_tecv_open_read_mem(&r, data, size + 30), 0);

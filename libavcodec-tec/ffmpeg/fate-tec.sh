@@ -76,7 +76,9 @@ damage-payload)
         if [ $k -gt 0 ]; then
             pay=$((pos + 24))
             if [ $k = 1 ]; then wl32 "$out" 2147483647 $((pay + 4)); else wl32 "$out" 1000000 $((pay + 8)); fi
-            dd if="$out" of="$out.payload" bs=1 skip=$pay count="$size" 2>/dev/null
+            # the packet CRC covers header bytes 8-19 (time, flags), then the payload
+            { dd if="$out" bs=1 skip=$((pos + 8)) count=12 2>/dev/null
+              dd if="$out" bs=1 skip=$pay count="$size" 2>/dev/null; } > "$out.payload"
             wl32 "$out" "$(crc32 "$out.payload")" $((pos + 20))
             rm -f "$out.payload"
         fi

@@ -19,7 +19,7 @@
 #include "bytes.h"
 
 #define TECV_FIXED_SIZE    16          /* magic .. header CRC */
-#define TECV_MAJOR         1
+#define TECV_MAJOR         2
 #define TECV_MINOR         0
 #define TECV_MIN_HEADER    26          /* the header with both blocks empty */
 #define TECV_MAX_HEADER    (32u << 20)
@@ -376,6 +376,13 @@ const TecvInfo *tec_tecv_info(const TecvReader *r)
     return &r->info;
 }
 
+/* The packet CRC covers the time, flags and reserved bytes of the packet
+ * header as well as the payload: a flipped bit in a date is caught too. */
+static uint32_t packet_crc(const uint8_t *head, const uint8_t *payload, size_t size)
+{
+    return tec_crc32(tec_crc32(0, head + 8, 12), payload, size);
+}
+
 /* Is there a valid packet at the front?  1: yes, its payload size in *size;
  * 0: no, the reason in r->error; <0: error. */
 static int check_packet(TecvReader *r, size_t *size)
@@ -411,7 +418,7 @@ static int check_packet(TecvReader *r, size_t *size)
         return ret;
     }
     p = r->buf + r->head;  /* fill may have moved the window */
-    if (tec_crc32(0, p + TECP_SIZE, n) != tec_rl32(p + 20)) {
+    if (packet_crc(p, p + TECP_SIZE, n) != tec_rl32(p + 20)) {
         set_error(r->error, "packet CRC mismatch");
         return 0;
     }
@@ -742,7 +749,7 @@ int tec_tecv_write_packet(TecvWriter *w, const uint8_t *data, size_t size, int64
     tec_wl32(head + 4, (uint32_t)size);
     tec_wl64(head + 8, (uint64_t)time_ms);
     head[16] = (uint8_t)flags;
-    tec_wl32(head + 20, tec_crc32(0, data, size));
+    tec_wl32(head + 20, packet_crc(head, data, size));
     if (fwrite(head, 1, TECP_SIZE, w->f) != TECP_SIZE ||
         (size && fwrite(data, 1, size, w->f) != size) || fflush(w->f))
         return write_error(w, errno, "writing a packet");

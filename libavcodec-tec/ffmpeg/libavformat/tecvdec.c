@@ -58,7 +58,7 @@ static int tecv_probe(const AVProbeData *p)
     if (p->buf_size < TECV_FIXED || memcmp(p->buf, "TECV", 4))
         return 0;
     header_size = AV_RL32(p->buf + 8);
-    if (p->buf[4] != 1 || p->buf[6] > TEC_CODEC_TEC ||
+    if (p->buf[4] != 2 || p->buf[6] > TEC_CODEC_TEC ||
         header_size < TECV_MIN_HEADER || header_size > TECV_MAX_HEADER)
         return AVPROBE_SCORE_MAX / 4;
     return AVPROBE_SCORE_MAX;
@@ -358,7 +358,9 @@ static int read_one(AVFormatContext *s, AVPacket *pkt, int64_t *time_ms, int *fl
         *why = "truncated packet at the end of the file";
         return 0;
     }
-    crc = av_crc(av_crc_get_table(AV_CRC_32_IEEE_LE), UINT32_MAX, pkt->data, size) ^ UINT32_MAX;
+    /* The CRC covers header bytes 8-19 (time, flags) and the payload. */
+    crc = av_crc(av_crc_get_table(AV_CRC_32_IEEE_LE), UINT32_MAX, head + 8, 12);
+    crc = av_crc(av_crc_get_table(AV_CRC_32_IEEE_LE), crc, pkt->data, size) ^ UINT32_MAX;
     if (crc != AV_RL32(head + 20)) {
         av_packet_unref(pkt);
         *why = "packet CRC mismatch";

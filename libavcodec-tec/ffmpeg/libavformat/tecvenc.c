@@ -227,7 +227,7 @@ static int write_tecv_header(AVFormatContext *s, const uint8_t *seq, size_t seq_
     c->header_len = TECV_FIXED + header_size;
     p = c->header;
     memcpy(p, "TECV", 4);
-    p[4] = 1;                   /* major */
+    p[4] = 2;                   /* major */
     p[5] = 0;                   /* minor */
     p[6] = c->codec;
     p[7] = 0;
@@ -335,7 +335,10 @@ static int tecv_write_packet(AVFormatContext *s, AVPacket *pkt)
     AV_WL32(head + 4, pkt->size);
     AV_WL64(head + 8, (uint64_t)time_ms);
     head[16] = flags;
-    AV_WL32(head + 20, crc32_ieee(pkt->data, pkt->size));
+    /* The CRC covers header bytes 8-19 (time, flags) and the payload. */
+    AV_WL32(head + 20, av_crc(av_crc_get_table(AV_CRC_32_IEEE_LE),
+                              av_crc(av_crc_get_table(AV_CRC_32_IEEE_LE), UINT32_MAX, head + 8, 12),
+                              pkt->data, pkt->size) ^ UINT32_MAX);
     avio_write(pb, head, TECP_SIZE);
     avio_write(pb, pkt->data, pkt->size);
     c->frame_count++;
