@@ -21,8 +21,13 @@ from data import CropSampler, list_places, slot_statistics  # noqa: E402
 from tecmodel import ImageModel, count_params  # noqa: E402
 
 # Rate-distortion trade-offs of the quality anchors: loss = bits per sample
-# + lambda * MSE of reflectance / 10000.  Doubling lambda costs ~3 dB.
-LAMBDAS = [1500.0 * 2 ** i for i in range(8)]
+# + lambda * MSE of reflectance / 10000; anchor i uses lambda_min * ratio^i.
+# Doubling lambda buys about 3 dB where the transforms are not the limit.
+ANCHORS = 8
+
+
+def anchor_lambdas(lambda_min, ratio):
+    return [lambda_min * ratio ** i for i in range(ANCHORS)]
 
 
 def parse_args():
@@ -39,6 +44,8 @@ def parse_args():
     ap.add_argument("--nmid", type=int, default=96)
     ap.add_argument("--levels", type=int, default=3, help="stride-2 stages of the transforms")
     ap.add_argument("--frame-norm", type=int, default=1, help="per-frame band statistics as side information")
+    ap.add_argument("--lambda-min", type=float, default=1500.0, help="lambda of the lowest anchor")
+    ap.add_argument("--lambda-ratio", type=float, default=2.0, help="lambda step between anchors")
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--lr-final", type=float, default=2e-5)
     ap.add_argument("--seed", type=int, default=1)
@@ -134,7 +141,7 @@ def main():
     val_places = list_places(args.data, "val")
     say("train: " + ",".join(p.name for p in train_places))
     say("val: " + ",".join(p.name for p in val_places))
-    model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, qualities=len(LAMBDAS),
+    model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, qualities=ANCHORS,
                        levels=args.levels, frame_norm=args.frame_norm)
     mean, std = slot_statistics(train_places)
     model.band_mean.copy_(torch.from_numpy(mean))
@@ -152,7 +159,7 @@ def main():
     say(f"params {count_params(model)} hp {model.hp} device {args.device}")
     sampler = CropSampler(train_places, args.crop, args.seed * 1000 + step)
     val_set = make_val_set(val_places)
-    lambdas = torch.tensor(LAMBDAS, device=args.device)
+    lambdas = torch.tensor(anchor_lambdas(args.lambda_min, args.lambda_ratio), device=args.device)
     t0 = time.time()
     run_r = run_d = run_l = 0.0
     while step < args.steps:
@@ -163,7 +170,7 @@ def main():
         x, mask = sampler.sample(args.batch)
         x = torch.from_numpy(x).to(args.device)
         mask = torch.from_numpy(mask).to(args.device)
-        q = torch.randint(0, len(LAMBDAS), (args.batch,), device=args.device)
+        q = torch.randint(0, ANCHORS, (args.batch,), device=args.device)
         rate, dist, _ = rd_terms(model, x, mask, q)
         loss = (rate + lambdas[q] * dist).mean()
         if not torch.isfinite(loss):
