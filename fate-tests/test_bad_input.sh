@@ -114,6 +114,33 @@ check "damaged frame 1: stderr names frame 1" grep -q '^tec: .*frame 1' "$W/p1.e
 npy_check "damaged frame 1: frame 0 still decoded" "
 a = np.load('$W/p1.npy'); c = np.load('$W/clean.npy'); assert np.array_equal(a[0], c[0])"
 
+# Damage in the last block row of a 3-block-row frame: the decoder has
+# delivered the rows above it already, yet the whole frame must read zeros.
+"$PY" -c "
+import numpy as np
+f = np.load('$FIXTURE')[:2, :, :, :48]
+np.save('$W/tall.npy', np.concatenate([f, f[:, :, ::-1]] * 5, axis=2)[:, :, :560])"
+"$TEC" encode "$W/tall.npy" -o "$W/tall.tecv" --model tec-tiny --weights-dir "$M1" 2>/dev/null
+"${DEC[@]}" "$W/tall.tecv" -o "$W/tall_clean.npy"
+"$PY" - "$W" <<'EOF'
+import sys, zlib
+w = sys.argv[1]
+b = bytearray(open(w + '/tall.tecv', 'rb').read())
+p0 = 16 + int.from_bytes(b[8:12], 'little')
+n0 = int.from_bytes(b[p0 + 4:p0 + 8], 'little')
+for k in range(2, 6):  # the last chunk ends the payload: the bottom-right block
+    b[p0 + 24 + n0 - k] ^= 0x5a
+crc = zlib.crc32(bytes(b[p0 + 8:p0 + 20]) + bytes(b[p0 + 24:p0 + 24 + n0]))
+b[p0 + 20:p0 + 24] = crc.to_bytes(4, 'little')
+open(w + '/tall_bad.tecv', 'wb').write(bytes(b))
+EOF
+"${DEC[@]}" "$W/tall_bad.tecv" -o "$W/tall_bad.npy" 2>"$W/tall.err"
+check "damaged last block row: exit status 1" test $? -eq 1
+check "damaged last block row: stderr names frame 0" grep -q '^tec: .*frame 0: .*chunk' "$W/tall.err"
+npy_check "damaged last block row: frame 0 all zeros, frame 1 decoded" "
+a = np.load('$W/tall_bad.npy'); c = np.load('$W/tall_clean.npy')
+assert a.shape == c.shape == (2, 13, 560, 48) and not a[0].any() and np.array_equal(a[1], c[1])"
+
 # ---- weights
 expect_error "missing weights (TEC_WEIGHTS is an empty directory)" \
     env TEC_WEIGHTS="$W/empty" "$TEC" decode "$W/clean.tecv" -o "$W/out.npy"

@@ -996,12 +996,24 @@ typedef struct DecodeJob {
     RowWriter rw;
 } DecodeJob;
 
+/* A damaged frame is all zeros in the output, also where the decoder had
+ * already delivered the rows above the damage through the sink. */
 static void frame_failed(DecodeJob *j, int64_t idx, const char *why)
 {
     error("%s: frame %" PRId64 ": %s", j->input, idx, why);
-    if (idx >= 0 && idx < j->frames)
-        j->state[idx] = FRAME_BAD;
     j->problems++;
+    if (idx < 0 || idx >= j->frames)
+        return;
+    j->state[idx] = FRAME_BAD;
+    uint16_t *zeros = j->out_open ? calloc((size_t)j->info->bands * j->info->width, 2) : NULL;
+    char err[MSG_SIZE];
+    for (int y = 0; zeros && y < j->info->height; y++)
+        if (npy_write_rows(&j->out, idx, y, 1, zeros, j->info->width, j->info->width, err,
+                           sizeof(err)) < 0) {
+            error("%s", err);
+            break;
+        }
+    free(zeros);
 }
 
 static int decoder_fatal(DecodeJob *j)

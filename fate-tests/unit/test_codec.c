@@ -543,6 +543,23 @@ static void test_layout(int levels)
     CHECK_EQ_INT(tec_decoder_receive_frame(dec, &pic), 0);
     CHECK(a.recon && !memcmp(pic.data, a.recon, sizeof(uint16_t) * 13 * w * h));
     tec_decoder_close(&dec);
+
+    /* Four block rows: the decoder's window of latent rows slides three
+     * times and must still give the encoder's whole-frame reconstruction. */
+    const int tw = block / 2 + 3, th = 3 * block + 7;
+    TecEncoderSettings s4;
+    settings_for(&s4, 13, tw, th, 1);
+    uint16_t *tall = make_frame(13, tw, th, 9);
+    Coded c4 = encode_one(&s4, tall);
+    CHECK_EQ_INT(c4.ret, 0);
+    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, c4.header, c4.header_size), 0);
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, c4.packet, c4.packet_size, 0, 0), 0);
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &pic), 0);
+    CHECK(c4.recon && !memcmp(pic.data, c4.recon, sizeof(uint16_t) * 13 * tw * th));
+    tec_decoder_close(&dec);
+    free(tall);
+    coded_free(&c4);
+
     free(buf);
     free(frame);
     coded_free(&a);

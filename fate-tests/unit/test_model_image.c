@@ -192,7 +192,7 @@ static void test_tiled_synthesis(void)
     TecGeometry g;
     tec_geometry_init(&g, W, H, D);
     CHECK(g.lat_h == 70 && g.lat_w == 40 && g.block_rows == 3 && g.block_cols == 2);
-    TecLatentGrid grid = { malloc(sizeof(float) * m->m * g.lat_h * g.lat_w), g.lat_h, g.lat_w };
+    TecLatentGrid grid = { malloc(sizeof(float) * m->m * g.lat_h * g.lat_w), g.lat_h, g.lat_w, 0 };
     unsigned seed = 11;
     for (int i = 0; i < m->m * g.lat_h * g.lat_w; i++)
         grid.y[i] = 3.0f * frand(&seed);

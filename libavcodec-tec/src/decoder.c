@@ -22,7 +22,10 @@ struct TecDecoder {
     TecRowSink sink;
     void *sink_opaque;
 
-    TecLatentGrid *grids;      /* [n_groups], allocated on the first packet */
+    /* [n_groups]: a window of latent rows, enough for one block row and its
+     * halo (doc/design.md, decoder memory); allocated on the first packet. */
+    TecLatentGrid *grids;
+    int task_row;              /* the block row whose chunks are being decoded */
     float *gain, *igain;
     uint16_t *samples;         /* the whole frame, or one stripe with a sink */
 
@@ -191,10 +194,14 @@ static int alloc_frame_state(TecDecoder *dec)
     dec->chunk_size = calloc(n_chunks, sizeof(*dec->chunk_size));
     dec->chunk_status = calloc(n_chunks, sizeof(*dec->chunk_status));
     int ok = dec->grids && dec->samples && dec->chunk_data && dec->chunk_size && dec->chunk_status;
+    /* Synthesising block row r needs latent rows [32 r - halo, 32 r + 32 + halo);
+     * the window keeps those and the rest of block row r + 1, decoded ahead. */
+    const int window = g->lat_h < 2 * TEC_BLOCK + TEC_SYNTH_HALO ? g->lat_h
+                                                                 : 2 * TEC_BLOCK + TEC_SYNTH_HALO;
     for (int i = 0; ok && i < groups; i++) {
-        dec->grids[i].h = g->lat_h;
+        dec->grids[i].h = window;
         dec->grids[i].w = g->lat_w;
-        dec->grids[i].y = malloc((size_t)dec->model->m * g->lat_h * g->lat_w * sizeof(float));
+        dec->grids[i].y = malloc((size_t)dec->model->m * window * g->lat_w * sizeof(float));
         ok = dec->grids[i].y != NULL;
     }
     if (!ok) {
@@ -251,6 +258,16 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
     return 0;
 }
 
+static int imin(int a, int b) { return a < b ? a : b; }
+static int imax(int a, int b) { return a > b ? a : b; }
+
+/* Chunk index of task t of the block row being decoded: groups, then columns. */
+static int row_chunk(const TecDecoder *dec, int t)
+{
+    const TecGeometry *g = &dec->geom;
+    return t / g->block_cols * g->n_blocks + dec->task_row * g->block_cols + t % g->block_cols;
+}
+
 static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t errlen)
 {
     const int group = chunk / dec->geom.n_blocks, block = chunk % dec->geom.n_blocks;
@@ -265,33 +282,71 @@ static int chunk_task(void *ctx, int task, int slot)
     TecDecoder *dec = ctx;
     /* Every chunk runs and keeps its status, so the error reported is the
      * first one in stream order, whatever the threads did. */
-    dec->chunk_status[task] = decode_chunk(dec, task, slot, NULL, 0);
+    const int chunk = row_chunk(dec, task);
+    dec->chunk_status[chunk] = decode_chunk(dec, chunk, slot, NULL, 0);
     return 0;
 }
 
-static int output_stripes(TecDecoder *dec)
+/* Decodes block row `row` of every group into the window. */
+static int decode_block_row(TecDecoder *dec, int row)
+{
+    const int tasks = dec->hdr.n_groups * dec->geom.block_cols;
+    dec->task_row = row;
+    int ret = tec_workers_run(&dec->workers, dec->workers.count, tasks, chunk_task, dec);
+    if (ret < 0)
+        return fail(dec, ret, "chunk decoding failed (%s)", tec_strerror(ret));
+    for (int t = 0; t < tasks; t++) {
+        const int i = row_chunk(dec, t);
+        if (dec->chunk_status[i] == TEC_ENOMEM)
+            return fail(dec, TEC_ENOMEM, "out of memory decoding chunk %d", i);
+        if (dec->chunk_status[i] < 0) {
+            char why[128] = "";
+            decode_chunk(dec, i, 0, why, sizeof(why));  /* again, for the message */
+            return fail(dec, TEC_EBITSTREAM, "chunk %d (group %d, block %d): %s", i,
+                        i / dec->geom.n_blocks, i % dec->geom.n_blocks, why);
+        }
+    }
+    return 0;
+}
+
+/* Moves every group's window to start at latent row row0, keeping the rows
+ * below `filled` (decoded so far) that it already holds. */
+static void slide_window(TecDecoder *dec, int row0, int filled)
+{
+    for (int i = 0; i < dec->hdr.n_groups; i++) {
+        TecLatentGrid *grid = &dec->grids[i];
+        const int shift = row0 - grid->row0, keep = filled - row0;
+        if (shift <= 0)
+            continue;
+        for (int c = 0; keep > 0 && c < dec->model->m; c++)
+            memmove(grid->y + (size_t)c * grid->h * grid->w,
+                    grid->y + ((size_t)c * grid->h + shift) * grid->w,
+                    (size_t)keep * grid->w * sizeof(float));
+        grid->row0 = row0;
+    }
+}
+
+static int output_stripe(TecDecoder *dec, int row)
 {
     const TecGeometry *g = &dec->geom;
-    for (int row = 0; row < g->block_rows; row++) {
-        const int stripe = g->stripe_rows;
-        const int y0 = row * stripe;
-        const int rows = g->height - y0 < stripe ? g->height - y0 : stripe;
-        TecSampleTarget t = { dec->samples, g->width, (ptrdiff_t)g->width * g->height, 0 };
-        if (dec->sink) {
-            t.band_stride = (ptrdiff_t)g->width * (g->height < stripe ? g->height : stripe);
-            t.y0 = y0;
-        }
-        int ret = tec_fc_synthesize_stripe(dec->model, &dec->workers, g, &dec->hdr, dec->grids,
-                                           &dec->norm, row, &t);
+    const int stripe = g->stripe_rows;
+    const int y0 = row * stripe;
+    const int rows = g->height - y0 < stripe ? g->height - y0 : stripe;
+    TecSampleTarget t = { dec->samples, g->width, (ptrdiff_t)g->width * g->height, 0 };
+    if (dec->sink) {
+        t.band_stride = (ptrdiff_t)g->width * (g->height < stripe ? g->height : stripe);
+        t.y0 = y0;
+    }
+    int ret = tec_fc_synthesize_stripe(dec->model, &dec->workers, g, &dec->hdr, dec->grids,
+                                       &dec->norm, row, &t);
+    if (ret < 0)
+        return fail(dec, ret, "synthesis failed (%s)", tec_strerror(ret));
+    if (dec->sink) {
+        ret = dec->sink(dec->sink_opaque, dec->frame_index, y0, rows, t.data, t.stride,
+                        t.band_stride);
         if (ret < 0)
-            return fail(dec, ret, "synthesis failed (%s)", tec_strerror(ret));
-        if (dec->sink) {
-            ret = dec->sink(dec->sink_opaque, dec->frame_index, y0, rows, t.data, t.stride,
-                            t.band_stride);
-            if (ret < 0)
-                return fail(dec, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
-                            "row sink failed on rows %d..%d (%d)", y0, y0 + rows - 1, ret);
-        }
+            return fail(dec, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
+                        "row sink failed on rows %d..%d (%d)", y0, y0 + rows - 1, ret);
     }
     return 0;
 }
@@ -303,21 +358,23 @@ static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
         return ret;
     tec_img_gains(dec->model, position, dec->gain, dec->igain);
 
-    const int n_chunks = dec->hdr.n_groups * dec->geom.n_blocks;
-    ret = tec_workers_run(&dec->workers, dec->workers.count, n_chunks, chunk_task, dec);
-    if (ret < 0)
-        return fail(dec, ret, "chunk decoding failed (%s)", tec_strerror(ret));
-    for (int i = 0; i < n_chunks; i++) {
-        if (dec->chunk_status[i] == TEC_ENOMEM)
-            return fail(dec, TEC_ENOMEM, "out of memory decoding chunk %d", i);
-        if (dec->chunk_status[i] < 0) {
-            char why[128] = "";
-            decode_chunk(dec, i, 0, why, sizeof(why));  /* again, for the message */
-            return fail(dec, TEC_EBITSTREAM, "chunk %d (group %d, block %d): %s", i,
-                        i / dec->geom.n_blocks, i % dec->geom.n_blocks, why);
-        }
+    /* Block rows are entropy-decoded one ahead of the synthesis, so only a
+     * window of latents is ever held.  A corrupt chunk stops the frame at its
+     * block row; with a row sink, the rows above it have been delivered. */
+    const TecGeometry *g = &dec->geom;
+    for (int i = 0; i < dec->hdr.n_groups; i++)
+        dec->grids[i].row0 = 0;
+    int decoded = 0;
+    for (int row = 0; row < g->block_rows; row++) {
+        slide_window(dec, imax(0, row * TEC_BLOCK - TEC_SYNTH_HALO),
+                     imin(g->lat_h, decoded * TEC_BLOCK));
+        for (; decoded < imin(g->block_rows, row + 2); decoded++)
+            if ((ret = decode_block_row(dec, decoded)) < 0)
+                return ret;
+        if ((ret = output_stripe(dec, row)) < 0)
+            return ret;
     }
-    return output_stripes(dec);
+    return 0;
 }
 
 int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,

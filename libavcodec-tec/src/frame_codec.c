@@ -87,7 +87,7 @@ int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
         const int32_t *scale = params + (size_t)(m->m + c) * ph * pw;
         for (int y = 0; y < r->h; y++) {
             const float *src = yg + ((size_t)c * r->h + y) * r->w;
-            float *dst = grid ? grid->y + ((size_t)c * grid->h + r->y0 + y) * grid->w + r->x0 : NULL;
+            float *dst = grid ? tec_grid_row(grid, c, r->y0 + y) + r->x0 : NULL;
             for (int x = 0; x < r->w; x++) {
                 const int32_t mu = mean[y * pw + x];
                 const int32_t s = round_clamped(src[x] - (float)mu / 256.0f, SYMBOL_LIMIT);
@@ -139,7 +139,7 @@ int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size
         const int32_t *mean = params + (size_t)c * ph * pw;
         const int32_t *scale = params + (size_t)(m->m + c) * ph * pw;
         for (int y = 0; y < r->h; y++) {
-            float *dst = grid->y + ((size_t)c * grid->h + r->y0 + y) * grid->w + r->x0;
+            float *dst = tec_grid_row(grid, c, r->y0 + y) + r->x0;
             for (int x = 0; x < r->w; x++) {
                 const TecRansTable *t = &m->gauss[tec_img_scale_index(m, scale[y * pw + x])];
                 dst[x] = tec_latent_value(tec_rans_dec_get(&d, t), mean[y * pw + x], igain[c]);
@@ -228,7 +228,7 @@ int tec_fc_synthesize_tile(const TecImageModel *m, const TecGeometry *g,
     for (int c = 0; c < m->m; c++)
         for (int i = 0; i < th; i++)
             memcpy(y + ((size_t)c * th + i) * tw,
-                   grid->y + ((size_t)c * grid->h + hy0 + i) * grid->w + hx0, tw * sizeof(float));
+                   tec_grid_row(grid, c, hy0 + i) + hx0, tw * sizeof(float));
     int ret = tec_img_synthesis(m, y, th, tw, x, ws);
     if (ret < 0)
         return ret;

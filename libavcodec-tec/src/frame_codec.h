@@ -50,11 +50,19 @@ static inline float tec_latent_value(int32_t symbol, int32_t mean, float igain)
     return ((float)symbol + (float)mean / 256.0f) * igain;
 }
 
-/* A group's latents, [m][lat_h][lat_w]. */
+/* Rows [row0, row0 + h) of a group's latents, [m][h][w]: the whole frame
+ * (row0 = 0, h = lat_h) or the decoder's window of a few block rows. */
 typedef struct TecLatentGrid {
     float *y;
     int h, w;
+    int row0;
 } TecLatentGrid;
+
+/* Row y of channel c of the grid, y in frame latents. */
+static inline float *tec_grid_row(const TecLatentGrid *g, int c, int y)
+{
+    return g->y + ((size_t)c * g->h + (y - g->row0)) * g->w;
+}
 
 /* Codes one block into re (reset first): z (float, [nh][hz][wz]) rounded,
  * then the symbols of the gained latents yg[m][bh][bw].  With a grid, the
