@@ -400,6 +400,17 @@ static void test_api(void)
     CHECK_EQ_INT(tec_decoder_send_packet(dec, NULL, 0, 0, 0), 0);
     CHECK_EQ_INT(tec_decoder_receive_frame(dec, &out), TEC_EOF);
     CHECK_EQ_INT(tec_decoder_send_packet(dec, copy, first_size, 5, 1), TEC_EINVAL);
+    /* flush (a seek) reopens the stream with the same model ... */
+    tec_decoder_flush(dec);
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &out), TEC_EAGAIN);
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, copy, first_size, 7, 1), 0);
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &out), 0);
+    CHECK(out.time_ms == 7 && out.has_time == 1 && out.bands == 2);
+    /* ... and drops a frame not yet received. */
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, copy, first_size, 9, 1), 0);
+    tec_decoder_flush(dec);
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &out), TEC_EAGAIN);
+    tec_decoder_flush(NULL);  /* harmless */
     tec_decoder_close(&dec);
     tec_decoder_close(&dec);  /* NULL after close: harmless */
 

@@ -409,6 +409,14 @@ int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,
     return 0;
 }
 
+void tec_decoder_flush(TecDecoder *dec)
+{
+    if (!dec)
+        return;
+    dec->has_frame = 0;
+    dec->flushed = 0;
+}
+
 int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic)
 {
     if (!dec || !pic)

@@ -446,9 +446,8 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
 static av_cold void libtec_decode_flush(AVCodecContext *avctx)
 {
     TecDecContext *s = avctx->priv_data;
-    /* libtec has no reset: a new decoder (the weights load again) that
-     * starts at the next keyframe. */
-    tec_decoder_close(&s->dec);
+    /* After a seek: the same decoder and weights, nothing pending. */
+    tec_decoder_flush(s->dec);
     drop_props(s);
     av_packet_unref(s->pkt);
     s->have_pkt = 0;

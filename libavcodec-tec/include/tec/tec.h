@@ -150,6 +150,10 @@ int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,
 /* Library-owned picture valid until the next call.  With a row_sink the
  * rows went to the sink and pic->data is NULL. */
 int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic);
+/* Forget the pending frame and the end of stream, keeping the model: the
+ * next packet starts decoding afresh (after a seek).  It must be a keyframe
+ * once streams have inter frames. */
+void tec_decoder_flush(TecDecoder *dec);
 /* As tec_encoder_error; dec == NULL: the last failed tec_decoder_open. */
 const char *tec_decoder_error(const TecDecoder *dec);
 void tec_decoder_close(TecDecoder **dec);
