@@ -20,7 +20,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 import tecio  # noqa: E402
 from tecmodel import (ARCH_NAME, ARCH_VERSION, HS_ACT_BITS, HS_WEIGHT_BITS,  # noqa: E402
-                      S2_SLOTS, ImageModel, scale_table)
+                      S2_SLOTS, ImageModel, count_params, macs_per_pixel, scale_table)
 
 PROB_BITS = 16
 GAUSS_TAIL_SIGMAS = 7.0
@@ -235,6 +235,10 @@ def main():
     model.eval()
     export(model, args.output, name, args.default_quality, trained)
     print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes, model '{name}', {trained})")
+    macs = macs_per_pixel(model.hp)
+    print(f"parameters {count_params(model)}; MACs per pixel: encode {macs['analysis']:.0f} + "
+          f"{macs['hyper_analysis']:.0f} float, {macs['hyper_synthesis']:.0f} integer; "
+          f"decode {macs['synthesis']:.0f} float, {macs['hyper_synthesis']:.0f} integer")
 
 
 if __name__ == "__main__":

@@ -279,3 +279,23 @@ class ImageModel(nn.Module):
 
 def count_params(model):
     return sum(p.numel() for p in model.parameters())
+
+
+def macs_per_pixel(hp):
+    """Multiply-accumulates per pixel (all bands together) of each stage, for
+    the model card: analysis and hyper-analysis run in the encoder, the
+    integer hyper-synthesis in both, the synthesis in the decoder.  Counted
+    on the whole frame; libtec's tiled synthesis adds its halo on top."""
+    s, n, m, nh, nmid, lv = (hp[k] for k in ("slots", "n", "m", "nh", "nmid", "levels"))
+    area = lambda k: 4.0 ** -k  # noqa: E731 (pixels per position after k stride-2 stages)
+    analysis = sum((s if i == 0 else n) * 25 * (m if i == lv - 1 else n) * area(i + 1)
+                   for i in range(lv))
+    analysis += sum(n * n * area(i + 1) for i in range(lv - 1))              # GDN
+    hyper_analysis = m * 9 * nh * area(lv) + nh * 25 * nh * (area(lv + 1) + area(lv + 2))
+    hyper_synthesis = (nh * 9 * 4 * nh * area(lv + 2) + nh * 9 * 4 * nmid * area(lv + 1)
+                       + nmid * 9 * 2 * m * area(lv))
+    synthesis = sum((m if i == 0 else n) * 9 * 4 * (s if i == lv - 1 else n) * area(lv - i)
+                    for i in range(lv))
+    synthesis += sum(n * n * area(lv - 1 - i) for i in range(lv - 1))        # inverse GDN
+    return dict(analysis=analysis, hyper_analysis=hyper_analysis,
+                hyper_synthesis=hyper_synthesis, synthesis=synthesis)
