@@ -5,7 +5,9 @@ Runs on CPU (torch.set_num_threads) or CUDA unchanged.  Checkpoints go to
 OUT/ckpt.pt every --ckpt-every steps; --resume continues from a checkpoint or
 from a shipped .tecw (weights only, fresh optimiser).
 
-  /usr/bin/python3 tools/train/train.py --out runs/s2 --steps 20000
+  /usr/bin/python3 tools/train/train.py --out runs/s2 --steps 11000 --seed 3
+
+The defaults are the shipped model's (weights/tec-s2.md).
 """
 import argparse
 import math
@@ -37,15 +39,15 @@ def parse_args():
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--crop", type=int, default=96)
     ap.add_argument("--n", type=int, default=64)
-    ap.add_argument("--m", type=int, default=128)
+    ap.add_argument("--m", type=int, default=192)
     ap.add_argument("--nh", type=int, default=64)
-    ap.add_argument("--nmid", type=int, default=96)
-    ap.add_argument("--levels", type=int, default=3, help="stride-2 stages of the transforms")
+    ap.add_argument("--nmid", type=int, default=128)
+    ap.add_argument("--levels", type=int, default=2, help="stride-2 stages of the transforms")
     ap.add_argument("--frame-norm", type=int, default=1, help="per-frame band statistics as side information")
     ap.add_argument("--lambda-min", type=float, default=1500.0, help="lambda of the lowest anchor")
-    ap.add_argument("--lambda-ratio", type=float, default=2.0, help="lambda step between anchors")
+    ap.add_argument("--lambda-ratio", type=float, default=2.25, help="lambda step between anchors")
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--lr-final", type=float, default=2e-5)
     ap.add_argument("--seed", type=int, default=1)
