@@ -196,8 +196,7 @@ static int alloc_frame_state(TecDecoder *dec)
     int ok = dec->grids && dec->samples && dec->chunk_data && dec->chunk_size && dec->chunk_status;
     /* Synthesising block row r needs latent rows [32 r - halo, 32 r + 32 + halo);
      * the window keeps those and the rest of block row r + 1, decoded ahead. */
-    const int window = g->lat_h < 2 * TEC_BLOCK + TEC_SYNTH_HALO ? g->lat_h
-                                                                 : 2 * TEC_BLOCK + TEC_SYNTH_HALO;
+    const int window = imin(g->lat_h, 2 * TEC_BLOCK + TEC_SYNTH_HALO);
     for (int i = 0; ok && i < groups; i++) {
         dec->grids[i].h = window;
         dec->grids[i].w = g->lat_w;
@@ -257,9 +256,6 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
         return fail(dec, TEC_EBITSTREAM, "%zu stray bytes after the last chunk", left);
     return 0;
 }
-
-static int imin(int a, int b) { return a < b ? a : b; }
-static int imax(int a, int b) { return a > b ? a : b; }
 
 /* Chunk index of task t of the block row being decoded: groups, then columns. */
 static int row_chunk(const TecDecoder *dec, int t)

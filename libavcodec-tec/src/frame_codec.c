@@ -21,9 +21,6 @@
 /* Memory all workers' workspaces may take together. */
 #define WORK_BUDGET ((size_t)1 << 30)
 
-static int imin(int a, int b) { return a < b ? a : b; }
-static int imax(int a, int b) { return a > b ? a : b; }
-
 /* ---- geometry ------------------------------------------------------------ */
 
 void tec_geometry_init(TecGeometry *g, int width, int height, int downscale)

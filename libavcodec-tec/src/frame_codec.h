@@ -27,6 +27,9 @@ enum {
     TEC_WS_PARAMS,               /* hyper-synthesis output */
 };
 
+static inline int imin(int a, int b) { return a < b ? a : b; }
+static inline int imax(int a, int b) { return a > b ? a : b; }
+
 typedef struct TecGeometry {
     int width, height;
     int downscale;               /* pixels per latent */
