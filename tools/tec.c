@@ -952,6 +952,7 @@ typedef struct RowWriter {
     const int64_t *map;  /* decoder frame index -> output frame */
     const int64_t *n_map;  /* packets sent before the current one */
     int64_t size;          /* entries of map */
+    int64_t written;       /* output frame that last got rows, -1: none yet */
     int failed;
     char err[MSG_SIZE];
 } RowWriter;
@@ -969,6 +970,7 @@ static int write_rows(void *opaque, int64_t frame, int y0, int rows, const uint1
     } else {
         ret = npy_write_rows(rw->npy, rw->map[frame], y0, rows, data, stride, band_stride,
                              rw->err, sizeof(rw->err));
+        rw->written = rw->map[frame];
     }
     if (ret < 0)
         rw->failed = 1;
@@ -996,8 +998,9 @@ typedef struct DecodeJob {
     RowWriter rw;
 } DecodeJob;
 
-/* A damaged frame is all zeros in the output, also where the decoder had
- * already delivered the rows above the damage through the sink. */
+/* A damaged frame is all zeros in the output (a new file is): where the
+ * decoder had delivered the rows above the damage through the sink, they
+ * are cleared again. */
 static void frame_failed(DecodeJob *j, int64_t idx, const char *why)
 {
     error("%s: frame %" PRId64 ": %s", j->input, idx, why);
@@ -1005,7 +1008,9 @@ static void frame_failed(DecodeJob *j, int64_t idx, const char *why)
     if (idx < 0 || idx >= j->frames)
         return;
     j->state[idx] = FRAME_BAD;
-    uint16_t *zeros = j->out_open ? calloc((size_t)j->info->bands * j->info->width, 2) : NULL;
+    if (!j->out_open || j->rw.written != idx)
+        return;
+    uint16_t *zeros = calloc((size_t)j->info->bands * j->info->width, 2);
     char err[MSG_SIZE];
     for (int y = 0; zeros && y < j->info->height; y++)
         if (npy_write_rows(&j->out, idx, y, 1, zeros, j->info->width, j->info->width, err,
@@ -1314,6 +1319,7 @@ static int cmd_decode(int argc, char **argv)
     j.rw.map = j.map;
     j.rw.n_map = &j.n_sent;
     j.rw.size = j.frames;
+    j.rw.written = -1;
 
     int ret = decode_stream(&j);
     if (ret >= 0)
