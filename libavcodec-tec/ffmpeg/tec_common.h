@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "libavutil/crc.h"
+
 /*
  * Per-packet and per-frame metadata (AV_PKT_DATA_STRINGS_METADATA on
  * packets; the decoders turn it into AVFrame.metadata, which ffprobe
@@ -45,6 +47,14 @@
 /* .tecv packet flags (doc/bitstream.md, 6). */
 #define TEC_PKT_FLAG_KEY  1
 #define TEC_PKT_FLAG_TIME 2
+
+/* The .tecv packet CRC (doc/bitstream.md, 6): bytes 8-19 of the packet
+ * header (time, flags, reserved), then the payload. */
+static inline uint32_t tec_packet_crc(const uint8_t *head, const uint8_t *payload, size_t size)
+{
+    const AVCRC *t = av_crc_get_table(AV_CRC_32_IEEE_LE);
+    return av_crc(t, av_crc(t, UINT32_MAX, head + 8, 12), payload, size) ^ UINT32_MAX;
+}
 
 /* Days since 1970-01-01 to a proleptic Gregorian date. */
 static inline void tec_civil_from_days(int64_t z, int64_t *y, int *m, int *d)

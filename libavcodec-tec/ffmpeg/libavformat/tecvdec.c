@@ -16,7 +16,6 @@
 
 #include "libavutil/avstring.h"
 #include "libavutil/bprint.h"
-#include "libavutil/crc.h"
 #include "libavutil/dict.h"
 #include "libavutil/imgutils.h"
 #include "libavutil/intreadwrite.h"
@@ -312,7 +311,7 @@ static int read_one(AVFormatContext *s, AVPacket *pkt, int64_t *time_ms, int *fl
     AVIOContext *pb = s->pb;
     uint8_t head[TECP_SIZE];
     int64_t pos = avio_tell(pb);
-    uint32_t size, crc;
+    uint32_t size;
     int ret;
 
     ret = avio_read(pb, head, TECP_SIZE);
@@ -358,10 +357,7 @@ static int read_one(AVFormatContext *s, AVPacket *pkt, int64_t *time_ms, int *fl
         *why = "truncated packet at the end of the file";
         return 0;
     }
-    /* The CRC covers header bytes 8-19 (time, flags) and the payload. */
-    crc = av_crc(av_crc_get_table(AV_CRC_32_IEEE_LE), UINT32_MAX, head + 8, 12);
-    crc = av_crc(av_crc_get_table(AV_CRC_32_IEEE_LE), crc, pkt->data, size) ^ UINT32_MAX;
-    if (crc != AV_RL32(head + 20)) {
+    if (tec_packet_crc(head, pkt->data, size) != AV_RL32(head + 20)) {
         av_packet_unref(pkt);
         *why = "packet CRC mismatch";
         return 0;

@@ -335,10 +335,7 @@ static int tecv_write_packet(AVFormatContext *s, AVPacket *pkt)
     AV_WL32(head + 4, pkt->size);
     AV_WL64(head + 8, (uint64_t)time_ms);
     head[16] = flags;
-    /* The CRC covers header bytes 8-19 (time, flags) and the payload. */
-    AV_WL32(head + 20, av_crc(av_crc_get_table(AV_CRC_32_IEEE_LE),
-                              av_crc(av_crc_get_table(AV_CRC_32_IEEE_LE), UINT32_MAX, head + 8, 12),
-                              pkt->data, pkt->size) ^ UINT32_MAX);
+    AV_WL32(head + 20, tec_packet_crc(head, pkt->data, pkt->size));
     avio_write(pb, head, TECP_SIZE);
     avio_write(pb, pkt->data, pkt->size);
     c->frame_count++;
