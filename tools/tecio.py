@@ -200,6 +200,7 @@ def read_tecw(path):
 # ---- .tecv --------------------------------------------------------------------
 
 TECV_MAGIC = b"TECV"
+TECV_MAJOR = 2
 TECP_SYNC = b"TECP"
 CODEC_RAW, CODEC_TEC = 0, 1
 FLAG_KEY, FLAG_TIME = 1, 2
@@ -224,10 +225,8 @@ def _tecv_header(codec, bands, width, height, frame_count, seq_header, meta):
     block = _meta_block(meta or {})
     header = (struct.pack("<HIIQI", bands, width, height, frame_count, len(seq_header))
               + seq_header + struct.pack("<I", len(block)) + block)
-    return TECV_MAGIC + struct.pack("<BBBBII", TECV_MAJOR, 0, codec, 0, len(header), crc32(header)) + header
-
-
-TECV_MAJOR = 2
+    return (TECV_MAGIC + struct.pack("<BBBBII", TECV_MAJOR, 0, codec, 0, len(header), crc32(header))
+            + header)
 
 
 def packet_crc(head_time_flags, payload):
@@ -326,7 +325,8 @@ def read_tecv(path):
             raise ValueError("%s: bad packet at offset %d" % (path, pos))
         size, time_ms, flags, crc = struct.unpack("<IqB3xI", data[pos + 4:pos + 24])
         payload = data[pos + 24:pos + 24 + size]
-        if size > TECP_MAX_PAYLOAD or len(payload) != size or packet_crc(data[pos + 8:pos + 20], payload) != crc:
+        if (size > TECP_MAX_PAYLOAD or len(payload) != size
+                or packet_crc(data[pos + 8:pos + 20], payload) != crc):
             raise ValueError("%s: corrupt packet at offset %d" % (path, pos))
         if codec == CODEC_RAW and size != bands * width * height * 2:
             raise ValueError("%s: raw packet of %d bytes at offset %d" % (path, size, pos))
