@@ -20,19 +20,12 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
+sys.path.insert(0, os.path.join(ROOT, "fate-tests", "lib"))
 import reference  # noqa: E402
+from checks import Checks  # noqa: E402
 import tecio  # noqa: E402
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+check = Checks("test_model_match")
 
 
 def main():
@@ -74,8 +67,7 @@ def main():
             check(abs(ratio - 1) < 0.03, f"q{quality}: rANS bits / model estimate = {ratio:.4f}")
             print(f"q{quality}: max diff {worst}, off-by-one {frac_off:.5f}, "
                   f"payload {payload_bits:.0f} bits vs estimate {est_bits:.0f} ({ratio:.4f})")
-    print(f"test_model_match: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -14,17 +14,10 @@ import zstandard
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools"))
 import tecio  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from checks import Checks  # noqa: E402
 
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("check failed: %s" % what, file=sys.stderr)
+check = Checks()
 
 
 def raises(fn, what):
@@ -184,11 +177,9 @@ def main():
             try:
                 test()
             except Exception:
-                global failed
-                failed += 1
+                check.failed += 1
                 traceback.print_exc()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

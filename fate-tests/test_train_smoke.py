@@ -17,16 +17,10 @@ EXPORT = os.path.join(ROOT, "tools", "train", "export.py")
 TEC = os.environ.get("TEC", os.path.join(ROOT, "tools", "tec"))
 TINY = ["--n", "8", "--m", "16", "--nh", "8", "--nmid", "12"]
 
-passed = failed = 0
+sys.path.insert(0, os.path.join(ROOT, "fate-tests", "lib"))
+from checks import Checks  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+check = Checks("test_train_smoke")
 
 
 def run(cmd, **kw):
@@ -79,8 +73,7 @@ def main():
         if r.returncode == 0:
             a, b = np.load(fixture), np.load(back)
             check(a.shape == b.shape and b.dtype == np.uint16, "decoded shape and dtype")
-    print(f"test_train_smoke: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

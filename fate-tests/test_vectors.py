@@ -13,22 +13,16 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
+sys.path.insert(0, os.path.join(ROOT, "fate-tests", "lib"))
 import reference  # noqa: E402
+from checks import Checks  # noqa: E402
 import tecio  # noqa: E402
 
 VEC = os.path.join(ROOT, "fate-tests", "vectors")
 TEC = os.environ.get("TEC", os.path.join(ROOT, "tools", "tec"))
 BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
-passed = failed = 0
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+check = Checks("test_vectors")
 
 
 def decode(path, out):
@@ -74,8 +68,7 @@ def main():
                 diff = np.abs(ref.astype(np.int64) - out[i].astype(np.int64))
                 check(int(diff.max()) <= 1 and float((diff > 0).mean()) < 0.01,
                       f"frame {i}: libtec and the Python decoder agree (max {int(diff.max())})")
-    print(f"test_vectors: {passed} passed, {failed} failed")
-    return 1 if failed else 0
+    return check.summary()
 
 
 if __name__ == "__main__":
