@@ -119,6 +119,18 @@ static Coded encode_one(const TecEncoderSettings *s, uint16_t *frame)
     return c;
 }
 
+/* A decoder of c's stream with the test models (NULL after a failed check). */
+static TecDecoder *open_test_decoder(const Coded *c, int threads)
+{
+    TecDecoderSettings ds;
+    tec_decoder_default_settings(&ds);
+    ds.weights_dir = model_dir;
+    ds.threads = threads;
+    TecDecoder *dec = NULL;
+    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, c->header, c->header_size), 0);
+    return dec;
+}
+
 /* Decodes one packet; returns the samples (malloc'ed) or NULL. */
 static uint16_t *decode_one(const Coded *c, int threads, const char *dir, int *ret_out)
 {
@@ -439,12 +451,7 @@ static void test_corrupt_packets(void)
     settings_for(&s, 13, 600, 530, 2);
     uint16_t *frame = make_frame(13, 600, 530, 9);
     Coded c = encode_one(&s, frame);
-    TecDecoderSettings ds;
-    tec_decoder_default_settings(&ds);
-    ds.weights_dir = model_dir;
-    ds.threads = 2;
-    TecDecoder *dec;
-    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, c.header, c.header_size), 0);
+    TecDecoder *dec = open_test_decoder(&c, 2);
 
     /* Every truncation fails cleanly. */
     int bad = 0;
@@ -525,12 +532,7 @@ static void test_layout(int levels)
     /* The band statistics sit right after the packet header: 4 bytes a band. */
     CHECK(a.packet_size > PACKET_HEADER_BYTES + 13 * 4);
 
-    TecDecoderSettings ds;
-    tec_decoder_default_settings(&ds);
-    ds.weights_dir = model_dir;
-    ds.threads = 2;
-    TecDecoder *dec;
-    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, a.header, a.header_size), 0);
+    TecDecoder *dec = open_test_decoder(&a, 2);
     uint8_t *buf = malloc(a.packet_size);
     int bad = 0, other = 0;
     for (size_t n = 0; n < a.packet_size; n += n < 80 ? 1 : 61) {
@@ -563,7 +565,7 @@ static void test_layout(int levels)
     uint16_t *tall = make_frame(13, tw, th, 9);
     Coded c4 = encode_one(&s4, tall);
     CHECK_EQ_INT(c4.ret, 0);
-    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, c4.header, c4.header_size), 0);
+    dec = open_test_decoder(&c4, 2);
     CHECK_EQ_INT(tec_decoder_send_packet(dec, c4.packet, c4.packet_size, 0, 0), 0);
     CHECK_EQ_INT(tec_decoder_receive_frame(dec, &pic), 0);
     CHECK(c4.recon && !memcmp(pic.data, c4.recon, sizeof(uint16_t) * 13 * tw * th));
