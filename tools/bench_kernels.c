@@ -187,6 +187,12 @@ int main(int argc, char **argv)
         int32_t *weight = calloc((size_t)cout * cin * 9, sizeof(int32_t));
         int32_t *bias = calloc(cout, sizeof(int32_t));
         int32_t *out = malloc((size_t)cout * h * w * sizeof(int32_t));
+        /* magnitudes of a real model (activations below 16.0, weights
+         * below 0.125) so that the 16-bit path applies, as in decoding */
+        for (size_t i = 0; i < (size_t)cin * h * w; i++)
+            in[i] = (int32_t)(i * 2654435761u % 4096);
+        for (size_t i = 0; i < (size_t)cout * cin * 9; i++)
+            weight[i] = (int32_t)(i * 40503u % 1024) - 512;
         IntConvArgs ic = { cin, h, w, cout, in, weight, bias, out };
         const double ms = best_time(run_int_conv, &ic, budget) * 1e3;
         printf("%3d->%3d %2dx%2d: %8.2f ms  (%.2f G MAC/s)\n", cin, cout, h, w, ms,

@@ -24,6 +24,13 @@ int tec_gemm_own_path(int path, int m, int n, int k,
                       const float *a, int lda, const float *b, int ldb,
                       float *c, int ldc, int accumulate);
 
+/* Testing hook of kernels.c: the integer convolution on at most path 0
+ * (portable), 1 (AVX2, 64-bit sums) or 2 (AVX2, 16-bit pairs, 32-bit sums
+ * when they cannot overflow); returns the path it ran. */
+int tec_conv3x3_i32_path(int path, const int32_t *in, int cin, int h, int w,
+                         const int32_t *weight, const int32_t *bias, int cout,
+                         int32_t *out);
+
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint32_t rnd(void)
@@ -481,14 +488,52 @@ static void conv3x3_i32_ref(const int32_t *in, int cin, int h, int w, const int3
             }
 }
 
-/* Random layers; amp bounds |weight| and |activation| (2^amp). */
-static void check_conv3x3_i32(int cin, int h, int w, int cout, int amp)
+static int cpu_has_avx2(void)
 {
-    const size_t nin = (size_t)cin * h * w, nout = (size_t)cout * h * w;
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+    return __builtin_cpu_supports("avx2");
+#else
+    return 0;
+#endif
+}
+
+/* Every path against the reference; returns the highest path that ran. */
+static int check_conv3x3_paths(const int32_t *in, int cin, int h, int w, const int32_t *weight,
+                               const int32_t *bias, int cout, const char *what)
+{
+    const size_t nout = (size_t)cout * h * w;
+    int32_t *out = malloc(nout * sizeof(int32_t)), *want = malloc(nout * sizeof(int32_t));
+    int top = 0;
+
+    conv3x3_i32_ref(in, cin, h, w, weight, bias, cout, want);
+    for (int path = 0; path <= 2; path++) {
+        memset(out, 0x55, nout * sizeof(int32_t));
+        const int ran = tec_conv3x3_i32_path(path, in, cin, h, w, weight, bias, cout, out);
+        const int same = !memcmp(out, want, nout * sizeof(int32_t));
+        if (!same)
+            fprintf(stderr, "conv3x3_i32 %s %d->%d %dx%d: path %d (ran %d) differs\n",
+                    what, cin, cout, h, w, path, ran);
+        CHECK(same);
+        CHECK(ran <= path);
+        top = ran > top ? ran : top;
+    }
+    memset(out, 0x55, nout * sizeof(int32_t));
+    tec_conv3x3_i32(in, cin, h, w, weight, bias, cout, out);
+    CHECK(!memcmp(out, want, nout * sizeof(int32_t)));
+    free(out);
+    free(want);
+    return top;
+}
+
+/* Random layers; amp bounds |weight| and |activation| (2^amp).  Returns the
+ * highest path that ran. */
+static int check_conv3x3_i32(int cin, int h, int w, int cout, int amp)
+{
+    const size_t nin = (size_t)cin * h * w;
     int32_t *in = malloc(nin * sizeof(int32_t)), *weight = malloc((size_t)cout * cin * 9 * sizeof(int32_t));
     int32_t *bias = calloc(cout, sizeof(int32_t));
-    int32_t *out = malloc(nout * sizeof(int32_t)), *want = malloc(nout * sizeof(int32_t));
     const int32_t mask = (int32_t)((1u << amp) - 1);
+    char what[32];
 
     for (size_t i = 0; i < nin; i++)
         in[i] = (int32_t)(rnd() & mask) - mask / 2;
@@ -496,12 +541,33 @@ static void check_conv3x3_i32(int cin, int h, int w, int cout, int amp)
         weight[i] = (int32_t)(rnd() & mask) - mask / 2;
     for (int i = 0; i < cout; i++)
         bias[i] = (int32_t)rnd();
-    tec_conv3x3_i32(in, cin, h, w, weight, bias, cout, out);
-    conv3x3_i32_ref(in, cin, h, w, weight, bias, cout, want);
-    if (memcmp(out, want, nout * sizeof(int32_t)))
-        fprintf(stderr, "conv3x3_i32 %d->%d %dx%d amp %d differs\n", cin, cout, h, w, amp);
-    CHECK(!memcmp(out, want, nout * sizeof(int32_t)));
-    free(in); free(weight); free(bias); free(out); free(want);
+    snprintf(what, sizeof(what), "amp %d", amp);
+    const int top = check_conv3x3_paths(in, cin, h, w, weight, bias, cout, what);
+    free(in); free(weight); free(bias);
+    return top;
+}
+
+/* Sums right at the 32-bit limit of the 16-bit path: every product has the
+ * same sign, sum |w| * max |a| just below 2^31, then just above it. */
+static void test_conv3x3_i16_limit(void)
+{
+    enum { CIN = 8, H = 5, W = 11, COUT = 3, K = CIN * 9 };
+    static int32_t in[CIN * H * W], weight[COUT * K], bias[COUT];
+    const int32_t amax = 32767, wfit = (int32_t)(2147483647 / ((int64_t)K * amax));
+
+    for (int sign = -1; sign <= 1; sign += 2)
+        for (int over = 0; over <= 1; over++) {
+            for (int i = 0; i < CIN * H * W; i++)
+                in[i] = sign * amax;
+            for (int i = 0; i < COUT * K; i++)
+                weight[i] = wfit + over;
+            for (int o = 0; o < COUT; o++)
+                bias[o] = -sign * 1000 * o;
+            const int top = check_conv3x3_paths(in, CIN, H, W, weight, bias, COUT, "limit");
+            /* just fitting takes the 16-bit path, one unit more must not */
+            if (cpu_has_avx2())
+                CHECK(top == (over ? 1 : 2));
+        }
 }
 
 /* One input pixel, one centre weight: acc = bias + w * a exactly. */
@@ -522,10 +588,14 @@ static void test_conv3x3_i32(void)
     };
 
     for (size_t d = 0; d < sizeof(dims) / sizeof(*dims); d++) {
+        /* small values, as in real models: the 16-bit path where there is AVX2 */
+        const int top = check_conv3x3_i32(dims[d][0], dims[d][1], dims[d][2], dims[d][3], 10);
+        CHECK(top == (cpu_has_avx2() ? 2 : 0));
         check_conv3x3_i32(dims[d][0], dims[d][1], dims[d][2], dims[d][3], 16);
         /* large values: products near 2^56, saturating outputs */
         check_conv3x3_i32(dims[d][0] < 8 ? dims[d][0] : 8, dims[d][1], dims[d][2], dims[d][3], 28);
     }
+    test_conv3x3_i16_limit();
 
     /* round half up, including negative ties and exact multiples */
     static const struct { int32_t acc, out; } cases[] = {

@@ -683,18 +683,181 @@ static int conv3x3_i32_avx2(const int32_t *in, int cin, int h, int w,
     free(pad);
     return 0;
 }
+
+/* Narrow path: when every activation and weight fits in 16 bits and no
+ * output's sum can leave 32 bits (sum of |weight| times the largest
+ * |activation|, plus nothing else, below 2^31), 32-bit accumulation of the
+ * same products gives the i64 result exactly, whatever the order.  AVX2's
+ * madd then multiplies 16 pairs per instruction instead of 4.  Real models
+ * keep their activations small, so this is the path a valid stream takes;
+ * anything else falls back to the 64-bit path above. */
+enum { I16_LIMIT = 32767 };
+
+static int32_t max_abs_i32(const int32_t *v, size_t n)
+{
+    int64_t m = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const int64_t a = v[i] < 0 ? -(int64_t)v[i] : v[i];
+        m = a > m ? a : m;
+    }
+    return m > INT32_MAX ? INT32_MAX : (int32_t)m;
+}
+
+static int narrow_sums_fit(const int32_t *in, size_t nin, const int32_t *weight, int cin,
+                           int cout)
+{
+    const int64_t amax = max_abs_i32(in, nin);
+
+    if (amax > I16_LIMIT)
+        return 0;
+    for (int o = 0; o < cout; o++) {
+        const int32_t *wt = weight + (size_t)o * cin * 9;
+        int64_t l1 = 0;
+        for (int k = 0; k < cin * 9; k++) {
+            const int64_t a = wt[k] < 0 ? -(int64_t)wt[k] : wt[k];
+            if (a > I16_LIMIT)
+                return 0;
+            l1 += a;
+        }
+        if (l1 * amax > INT32_MAX)
+            return 0;
+    }
+    return 1;
+}
+
+static uint32_t pack_pair(int32_t lo, int32_t hi)
+{
+    return (uint32_t)(uint16_t)(int16_t)lo | (uint32_t)(uint16_t)(int16_t)hi << 16;
+}
+
+/* 4 output channels x 16 pixels of one row; pad holds channel pairs, one
+ * 32-bit word per pixel, and wpk the matching weight pairs [pair][tap][4]
+ * of this group of outputs.  Named accumulators stay in registers. */
+#define PAIR_TAP(j) do { \
+    const __m256i wv = _mm256_set1_epi32((int32_t)wpk[j]); \
+    a##j = _mm256_add_epi32(a##j, _mm256_madd_epi16(va, wv)); \
+    b##j = _mm256_add_epi32(b##j, _mm256_madd_epi16(vb, wv)); \
+} while (0)
+
+__attribute__((target("avx2")))
+static void conv3x3_pairs_row16_avx2(const uint32_t *pad, int pairs, size_t plane, int ws,
+                                     const uint32_t *wpk, int32_t acc[4][16])
+{
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    __m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+
+    for (int p = 0; p < pairs; p++, pad += plane)
+        for (int t = 0; t < 9; t++, wpk += 4) {
+            const uint32_t *row = pad + (t / 3) * ws + t % 3;
+            const __m256i va = _mm256_loadu_si256((const __m256i *)row);
+            const __m256i vb = _mm256_loadu_si256((const __m256i *)(row + 8));
+            PAIR_TAP(0); PAIR_TAP(1); PAIR_TAP(2); PAIR_TAP(3);
+        }
+    const __m256i lo[4] = { a0, a1, a2, a3 }, hi[4] = { b0, b1, b2, b3 };
+    for (int j = 0; j < 4; j++) {
+        _mm256_storeu_si256((__m256i *)acc[j], lo[j]);
+        _mm256_storeu_si256((__m256i *)(acc[j] + 8), hi[j]);
+    }
+}
+#undef PAIR_TAP
+
+static int conv3x3_i16_avx2(const int32_t *in, int cin, int h, int w,
+                            const int32_t *weight, const int32_t *bias, int cout,
+                            int32_t *out)
+{
+    const int pairs = (cin + 1) / 2, couts = (cout + 3) / 4 * 4;
+    const int ws = (w + 15) / 16 * 16 + 2;
+    const size_t plane = (size_t)(h + 2) * ws;
+    uint32_t *pad = calloc(plane * pairs + 8, sizeof(*pad));
+    uint32_t *wpk = calloc((size_t)couts * pairs * 9, sizeof(*wpk));
+
+    if (!pad || !wpk) {
+        free(pad);
+        free(wpk);
+        return -1;
+    }
+    for (int c = 0; c < cin; c++)
+        for (int y = 0; y < h; y++) {
+            const int32_t *src = in + ((size_t)c * h + y) * w;
+            uint32_t *dst = pad + (size_t)(c / 2) * plane + (size_t)(y + 1) * ws + 1;
+            const int shift = c % 2 ? 16 : 0;
+            for (int x = 0; x < w; x++)
+                dst[x] |= (uint32_t)(uint16_t)(int16_t)src[x] << shift;
+        }
+    /* [group of 4 outputs][pair][tap][4]; missing outputs keep zero weights */
+    for (int o = 0; o < cout; o++)
+        for (int p = 0; p < pairs; p++)
+            for (int t = 0; t < 9; t++) {
+                const int32_t *wo = weight + (size_t)o * cin * 9;
+                const int32_t hi = 2 * p + 1 < cin ? wo[(2 * p + 1) * 9 + t] : 0;
+                wpk[(((size_t)(o / 4) * pairs + p) * 9 + t) * 4 + o % 4] =
+                    pack_pair(wo[2 * p * 9 + t], hi);
+            }
+    for (int o0 = 0; o0 < cout; o0 += 4) {
+        const int nout = imin(4, cout - o0);
+        for (int y = 0; y < h; y++)
+            for (int x0 = 0; x0 < w; x0 += 16) {
+                int32_t acc[4][16];
+                conv3x3_pairs_row16_avx2(pad + (size_t)y * ws + x0, pairs, plane, ws,
+                                         wpk + (size_t)o0 * pairs * 9, acc);
+                for (int j = 0; j < nout; j++) {
+                    int32_t *dst = out + ((size_t)(o0 + j) * h + y) * w;
+                    const uint64_t b = (uint64_t)(int64_t)bias[o0 + j];
+                    for (int x = x0; x < imin(x0 + 16, w); x++)
+                        dst[x] = descale_i32(b + (uint64_t)(int64_t)acc[j][x - x0]);
+                }
+            }
+    }
+    free(pad);
+    free(wpk);
+    return 0;
+}
 #endif
+
+/* Paths of the integer convolution; part of the testing hook below. */
+enum { ICONV_PATH_PORTABLE = 0, ICONV_PATH_AVX2_I64 = 1, ICONV_PATH_AVX2_I16 = 2 };
+
+/* Runs the fastest path up to `path` that the CPU and the values allow;
+ * every path gives the same bits.  Returns the path run. */
+static int conv3x3_i32_on(int path, const int32_t *in, int cin, int h, int w,
+                          const int32_t *weight, const int32_t *bias, int cout,
+                          int32_t *out)
+{
+    if (h <= 0 || w <= 0 || cout <= 0)
+        return ICONV_PATH_PORTABLE;
+#if TEC_X86_SIMD
+    if (path >= ICONV_PATH_AVX2_I64 && __builtin_cpu_supports("avx2")) {
+        if (path >= ICONV_PATH_AVX2_I16 && cin > 0 &&
+            narrow_sums_fit(in, (size_t)cin * h * w, weight, cin, cout) &&
+            !conv3x3_i16_avx2(in, cin, h, w, weight, bias, cout, out))
+            return ICONV_PATH_AVX2_I16;
+        if (!conv3x3_i32_avx2(in, cin, h, w, weight, bias, cout, out))
+            return ICONV_PATH_AVX2_I64;
+    }
+#else
+    (void)path;
+#endif
+    conv3x3_i32_c(in, cin, h, w, weight, bias, cout, out);
+    return ICONV_PATH_PORTABLE;
+}
+
+/* Testing hook, not in kernels.h: the integer convolution on at most a
+ * chosen path (0 portable, 1 AVX2 64-bit, 2 AVX2 16-bit pairs). */
+int tec_conv3x3_i32_path(int path, const int32_t *in, int cin, int h, int w,
+                         const int32_t *weight, const int32_t *bias, int cout,
+                         int32_t *out);
+
+int tec_conv3x3_i32_path(int path, const int32_t *in, int cin, int h, int w,
+                         const int32_t *weight, const int32_t *bias, int cout,
+                         int32_t *out)
+{
+    return conv3x3_i32_on(path, in, cin, h, w, weight, bias, cout, out);
+}
 
 void tec_conv3x3_i32(const int32_t *in, int cin, int h, int w,
                      const int32_t *weight, const int32_t *bias, int cout,
                      int32_t *out)
 {
-    if (h <= 0 || w <= 0 || cout <= 0)
-        return;
-#if TEC_X86_SIMD
-    if (__builtin_cpu_supports("avx2") &&
-        !conv3x3_i32_avx2(in, cin, h, w, weight, bias, cout, out))
-        return;
-#endif
-    conv3x3_i32_c(in, cin, h, w, weight, bias, cout, out);
+    conv3x3_i32_on(ICONV_PATH_AVX2_I16, in, cin, h, w, weight, bias, cout, out);
 }
