@@ -20,11 +20,12 @@ typedef struct TecwGenParams {
     int bad_shape;        /* make the last synthesis weight the wrong shape */
     int levels;           /* stride-2 stages (meta key written unless 4) */
     int frame_norm;       /* per-frame band statistics (meta key when set) */
+    int skip;             /* linear skip transforms (arch version 2) */
 } TecwGenParams;
 
 static inline TecwGenParams tecw_gen_defaults(void)
 {
-    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0 };
+    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0, 0 };
     return p;
 }
 
@@ -249,15 +250,16 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
 
     tecw_u32(&b, 0);  /* entry count, patched below */
     char meta[512], extra[64] = "";
-    const int L = p->levels;
-    if (L != 4 || p->frame_norm)
-        snprintf(extra, sizeof(extra), "levels=%d\nframe_norm=%d\n", L, p->frame_norm);
+    const int L = p->levels, D = 1 << L;
+    if (L != 4 || p->frame_norm || p->skip)
+        snprintf(extra, sizeof(extra), "levels=%d\nframe_norm=%d\n%s", L, p->frame_norm,
+                 p->skip ? "skip=1\n" : "");
     int len = snprintf(meta, sizeof(meta),
-                       "arch=tec-img\narch_version=1\nname=%s\n"
+                       "arch=tec-img\narch_version=%d\nname=%s\n"
                        "slots=B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12\n"
                        "n=%d\nm=%d\nnh=%d\nnmid=%d\nqualities=%d\ndefault_quality=%d\n"
                        "%strained=no\ncard=test model\n",
-                       p->name, N, M, NH, NMID, Q, p->default_quality, extra);
+                       p->skip ? 2 : 1, p->name, N, M, NH, NMID, Q, p->default_quality, extra);
     tecw_entry(&b, "meta", 4, 1, &len);
     tecw_put(&b, meta, (size_t)len);
     entries++;
@@ -283,6 +285,16 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
         for (int i = 0; i < N * S; i++)
             tecw_u16(&b, tecw_f16(0.1f * tecw_rand(&seed)));
         entries++;
+    }
+    if (p->skip) {
+        int da[4] = { M, S, D, D }, ds[4] = { S * D * D, M, 1, 1 };
+        tecw_entry(&b, "skip_a.weight", 2, 4, da);
+        for (int i = 0; i < M * S * D * D; i++)
+            tecw_u16(&b, tecw_f16(0.05f * tecw_rand(&seed)));
+        tecw_entry(&b, "skip_s.weight", 2, 4, ds);
+        for (int i = 0; i < M * S * D * D; i++)
+            tecw_u16(&b, tecw_f16(0.05f * tecw_rand(&seed)));
+        entries += 2;
     }
     for (int i = 0; i < L - 1; i++) {
         char name[16];

@@ -671,6 +671,15 @@ int main(void)
         CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
         test_layout(levels);
     }
+    /* ... and with the linear skip transforms (tec-img version 2). */
+    printf("model with 2 levels, per-frame statistics and linear skip\n");
+    p = tecw_gen_defaults();
+    p.name = MODEL;
+    p.levels = 2;
+    p.frame_norm = 1;
+    p.skip = 1;
+    CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
+    test_layout(2);
 
     cleanup_dir(model_dir);
     cleanup_dir(other_dir);

@@ -70,6 +70,8 @@ void tec_img_free(TecImageModel **pm)
         free(m->t[i].weight); free(m->t[i].bias);
     }
     free(m->a0_mask);
+    free(m->skip_a);
+    free(m->skip_s);
     free(m->gain);
     free(m->igain);
     free(m->band_mean);
@@ -172,8 +174,8 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
     int version, ret;
     if ((ret = meta_range(w, "arch_version", 0, 1 << 30, &version, err, errlen)) < 0)
         return ret;
-    if (version != TEC_IMG_ARCH_VERSION)
-        return set_err(err, errlen, TEC_EMODEL, "%s version %d, this build runs version %d",
+    if (version < 1 || version > TEC_IMG_ARCH_VERSION)
+        return set_err(err, errlen, TEC_EMODEL, "%s version %d, this build runs versions 1-%d",
                        TEC_IMG_ARCH, version, TEC_IMG_ARCH_VERSION);
 
     /* v1 has the 13 Sentinel-2 slots in their fixed order. */
@@ -201,11 +203,20 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
      * fixed band statistics. */
     m->levels = TEC_IMG_MAX_LEVELS;
     m->frame_norm = 0;
+    m->skip = 0;
     if ((tec_weights_meta(w, "levels") &&
          (ret = meta_range(w, "levels", 2, TEC_IMG_MAX_LEVELS, &m->levels, err, errlen)) < 0) ||
         (tec_weights_meta(w, "frame_norm") &&
          (ret = meta_range(w, "frame_norm", 0, 1, &m->frame_norm, err, errlen)) < 0))
         return ret;
+    /* A version 1 reader would ignore the key and decode garbage: version 2
+     * is what makes old builds refuse such a model. */
+    if (tec_weights_meta(w, "skip")) {
+        if (version < 2)
+            return set_err(err, errlen, TEC_EMODEL, "meta skip needs %s version 2", TEC_IMG_ARCH);
+        if ((ret = meta_range(w, "skip", 0, 1, &m->skip, err, errlen)) < 0)
+            return ret;
+    }
     m->downscale = 1 << m->levels;
     return 0;
 }
@@ -338,6 +349,11 @@ int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t err
         load_conv(&l, &m->s[i], name, 4 * (i == L - 1 ? S : N), i == 0 ? M : N, 3);
     }
     m->a0_mask = load_f32(&l, "a0_mask.weight", 2, N, S, 0, 0);
+    if (m->skip) {
+        const int D = m->downscale;
+        m->skip_a = load_f32(&l, "skip_a.weight", 4, M, S, D, D);
+        m->skip_s = load_f32(&l, "skip_s.weight", 4, S * D * D, M, 1, 1);
+    }
     load_conv(&l, &m->h[0], "h0", NH, M, 3);
     load_conv(&l, &m->h[1], "h1", NH, NH, 5);
     load_conv(&l, &m->h[2], "h2", NH, NH, 5);
@@ -482,6 +498,52 @@ void tec_img_input_bias(const TecImageModel *m, const float *mask, float *bias)
     }
 }
 
+/* y[m][h][w] += skip_a . (each latent's d x d block of xn[slots][dh][dw]):
+ * the block's samples are gathered into one column per latent first. */
+static int skip_analysis(const TecImageModel *m, const float *xn, int h, int w, float *y,
+                         TecWorkspace *ws)
+{
+    const int d = m->downscale, k = m->slots * d * d, n = h * w;
+    float *cols = tec_ws_get(ws, TEC_WS_CONV, (size_t)k * n * sizeof(float));
+    if (!cols)
+        return TEC_ENOMEM;
+    for (int s = 0; s < m->slots; s++)
+        for (int dy = 0; dy < d; dy++)
+            for (int dx = 0; dx < d; dx++) {
+                float *dst = cols + (size_t)((s * d + dy) * d + dx) * n;
+                for (int py = 0; py < h; py++) {
+                    const float *src = xn + ((size_t)s * h * d + (size_t)py * d + dy) * w * d + dx;
+                    for (int px = 0; px < w; px++)
+                        dst[py * w + px] = src[(size_t)px * d];
+                }
+            }
+    tec_gemm_f32(TEC_GEMM_BLAS, m->m, n, k, m->skip_a, k, cols, n, y, n, 1);
+    return 0;
+}
+
+/* xn[slots][dh][dw] += skip_s . y[m][h][w], scattered back into the d x d
+ * block of each latent.  The own GEMM keeps it bit-exact across machines. */
+static int skip_synthesis(const TecImageModel *m, const float *y, int h, int w, float *xn,
+                          TecWorkspace *ws)
+{
+    const int d = m->downscale, k = m->slots * d * d, n = h * w;
+    float *cols = tec_ws_get(ws, TEC_WS_CONV, (size_t)k * n * sizeof(float));
+    if (!cols)
+        return TEC_ENOMEM;
+    tec_gemm_f32(TEC_GEMM_OWN, k, n, m->m, m->skip_s, m->m, y, n, cols, n, 0);
+    for (int s = 0; s < m->slots; s++)
+        for (int dy = 0; dy < d; dy++)
+            for (int dx = 0; dx < d; dx++) {
+                const float *src = cols + (size_t)((s * d + dy) * d + dx) * n;
+                for (int py = 0; py < h; py++) {
+                    float *dst = xn + ((size_t)s * h * d + (size_t)py * d + dy) * w * d + dx;
+                    for (int px = 0; px < w; px++)
+                        dst[(size_t)px * d] += src[py * w + px];
+                }
+            }
+    return 0;
+}
+
 int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
                      const float *input_bias, float *y, TecWorkspace *ws)
 {
@@ -506,7 +568,7 @@ int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
             return ret;
         in = out;
     }
-    return 0;
+    return m->skip ? skip_analysis(m, xn, h, w, y, ws) : 0;
 }
 
 static int half_up(int v) { return (v + 1) / 2; }
@@ -555,6 +617,7 @@ int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
     if (!act0 || !act1)
         return TEC_ENOMEM;
     const float *in = y;
+    const int hy = h, wy = w;
     for (int i = 0; i < m->levels; i++) {
         const int last_stage = i == m->levels - 1;
         float *out = last_stage ? xn : act0;
@@ -567,7 +630,7 @@ int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
             return ret;
         in = out;
     }
-    return 0;
+    return m->skip ? skip_synthesis(m, y, hy, wy, xn, ws) : 0;
 }
 
 /* ---- integer hyper-synthesis ------------------------------------------- */

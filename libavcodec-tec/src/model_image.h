@@ -11,7 +11,7 @@
 #include "weights.h"
 
 #define TEC_IMG_ARCH "tec-img"
-#define TEC_IMG_ARCH_VERSION 1
+#define TEC_IMG_ARCH_VERSION 2   /* reads 1 too: 2 added the linear skip */
 #define TEC_IMG_SCALES 64      /* Gaussian tables */
 #define TEC_IMG_MAX_LEVELS 4   /* stride-2 stages of a transform */
 
@@ -33,11 +33,14 @@ typedef struct TecImageModel {
     int slots, n, m, nh, nmid, qualities;
     int levels, downscale;     /* stride-2 stages; pixels per latent = 2^levels */
     int frame_norm;            /* 1: packets carry each frame's band statistics */
+    int skip;                  /* 1: linear block transforms beside the nonlinear ones */
     int default_quality;
     uint64_t checksum;
 
     TecConv a[TEC_IMG_MAX_LEVELS], h[3], s[TEC_IMG_MAX_LEVELS];
     float *a0_mask;            /* [n][slots] */
+    float *skip_a;             /* [m][slots * downscale^2] (slot, row, column) */
+    float *skip_s;             /* [slots * downscale^2][m] */
     TecGdn gdn[TEC_IMG_MAX_LEVELS - 1], igdn[TEC_IMG_MAX_LEVELS - 1];
     TecIntConv t[3];
     float *gain, *igain;       /* [qualities][m] */
@@ -93,7 +96,8 @@ int tec_img_hyper_analysis(const TecImageModel *m, const float *y, int h, int w,
  * the means (i32 / 256) then the raw scales. */
 int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, int wz,
                             int32_t *out, TecWorkspace *ws);
-/* Synthesis of y[m][h][w] into xn[slots][16h][16w], own fixed-order GEMM. */
+/* Synthesis of y[m][h][w] into xn[slots][dh][dw], d = downscale, own
+ * fixed-order GEMM. */
 int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
                       float *xn, TecWorkspace *ws);
 

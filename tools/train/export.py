@@ -133,6 +133,9 @@ def model_tensors(model):
         out.append((name + ".weight", sd[layer + ".weight"].numpy().astype(np.float16)))
         out.append((name + ".bias", sd[layer + ".bias"].numpy().astype(np.float16)))
     out.append(("a0_mask.weight", sd["a0_mask.weight"].numpy().astype(np.float16)))
+    if model.skip:
+        for name in ("skip_a", "skip_s"):
+            out.append((name + ".weight", sd[name + ".weight"].numpy().astype(np.float16)))
     for name in gdn_names(model.levels):
         beta, gamma = getattr(model, name).params()
         out.append((name + ".beta", beta.detach().cpu().numpy().astype(np.float32)))
@@ -161,7 +164,7 @@ def export(model, path, name, default_quality, trained=""):
         "arch": ARCH_NAME, "arch_version": str(ARCH_VERSION), "name": name,
         "slots": ",".join(S2_SLOTS), "n": str(hp["n"]), "m": str(hp["m"]), "nh": str(hp["nh"]),
         "nmid": str(hp["nmid"]), "qualities": str(hp["qualities"]),
-        "levels": str(hp["levels"]), "frame_norm": str(hp["frame_norm"]),
+        "levels": str(hp["levels"]), "frame_norm": str(hp["frame_norm"]), "skip": str(hp["skip"]),
         "default_quality": str(default_quality), "trained": trained,
     }
     tecio.write_tecw(path, meta, model_tensors(model))
@@ -170,7 +173,8 @@ def export(model, path, name, default_quality, trained=""):
 def model_from_meta(meta):
     return ImageModel(slots=len(meta["slots"].split(",")), n=int(meta["n"]), m=int(meta["m"]),
                       nh=int(meta["nh"]), nmid=int(meta["nmid"]), qualities=int(meta["qualities"]),
-                      levels=int(meta.get("levels", 4)), frame_norm=int(meta.get("frame_norm", 0)))
+                      levels=int(meta.get("levels", 4)), frame_norm=int(meta.get("frame_norm", 0)),
+                      skip=int(meta.get("skip", 0)))
 
 
 def load_tecw_into(model, path):
@@ -183,6 +187,9 @@ def load_tecw_into(model, path):
         sd[layer + ".weight"] = torch.from_numpy(tensors[name + ".weight"].astype(np.float32))
         sd[layer + ".bias"] = torch.from_numpy(tensors[name + ".bias"].astype(np.float32))
     sd["a0_mask.weight"] = torch.from_numpy(tensors["a0_mask.weight"].astype(np.float32))
+    if model.skip and "skip_a.weight" in tensors:  # a model without them resumes with zeros
+        for name in ("skip_a", "skip_s"):
+            sd[name + ".weight"] = torch.from_numpy(tensors[name + ".weight"].astype(np.float32))
     for name in gdn_names(model.levels):
         sd[name + ".beta_p"] = torch.from_numpy(tensors[name + ".beta"] - np.float32(1e-6))
         sd[name + ".gamma_p"] = torch.from_numpy(tensors[name + ".gamma"].copy())
@@ -213,12 +220,16 @@ def main():
     ap.add_argument("--nmid", type=int, default=12)
     ap.add_argument("--levels", type=int, default=3)
     ap.add_argument("--frame-norm", type=int, default=1)
+    ap.add_argument("--skip", type=int, default=1)
     args = ap.parse_args()
     name = args.name or os.path.splitext(os.path.basename(args.output))[0]
     if args.random:
         torch.manual_seed(args.seed)
         model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, levels=args.levels,
-                           frame_norm=args.frame_norm)
+                           frame_norm=args.frame_norm, skip=args.skip)
+        if model.skip:  # random, not zero, so that tests exercise them
+            torch.nn.init.normal_(model.skip_a.weight, std=0.02)
+            torch.nn.init.normal_(model.skip_s.weight, std=0.02)
         model.band_mean.fill_(1500.0)
         model.band_std.fill_(1000.0)
         trained = f"random init, seed {args.seed}"
@@ -229,7 +240,7 @@ def main():
         hp = ck["hp"]
         model = ImageModel(slots=hp["slots"], n=hp["n"], m=hp["m"], nh=hp["nh"], nmid=hp["nmid"],
                            qualities=hp["qualities"], levels=hp.get("levels", 4),
-                           frame_norm=hp.get("frame_norm", 0))
+                           frame_norm=hp.get("frame_norm", 0), skip=hp.get("skip", 0))
         model.load_state_dict(ck["model"])
         trained = f"steps {ck.get('step', 0)}"
     model.eval()

@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ARCH_NAME = "tec-img"
-ARCH_VERSION = 1
+ARCH_VERSION = 2      # 2: optional linear skip transforms (doc/model.md)
 
 # Sentinel-2 MSI band slots, in the order of the model's input channels.
 S2_SLOTS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07",
@@ -175,10 +175,11 @@ def gaussian_likelihood(v, scale):
 
 
 class ImageModel(nn.Module):
-    def __init__(self, slots=13, n=96, m=192, nh=96, nmid=144, qualities=8, levels=4, frame_norm=0):
+    def __init__(self, slots=13, n=96, m=192, nh=96, nmid=144, qualities=8, levels=4, frame_norm=0,
+                 skip=0):
         super().__init__()
         self.hp = dict(slots=slots, n=n, m=m, nh=nh, nmid=nmid, qualities=qualities, levels=levels,
-                       frame_norm=frame_norm)
+                       frame_norm=frame_norm, skip=skip)
         self.frame_norm = frame_norm
         self.slots = slots
         self.levels = levels
@@ -197,6 +198,17 @@ class ImageModel(nn.Module):
             setattr(self, f"s{i}", SubpixelConv(cin, cout))
             if i < levels - 1:
                 setattr(self, f"igdn{i}", GDN(n, inverse=True))
+        # linear skip: one block transform per latent position (the
+        # 2^levels square of pixels it covers) beside each nonlinear one,
+        # so the reconstruction is not capped by the shallow transforms.
+        # Zero at first: a model without it resumes unchanged.
+        self.skip = skip
+        if skip:
+            d = 1 << levels
+            self.skip_a = nn.Conv2d(slots, m, d, stride=d, bias=False)
+            self.skip_s = nn.Conv2d(m, slots * d * d, 1, bias=False)
+            nn.init.zeros_(self.skip_a.weight)
+            nn.init.zeros_(self.skip_s.weight)
         # hyperprior
         self.h0 = nn.Conv2d(m, nh, 3, padding=1)
         self.h1 = nn.Conv2d(nh, nh, 5, stride=2, padding=2)
@@ -216,13 +228,18 @@ class ImageModel(nn.Module):
         x = self.a0(xn) + self.a0_mask(mask)[:, :, None, None]
         for i in range(1, self.levels):
             x = getattr(self, f"a{i}")(getattr(self, f"gdn{i - 1}")(x))
+        if self.skip:
+            x = x + self.skip_a(xn)
         return x
 
     def synthesis(self, y):
         x = y
         for i in range(self.levels - 1):
             x = getattr(self, f"igdn{i}")(getattr(self, f"s{i}")(x))
-        return getattr(self, f"s{self.levels - 1}")(x)
+        x = getattr(self, f"s{self.levels - 1}")(x)
+        if self.skip:
+            x = x + F.pixel_shuffle(self.skip_s(y), 1 << self.levels)
+        return x
 
     def hyper_analysis(self, y):
         x = F.relu(self.h0(y))
@@ -297,5 +314,8 @@ def macs_per_pixel(hp):
     synthesis = sum((m if i == 0 else n) * 9 * 4 * (s if i == lv - 1 else n) * area(lv - i)
                     for i in range(lv))
     synthesis += sum(n * n * area(lv - 1 - i) for i in range(lv - 1))        # inverse GDN
+    if hp.get("skip"):
+        analysis += s * m                      # one (slots x 4^lv) -> m map per 4^lv pixels
+        synthesis += s * m
     return dict(analysis=analysis, hyper_analysis=hyper_analysis,
                 hyper_synthesis=hyper_synthesis, synthesis=synthesis)

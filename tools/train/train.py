@@ -46,10 +46,15 @@ def parse_args():
     ap.add_argument("--nmid", type=int, default=128)
     ap.add_argument("--levels", type=int, default=2, help="stride-2 stages of the transforms")
     ap.add_argument("--frame-norm", type=int, default=1, help="per-frame band statistics as side information")
+    ap.add_argument("--skip", type=int, default=1, help="linear skip transforms beside the nonlinear ones")
+    ap.add_argument("--skip-lr-mult", type=float, default=5.0,
+                    help="learning-rate factor of the skip transforms (they start at zero)")
     ap.add_argument("--lambda-min", type=float, default=1500.0, help="lambda of the lowest anchor")
     ap.add_argument("--lambda-ratio", type=float, default=2.25, help="lambda step between anchors")
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--lr-final", type=float, default=2e-5)
+    ap.add_argument("--warmup", type=int, default=300,
+                    help="steps of linear learning-rate warm-up after a fresh optimiser")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--resume", default=None, help="checkpoint .pt or shipped .tecw")
@@ -114,12 +119,19 @@ def make_val_set(places, crop=256):
 
 
 def load_resume(model, opt, path, device):
+    """Weights (and, from a checkpoint of the same model, the optimiser and
+    step) to resume from.  A model without the skip transforms grows them,
+    starting at zero, so it resumes unchanged; the optimiser then restarts."""
     if path.endswith(".tecw"):
         from export import load_tecw_into
         load_tecw_into(model, path)
         return 0
     ck = torch.load(path, map_location=device)
-    model.load_state_dict(ck["model"])
+    missing, unexpected = model.load_state_dict(ck["model"], strict=False)
+    if unexpected or any(not k.startswith("skip_") for k in missing):
+        raise SystemExit(f"{path}: does not fit this model (missing {missing}, unexpected {unexpected})")
+    if missing:
+        return 0
     if opt is not None and "opt" in ck:
         opt.load_state_dict(ck["opt"])
     return ck.get("step", 0)
@@ -144,12 +156,17 @@ def main():
     say("train: " + ",".join(p.name for p in train_places))
     say("val: " + ",".join(p.name for p in val_places))
     model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, qualities=ANCHORS,
-                       levels=args.levels, frame_norm=args.frame_norm)
+                       levels=args.levels, frame_norm=args.frame_norm, skip=args.skip)
     mean, std = slot_statistics(train_places)
     model.band_mean.copy_(torch.from_numpy(mean))
     model.band_std.copy_(torch.from_numpy(std))
     model.to(args.device)
-    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    skip_params = [p for k, p in model.named_parameters() if k.startswith("skip_")]
+    other_params = [p for k, p in model.named_parameters() if not k.startswith("skip_")]
+    groups = [{"params": other_params, "lr_mult": 1.0}]
+    if skip_params:
+        groups.append({"params": skip_params, "lr_mult": args.skip_lr_mult})
+    opt = torch.optim.Adam(groups, lr=args.lr)
     step = 0
     ckpt = os.path.join(args.out, "ckpt.pt")
     if args.resume:
@@ -158,6 +175,8 @@ def main():
     elif os.path.exists(ckpt):
         step = load_resume(model, opt, ckpt, args.device)
         say(f"resumed from {ckpt} at step {step}")
+    fresh_opt = step == 0
+    first_step = step
     say(f"params {count_params(model)} hp {model.hp} device {args.device}")
     sampler = CropSampler(train_places, args.crop, args.seed * 1000 + step)
     val_set = make_val_set(val_places)
@@ -167,8 +186,12 @@ def main():
     while step < args.steps:
         frac = step / max(args.steps, 1)
         lr = args.lr_final + 0.5 * (args.lr - args.lr_final) * (1 + math.cos(math.pi * frac))
+        if fresh_opt and args.warmup > 0:
+            # Adam's first steps move every weight by about lr whatever its
+            # gradient: ramp up so a resumed model is not knocked back.
+            lr *= min(1.0, (step - first_step + 1) / args.warmup)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_mult", 1.0)
         x, mask = sampler.sample(args.batch)
         x = torch.from_numpy(x).to(args.device)
         mask = torch.from_numpy(mask).to(args.device)
