@@ -21,11 +21,12 @@ typedef struct TecwGenParams {
     int levels;           /* stride-2 stages (meta key written unless 4) */
     int frame_norm;       /* per-frame band statistics (meta key when set) */
     int skip;             /* linear skip transforms (arch version 2) */
+    int arch_version;     /* 0: the lowest that has the features asked for */
 } TecwGenParams;
 
 static inline TecwGenParams tecw_gen_defaults(void)
 {
-    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0, 0 };
+    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0, 0, 0 };
     return p;
 }
 
@@ -259,7 +260,7 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
                        "slots=B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12\n"
                        "n=%d\nm=%d\nnh=%d\nnmid=%d\nqualities=%d\ndefault_quality=%d\n"
                        "%strained=no\ncard=test model\n",
-                       p->skip ? 2 : 1, p->name, N, M, NH, NMID, Q, p->default_quality, extra);
+                       p->arch_version ? p->arch_version : p->skip ? 2 : 1, p->name, N, M, NH, NMID, Q, p->default_quality, extra);
     tecw_entry(&b, "meta", 4, 1, &len);
     tecw_put(&b, meta, (size_t)len);
     entries++;

@@ -54,6 +54,87 @@ static void test_load(void)
     m = load(&p, &ret, err, sizeof(err));
     CHECK_EQ_INT(ret, TEC_EMODEL);
     CHECK(strstr(err, "default_quality") != NULL);
+
+    /* Version 2 with the skip transforms; skip in a version 1 file (which
+     * a version 1 reader would ignore) and unknown versions are refused. */
+    p = tecw_gen_defaults();
+    p.levels = 2;
+    p.skip = 1;
+    m = load(&p, &ret, err, sizeof(err));
+    CHECK_EQ_INT(ret, 0);
+    CHECK(m && m->skip == 1 && m->skip_a && m->skip_s);
+    tec_img_free(&m);
+    p.arch_version = 1;
+    m = load(&p, &ret, err, sizeof(err));
+    CHECK(ret == TEC_EMODEL && !m && strstr(err, "skip") != NULL);
+    p.arch_version = 3;
+    m = load(&p, &ret, err, sizeof(err));
+    CHECK(ret == TEC_EMODEL && !m && strstr(err, "version 3") != NULL);
+}
+
+/* The skip transforms against a direct reference: with and without them,
+ * analysis and synthesis differ by exactly the block transform. */
+static void test_skip(void)
+{
+    char err[256];
+    int ret;
+    TecwGenParams p = tecw_gen_defaults();
+    p.levels = 2;
+    p.skip = 1;
+    TecImageModel *m = load(&p, &ret, err, sizeof(err));
+    CHECK_EQ_INT(ret, 0);
+    if (!m)
+        return;
+    enum { H = 3, W = 5, D = 4, S = 13 };
+    const int M = m->m, K = S * D * D, HP = H * D, WP = W * D;
+    float *x = malloc(sizeof(float) * S * HP * WP), *y = malloc(sizeof(float) * M * H * W);
+    float *with = malloc(sizeof(float) * S * HP * WP), *without = malloc(sizeof(float) * S * HP * WP);
+    float *ya = malloc(sizeof(float) * M * H * W), *yb = malloc(sizeof(float) * M * H * W);
+    float bias[64];
+    const float mask[S] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+    TecWorkspace ws = { 0 };
+    unsigned seed = 7;
+
+    for (int i = 0; i < S * HP * WP; i++)
+        x[i] = frand(&seed);
+    for (int i = 0; i < M * H * W; i++)
+        y[i] = 3.0f * frand(&seed);
+    tec_img_input_bias(m, mask, bias);
+    CHECK_EQ_INT(tec_img_synthesis(m, y, H, W, with, &ws), 0);
+    CHECK_EQ_INT(tec_img_analysis(m, x, HP, WP, bias, ya, &ws), 0);
+    m->skip = 0;
+    CHECK_EQ_INT(tec_img_synthesis(m, y, H, W, without, &ws), 0);
+    CHECK_EQ_INT(tec_img_analysis(m, x, HP, WP, bias, yb, &ws), 0);
+    m->skip = 1;
+
+    double worst_s = 0, worst_a = 0;
+    for (int s = 0; s < S; s++)
+        for (int r = 0; r < HP; r++)
+            for (int c = 0; c < WP; c++) {
+                const int row = (s * D + r % D) * D + c % D, pos = (r / D) * W + c / D;
+                double want = 0;
+                for (int j = 0; j < M; j++)
+                    want += (double)m->skip_s[row * M + j] * y[j * H * W + pos];
+                const size_t i = ((size_t)s * HP + r) * WP + c;
+                worst_s = fmax(worst_s, fabs(with[i] - without[i] - want));
+            }
+    for (int j = 0; j < M; j++)
+        for (int pos = 0; pos < H * W; pos++) {
+            double want = 0;
+            for (int k = 0; k < K; k++) {
+                const int s = k / (D * D), dy = k / D % D, dx = k % D;
+                want += (double)m->skip_a[j * K + k] *
+                        x[((size_t)s * HP + pos / W * D + dy) * WP + pos % W * D + dx];
+            }
+            worst_a = fmax(worst_a, fabs(ya[j * H * W + pos] - yb[j * H * W + pos] - want));
+        }
+    if (worst_s > 1e-4 || worst_a > 1e-4)
+        fprintf(stderr, "skip: synthesis off by %g, analysis by %g\n", worst_s, worst_a);
+    CHECK(worst_s <= 1e-4);
+    CHECK(worst_a <= 1e-4);
+    tec_ws_free(&ws);
+    free(x); free(y); free(with); free(without); free(ya); free(yb);
+    tec_img_free(&m);
 }
 
 static void test_rate_control(void)
@@ -274,5 +355,6 @@ int main(void)
     test_rate_control();
     test_hyper_synthesis();
     test_tiled_synthesis();
+    test_skip();
     return test_report("test_model_image");
 }
