@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""How close a model gets to its transforms' limit, on the validation crops.
+
+For anchors 0, 3 and 7 prints the rate and PSNR of the coded latents (as in
+training's validation) and the PSNR of the reconstruction from unquantized
+latents: the ceiling no rate can pass.  When the two PSNRs meet, the
+transforms, not the entropy model, are what limits quality.
+
+  /usr/bin/python3 tools/train/ceiling.py weights/tec-s2.tecw
+  /usr/bin/python3 tools/train/ceiling.py runs/s2/ckpt.pt
+"""
+import argparse
+import math
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from data import list_places  # noqa: E402
+from export import load_tecw_into, model_from_meta  # noqa: E402
+from tecmodel import ImageModel  # noqa: E402
+import tecio  # noqa: E402
+from train import make_val_set, validate  # noqa: E402
+
+
+def load(path):
+    if path.endswith(".tecw"):
+        meta, _, _ = tecio.read_tecw(path)
+        model = model_from_meta(meta)
+        load_tecw_into(model, path)
+    else:
+        ck = torch.load(path, map_location="cpu")
+        model = ImageModel(**ck["hp"])
+        model.load_state_dict(ck["model"])
+    return model.eval()
+
+
+def unquantized_psnr(model, val_set, q):
+    model.eval()  # validate() leaves the model in training mode
+    n = sse = 0.0
+    with torch.no_grad():
+        for x, mask in val_set:
+            x, mask = torch.from_numpy(x), torch.from_numpy(mask)
+            stats = model.frame_stats(x)
+            y = model.analysis(model.normalise(x, mask, stats), mask)
+            g, ig = model.gains(torch.full((x.shape[0],), q))
+            x_hat = model.denormalise(model.synthesis(y * (g * ig)[:, :, None, None]), stats)
+            d = (torch.clamp(torch.round(x_hat), 0, 10000) - torch.clamp(x, 0, 10000))
+            sse += float(((d * mask[:, :, None, None]).double() ** 2).sum())
+            n += float(mask.sum()) * x.shape[2] * x.shape[3]
+    return 10 * math.log10(1e8 / max(sse / n, 1e-12))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", help=".tecw or training checkpoint")
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                   "..", "..", "..", "shared", "data"))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    model = load(args.model)
+    val_set = make_val_set(list_places(args.data, "val"))
+    print("anchor  bpppb  PSNR coded  PSNR unquantized")
+    for q, bpp, psnr in validate(model, val_set, "cpu"):
+        print(f"{q:6d} {bpp:6.3f} {psnr:11.2f} {unquantized_psnr(model, val_set, q):17.2f}")
+
+
+if __name__ == "__main__":
+    main()
