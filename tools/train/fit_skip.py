@@ -6,7 +6,7 @@ best correction of it for the current transforms is a least-squares problem:
 over training crops coded at every anchor, regress what the synthesis still
 misses in each 2^levels x 2^levels block on that position's decoded latents,
 weighted like the training loss (squared error of reflectance, i.e. the
-normalised error times the frame's band spread).  One ridge-regularised
+normalised error times the frame's band spread, times the anchor's lambda).  One ridge-regularised
 solve per band; the rate does not change, only the reconstruction.
 
   /usr/bin/python3 tools/train/fit_skip.py runs/s2/ckpt.pt -o runs/s2/ckpt-fit.pt
@@ -22,6 +22,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import CropSampler, list_places  # noqa: E402
 from tecmodel import ImageModel  # noqa: E402
+from train import anchor_lambdas  # noqa: E402
 
 
 def decoded_latents(model, x, mask, q):
@@ -35,7 +36,7 @@ def decoded_latents(model, x, mask, q):
     return (torch.round(yg - mu) + mu) * ig[:, :, None, None], xn, stats
 
 
-def fit(model, sampler, batches, ridge):
+def fit(model, sampler, batches, ridge, anchor_weights):
     s_n, m = model.slots, model.hp["m"]
     d = 1 << model.levels
     gram = torch.zeros(s_n, m, m, dtype=torch.float64)
@@ -51,7 +52,7 @@ def fit(model, sampler, batches, ridge):
             lat = y_hat.permute(0, 2, 3, 1).reshape(b, hl * wl, m).double()
             blocks = (miss.reshape(b, s_n, hl, d, wl, d).permute(0, 1, 2, 4, 3, 5)
                       .reshape(b, s_n, hl * wl, d * d).double())
-            weight = (stats[1] ** 2 * mask).double()
+            weight = (stats[1] ** 2 * mask).double() * anchor_weights[:, None]
             for s in range(s_n):
                 gram[s] += torch.einsum("b,bpm,bpn->mn", weight[:, s], lat, lat)
                 cross[s] += torch.einsum("b,bpm,bpk->mk", weight[:, s], lat, blocks[:, s])
@@ -74,6 +75,8 @@ def main():
     ap.add_argument("--crop", type=int, default=96)
     ap.add_argument("--ridge", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--weigh", choices=("lambda", "equal"), default="lambda",
+                    help="anchors' errors weighed by their lambda (the training loss) or equally")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -83,8 +86,14 @@ def main():
     model.eval()
     if not model.skip:
         raise SystemExit(f"{args.checkpoint}: the model has no skip transforms")
+    # Each anchor's error counts with its lambda, as in the training loss.
+    targs = ck.get("args", {})
+    lambdas = anchor_lambdas(targs.get("lambda_min", 1500.0), targs.get("lambda_ratio", 2.25))
+    weights = torch.tensor(lambdas, dtype=torch.float64) / lambdas[0]
+    if args.weigh == "equal":
+        weights = torch.ones_like(weights)
     fit(model, CropSampler(list_places(args.data, "train"), args.crop, args.seed),
-        args.batches, args.ridge)
+        args.batches, args.ridge, weights)
     ck["model"] = model.state_dict()
     ck.pop("opt", None)  # the optimiser state no longer matches the weights
     ck["skip_fit"] = vars(args)
