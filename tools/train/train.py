@@ -5,9 +5,11 @@ Runs on CPU (torch.set_num_threads) or CUDA unchanged.  Checkpoints go to
 OUT/ckpt.pt every --ckpt-every steps; --resume continues from a checkpoint or
 from a shipped .tecw (weights only, fresh optimiser).
 
-  /usr/bin/python3 tools/train/train.py --out runs/s2 --steps 11000 --seed 3
+  /usr/bin/python3 tools/train/train.py --resume weights/tec-s2.tecw --out runs/s2 \
+      --steps 8500 --lr 1e-4 --lr-final 1e-5 --seed 5
 
-The defaults are the shipped model's (weights/tec-s2.md).
+The defaults are the shipped model's architecture and loss (weights/tec-s2.md
+gives both training phases' full commands).
 """
 import argparse
 import math
@@ -47,7 +49,7 @@ def parse_args():
     ap.add_argument("--levels", type=int, default=2, help="stride-2 stages of the transforms")
     ap.add_argument("--frame-norm", type=int, default=1, help="per-frame band statistics as side information")
     ap.add_argument("--skip", type=int, default=1, help="linear skip transforms beside the nonlinear ones")
-    ap.add_argument("--skip-lr-mult", type=float, default=5.0,
+    ap.add_argument("--skip-lr-mult", type=float, default=2.0,
                     help="learning-rate factor of the skip transforms (they start at zero)")
     ap.add_argument("--lambda-min", type=float, default=1500.0, help="lambda of the lowest anchor")
     ap.add_argument("--lambda-ratio", type=float, default=2.25, help="lambda step between anchors")
