@@ -498,26 +498,22 @@ void tec_img_input_bias(const TecImageModel *m, const float *mask, float *bias)
     }
 }
 
-/* y[m][h][w] += skip_a . (each latent's d x d block of xn[slots][dh][dw]):
- * the block's samples are gathered into one column per latent first. */
+/* y[m][h][w] += skip_a applied to each latent's d x d block of
+ * xn[slots][dh][dw]: a d x d convolution with stride d and no padding. */
 static int skip_analysis(const TecImageModel *m, const float *xn, int h, int w, float *y,
                          TecWorkspace *ws)
 {
-    const int d = m->downscale, k = m->slots * d * d, n = h * w;
-    float *cols = tec_ws_get(ws, TEC_WS_CONV, (size_t)k * n * sizeof(float));
-    if (!cols)
+    const int d = m->downscale;
+    const size_t n = (size_t)m->m * h * w;
+    const size_t scratch_size = tec_conv2d_scratch(m->slots, h * d, w * d, d, d, 0);
+    float *skip = tec_ws_get(ws, TEC_WS_ACT0, n * sizeof(float));
+    float *scratch = tec_ws_get(ws, TEC_WS_CONV, (scratch_size ? scratch_size : 1) * sizeof(float));
+    if (!skip || !scratch)
         return TEC_ENOMEM;
-    for (int s = 0; s < m->slots; s++)
-        for (int dy = 0; dy < d; dy++)
-            for (int dx = 0; dx < d; dx++) {
-                float *dst = cols + (size_t)((s * d + dy) * d + dx) * n;
-                for (int py = 0; py < h; py++) {
-                    const float *src = xn + ((size_t)s * h * d + (size_t)py * d + dy) * w * d + dx;
-                    for (int px = 0; px < w; px++)
-                        dst[py * w + px] = src[(size_t)px * d];
-                }
-            }
-    tec_gemm_f32(TEC_GEMM_BLAS, m->m, n, k, m->skip_a, k, cols, n, y, n, 1);
+    tec_conv2d_f32(TEC_GEMM_BLAS, xn, m->slots, h * d, w * d, m->skip_a, NULL, m->m, d, d, 0,
+                   skip, scratch);
+    for (size_t i = 0; i < n; i++)
+        y[i] += skip[i];
     return 0;
 }
 
