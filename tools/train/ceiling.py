@@ -10,7 +10,6 @@ transforms, not the entropy model, are what limits quality.
   /usr/bin/python3 tools/train/ceiling.py runs/s2/ckpt.pt
 """
 import argparse
-import math
 import os
 import sys
 
@@ -21,7 +20,7 @@ from data import list_places  # noqa: E402
 from export import load_tecw_into, model_from_meta  # noqa: E402
 from tecmodel import ImageModel  # noqa: E402
 import tecio  # noqa: E402
-from train import make_val_set, validate  # noqa: E402
+from train import clipped_sse, make_val_set, psnr, validate  # noqa: E402
 
 
 def load(path):
@@ -46,10 +45,9 @@ def unquantized_psnr(model, val_set, q):
             y = model.analysis(model.normalise(x, mask, stats), mask)
             g, ig = model.gains(torch.full((x.shape[0],), q))
             x_hat = model.denormalise(model.synthesis(y * (g * ig)[:, :, None, None]), stats)
-            d = (torch.clamp(torch.round(x_hat), 0, 10000) - torch.clamp(x, 0, 10000))
-            sse += float(((d * mask[:, :, None, None]).double() ** 2).sum())
+            sse += clipped_sse(x_hat, x, mask)
             n += float(mask.sum()) * x.shape[2] * x.shape[3]
-    return 10 * math.log10(1e8 / max(sse / n, 1e-12))
+    return psnr(sse, n)
 
 
 def main():
@@ -63,8 +61,8 @@ def main():
     model = load(args.model)
     val_set = make_val_set(list_places(args.data, "val"))
     print("anchor  bpppb  PSNR coded  PSNR unquantized")
-    for q, bpp, psnr in validate(model, val_set, "cpu"):
-        print(f"{q:6d} {bpp:6.3f} {psnr:11.2f} {unquantized_psnr(model, val_set, q):17.2f}")
+    for q, bpp, db in validate(model, val_set, "cpu"):
+        print(f"{q:6d} {bpp:6.3f} {db:11.2f} {unquantized_psnr(model, val_set, q):17.2f}")
 
 
 if __name__ == "__main__":

@@ -78,6 +78,18 @@ def rd_terms(model, x, mask, q, noise=True):
     return rate, dist, x_hat
 
 
+def clipped_sse(x_hat, x, mask):
+    """Squared error of the samples a decoder writes (rounded, uint16) against
+    the input, both clipped to reflectance [0, 10000], over present bands."""
+    xr = torch.clamp(torch.round(x_hat), 0, 65535)
+    d = (torch.clamp(xr, 0, 10000) - torch.clamp(x, 0, 10000)) * mask[:, :, None, None]
+    return float((d.double() ** 2).sum())
+
+
+def psnr(sse, n):
+    return 10 * math.log10(1e8 / max(sse / n, 1e-12))
+
+
 def validate(model, val_set, device):
     model.eval()
     rows = []
@@ -93,12 +105,8 @@ def validate(model, val_set, device):
                 n = mt.sum(1) * x.shape[2] * x.shape[3]
                 tot_bits += float((rate * n).sum())
                 tot_n += float(n.sum())
-                xr = torch.clamp(torch.round(x_hat), 0, 65535)
-                d = (torch.clamp(xr, 0, 10000) - torch.clamp(xt, 0, 10000)) * mt[:, :, None, None]
-                sse += float((d.double() ** 2).sum())
-            mse = sse / tot_n
-            psnr = 10 * math.log10(1e8 / max(mse, 1e-12))
-            rows.append((q, tot_bits / tot_n, psnr))
+                sse += clipped_sse(x_hat, xt, mt)
+            rows.append((q, tot_bits / tot_n, psnr(sse, tot_n)))
     model.train()
     return rows
 
@@ -178,7 +186,6 @@ def main():
         step = load_resume(model, opt, ckpt, args.device)
         say(f"resumed from {ckpt} at step {step}")
     fresh_opt = step == 0
-    first_step = step
     say(f"params {count_params(model)} hp {model.hp} device {args.device}")
     sampler = CropSampler(train_places, args.crop, args.seed * 1000 + step)
     val_set = make_val_set(val_places)
@@ -191,7 +198,7 @@ def main():
         if fresh_opt and args.warmup > 0:
             # Adam's first steps move every weight by about lr whatever its
             # gradient: ramp up so a resumed model is not knocked back.
-            lr *= min(1.0, (step - first_step + 1) / args.warmup)
+            lr *= min(1.0, (step + 1) / args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr * g.get("lr_mult", 1.0)
         x, mask = sampler.sample(args.batch)
@@ -222,8 +229,8 @@ def main():
                         "hp": model.hp, "args": vars(args)}, tmp)
             os.replace(tmp, ckpt)
         if step % args.val_every == 0 or step == args.steps:
-            for q, bpp, psnr in validate(model, val_set, args.device):
-                say(f"val step {step} q {q} bpppb {bpp:.4f} psnr {psnr:.2f}")
+            for q, bpp, db in validate(model, val_set, args.device):
+                say(f"val step {step} q {q} bpppb {bpp:.4f} psnr {db:.2f}")
     say("done")
 
 
