@@ -93,6 +93,7 @@ static void test_skip(void)
     float bias[64];
     const float mask[S] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
     TecWorkspace ws = { 0 };
+    const TecInside whole = { 0, HP, 0, WP };
     unsigned seed = 7;
 
     for (int i = 0; i < S * HP * WP; i++)
@@ -101,10 +102,10 @@ static void test_skip(void)
         y[i] = 3.0f * frand(&seed);
     tec_img_input_bias(m, mask, bias);
     CHECK_EQ_INT(tec_img_synthesis(m, y, H, W, with, &ws), 0);
-    CHECK_EQ_INT(tec_img_analysis(m, x, HP, WP, bias, ya, &ws), 0);
+    CHECK_EQ_INT(tec_img_analysis(m, x, HP, WP, &whole, bias, ya, &ws), 0);
     m->skip = 0;
     CHECK_EQ_INT(tec_img_synthesis(m, y, H, W, without, &ws), 0);
-    CHECK_EQ_INT(tec_img_analysis(m, x, HP, WP, bias, yb, &ws), 0);
+    CHECK_EQ_INT(tec_img_analysis(m, x, HP, WP, &whole, bias, yb, &ws), 0);
     m->skip = 1;
 
     double worst_s = 0, worst_a = 0;

@@ -295,28 +295,35 @@ typedef struct RowJob {
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
-/* The standardised input of a block plus its halo, edge-replicated beyond
- * the frame: xn[slots][ph][pw]. */
+/* The standardised input of a block plus its halo, xn[slots][ph][pw]: the
+ * frame, edge-replicated up to the latent grid's extent (those samples are
+ * cropped by the decoder), and zero beyond it, as the training saw the
+ * zero padding of a crop's edge.  `inside` gets the part within the grid. */
 static void fill_input(const TecEncoder *enc, const PixelView *view, const TecBandGroup *group,
-                       const TecBlockRect *r, float *xn)
+                       const TecBlockRect *r, float *xn, TecInside *inside)
 {
     const TecImageModel *m = enc->model;
-    const int D = enc->geom.downscale, W = enc->geom.width, H = enc->geom.height;
+    const TecGeometry *g = &enc->geom;
+    const int D = g->downscale, W = g->width, H = g->height;
     const int ph = r->h * D + 2 * enc->halo, pw = r->w * D + 2 * enc->halo;
     const int py0 = r->y0 * D - enc->halo, px0 = r->x0 * D - enc->halo;
     const size_t plane = (size_t)ph * pw;
 
+    inside->y0 = clampi(-py0, 0, ph);
+    inside->y1 = clampi(g->lat_h * D - py0, 0, ph);
+    inside->x0 = clampi(-px0, 0, pw);
+    inside->x1 = clampi(g->lat_w * D - px0, 0, pw);
     memset(xn, 0, (size_t)m->slots * plane * sizeof(*xn));
     for (int j = 0; j < group->count; j++) {
         const int s = group->slot[j];
         const float mean = enc->norm.mean[group->band[j]], std = enc->norm.spread[group->band[j]];
         const uint16_t *band = view->data + group->band[j] * view->band_stride;
-        for (int i = 0; i < ph; i++) {
-            const int y = clampi(py0 + i, 0, H - 1);
+        for (int i = inside->y0; i < inside->y1; i++) {
+            const int y = imin(py0 + i, H - 1);
             const uint16_t *src = band + (y - view->y0) * view->stride;
             float *dst = xn + s * plane + (size_t)i * pw;
-            for (int k = 0; k < pw; k++)
-                dst[k] = ((float)src[clampi(px0 + k, 0, W - 1)] - mean) / std;
+            for (int k = inside->x0; k < inside->x1; k++)
+                dst[k] = ((float)src[imin(px0 + k, W - 1)] - mean) / std;
         }
     }
 }
@@ -356,8 +363,10 @@ static int block_task(void *ctx, int task, int slot)
     if (!xn || !y || !yg || !z)
         return TEC_ENOMEM;
 
-    fill_input(enc, job->view, &enc->hdr.groups[group], &r, xn);
-    int ret = tec_img_analysis(m, xn, ph, pw, enc->input_bias + (size_t)group * m->n, y, ws);
+    TecInside inside;
+    fill_input(enc, job->view, &enc->hdr.groups[group], &r, xn, &inside);
+    int ret = tec_img_analysis(m, xn, ph, pw, &inside, enc->input_bias + (size_t)group * m->n,
+                               y, ws);
     if (ret < 0)
         return ret;
     for (int c = 0; c < m->m; c++)

@@ -540,8 +540,26 @@ static int skip_synthesis(const TecImageModel *m, const float *y, int h, int w, 
     return 0;
 }
 
+/* Zeroes x[c][h][w] outside rows [y0, y1) and columns [x0, x1). */
+static void zero_outside(float *x, int c, int h, int w, int y0, int y1, int x0, int x1)
+{
+    for (int ch = 0; ch < c; ch++)
+        for (int i = 0; i < h; i++) {
+            float *row = x + ((size_t)ch * h + i) * w;
+            if (i < y0 || i >= y1) {
+                memset(row, 0, (size_t)w * sizeof(*row));
+                continue;
+            }
+            for (int k = 0; k < x0 && k < w; k++)
+                row[k] = 0.0f;
+            for (int k = x1 < 0 ? 0 : x1; k < w; k++)
+                row[k] = 0.0f;
+        }
+}
+
 int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
-                     const float *input_bias, float *y, TecWorkspace *ws)
+                     const TecInside *inside, const float *input_bias, float *y,
+                     TecWorkspace *ws)
 {
     const TecGemmKind kind = TEC_GEMM_BLAS;
     const size_t n = (size_t)m->n;
@@ -560,7 +578,13 @@ int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
             return ret;
         h /= 2;
         w /= 2;
-        if (i < m->levels - 1 && (ret = gdn(&m->gdn[i], m->n, out, (size_t)h * w, 0, ws)) < 0)
+        if (i == m->levels - 1)
+            break;
+        /* The next layer zero-pads this one at the frame's edge. */
+        const int f = 2 << i;
+        zero_outside(out, m->n, h, w, inside->y0 / f, inside->y1 / f, inside->x0 / f,
+                     inside->x1 / f);
+        if ((ret = gdn(&m->gdn[i], m->n, out, (size_t)h * w, 0, ws)) < 0)
             return ret;
         in = out;
     }

@@ -85,10 +85,19 @@ void tec_ws_free(TecWorkspace *ws);
 /* First-layer bias for a slot mask: a0.bias + a0_mask.weight . mask. */
 void tec_img_input_bias(const TecImageModel *m, const float *mask, float *bias);
 
-/* Analysis of xn[slots][h][w] (h, w multiples of downscale) into
- * y[m][h/downscale][w/downscale]. */
+/* The part of an analysis input that lies inside the frame (padded to a
+ * multiple of downscale): rows [y0, y1), columns [x0, x1), all multiples of
+ * downscale.  Outside it every layer's input is zero, as in training, where
+ * each convolution zero-pads its input at the frame's edge. */
+typedef struct TecInside {
+    int y0, y1, x0, x1;
+} TecInside;
+
+/* Analysis of xn[slots][h][w] (h, w multiples of downscale; zero outside
+ * `inside`) into y[m][h/downscale][w/downscale]. */
 int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
-                     const float *input_bias, float *y, TecWorkspace *ws);
+                     const TecInside *inside, const float *input_bias, float *y,
+                     TecWorkspace *ws);
 /* Hyper-analysis of y[m][h][w] into z[nh][hz][wz], hz = ceil(ceil(h/2)/2). */
 int tec_img_hyper_analysis(const TecImageModel *m, const float *y, int h, int w,
                            float *z, TecWorkspace *ws);
