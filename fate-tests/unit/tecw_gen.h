@@ -22,11 +22,13 @@ typedef struct TecwGenParams {
     int frame_norm;       /* per-frame band statistics (meta key when set) */
     int skip;             /* linear skip transforms (arch version 2) */
     int arch_version;     /* 0: the lowest that has the features asked for */
+    int ctx_groups;       /* channel context slices (arch version 3), 0: none */
+    int ctx_hidden;
 } TecwGenParams;
 
 static inline TecwGenParams tecw_gen_defaults(void)
 {
-    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0, 0, 0 };
+    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0, 0, 0, 0, 0 };
     return p;
 }
 
@@ -146,13 +148,13 @@ static inline void tecw_gdn(TecwBuf *b, const char *prefix, int c)
 }
 
 static inline void tecw_int_conv(TecwBuf *b, unsigned *seed, const char *prefix, int cout, int cin,
-                          float bias_mean)
+                                 int k, float bias_mean)
 {
     char name[64];
-    int dims[4] = { cout, cin, 3, 3 };
-    float scale = sqrtf(3.0f / (float)(cin * 9));
+    int dims[4] = { cout, cin, k, k };
+    float scale = sqrtf(3.0f / (float)(cin * k * k));
     snprintf(name, sizeof(name), "%s.weight", prefix);
-    tecw_entry(b, name, 3, 4, dims);
+    tecw_entry(b, name, 3, k == 1 ? 2 : 4, dims);
     for (int i = 0; i < tecw_count(4, dims); i++)
         tecw_u32(b, (uint32_t)(int32_t)lrintf(tecw_rand(seed) * scale * 4096.0f));
     snprintf(name, sizeof(name), "%s.bias", prefix);
@@ -250,17 +252,19 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
     int entries = 0;
 
     tecw_u32(&b, 0);  /* entry count, patched below */
-    char meta[512], extra[64] = "";
+    char meta[512], extra[128] = "", ctx[64] = "";
     const int L = p->levels, D = 1 << L;
-    if (L != 4 || p->frame_norm || p->skip)
-        snprintf(extra, sizeof(extra), "levels=%d\nframe_norm=%d\n%s", L, p->frame_norm,
-                 p->skip ? "skip=1\n" : "");
+    if (p->ctx_groups)
+        snprintf(ctx, sizeof(ctx), "ctx_groups=%d\nctx_hidden=%d\n", p->ctx_groups, p->ctx_hidden);
+    if (L != 4 || p->frame_norm || p->skip || p->ctx_groups)
+        snprintf(extra, sizeof(extra), "levels=%d\nframe_norm=%d\n%s%s", L, p->frame_norm,
+                 p->skip ? "skip=1\n" : "", ctx);
     int len = snprintf(meta, sizeof(meta),
                        "arch=tec-img\narch_version=%d\nname=%s\n"
                        "slots=B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12\n"
                        "n=%d\nm=%d\nnh=%d\nnmid=%d\nqualities=%d\ndefault_quality=%d\n"
                        "%strained=no\ncard=test model\n",
-                       p->arch_version ? p->arch_version : p->skip ? 2 : 1, p->name, N, M, NH, NMID, Q, p->default_quality, extra);
+                       p->arch_version ? p->arch_version : p->ctx_groups ? 3 : p->skip ? 2 : 1, p->name, N, M, NH, NMID, Q, p->default_quality, extra);
     tecw_entry(&b, "meta", 4, 1, &len);
     tecw_put(&b, meta, (size_t)len);
     entries++;
@@ -305,10 +309,19 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
         tecw_gdn(&b, name, N);
     }
     entries += 4 * (L - 1);
-    tecw_int_conv(&b, &seed, "hs.t0", 4 * NH, NH, 0.0f);
-    tecw_int_conv(&b, &seed, "hs.t1", 4 * NMID, NH, 0.2f);
-    tecw_int_conv(&b, &seed, "hs.t2", 2 * M, NMID, 0.0f);
+    tecw_int_conv(&b, &seed, "hs.t0", 4 * NH, NH, 3, 0.0f);
+    tecw_int_conv(&b, &seed, "hs.t1", 4 * NMID, NH, 3, 0.2f);
+    tecw_int_conv(&b, &seed, "hs.t2", 2 * M, NMID, 3, 0.0f);
     entries += 6;
+    for (int k = 1; k < p->ctx_groups; k++) {
+        const int gs = M / p->ctx_groups;
+        char name[32];
+        snprintf(name, sizeof(name), "ctx%d.l0", k);
+        tecw_int_conv(&b, &seed, name, p->ctx_hidden, (k + 2) * gs, 1, 0.0f);
+        snprintf(name, sizeof(name), "ctx%d.l1", k);
+        tecw_int_conv(&b, &seed, name, 2 * gs, p->ctx_hidden, 1, 0.0f);
+        entries += 4;
+    }
 
     float *gain = malloc(sizeof(float) * Q * M), *igain = malloc(sizeof(float) * Q * M);
     for (int q = 0; q < Q; q++)

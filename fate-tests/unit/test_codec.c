@@ -680,6 +680,12 @@ int main(void)
     p.skip = 1;
     CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
     test_layout(2);
+    /* ... and with the channel context (tec-img version 3). */
+    printf("model with 2 levels, per-frame statistics, linear skip and channel context\n");
+    p.ctx_groups = 4;
+    p.ctx_hidden = 6;
+    CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
+    test_layout(2);
 
     cleanup_dir(model_dir);
     cleanup_dir(other_dir);

@@ -31,6 +31,9 @@ int tec_conv3x3_i32_path(int path, const int32_t *in, int cin, int h, int w,
                          const int32_t *weight, const int32_t *bias, int cout,
                          int32_t *out);
 
+int tec_dense_i32_path(int path, const int32_t *in, int cin, int n, const int32_t *weight,
+                       const int32_t *bias, int cout, int32_t *out);
+
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint32_t rnd(void)
@@ -580,6 +583,51 @@ static int32_t conv_single(int32_t bias, int32_t w, int32_t a)
     return out;
 }
 
+/* The 1x1 layer of the channel context, every path against int64 sums
+ * (amp 28 with at most 8 inputs: products near 2^56, saturated outputs). */
+static void check_dense_i32(int cin, int n, int cout, int amp)
+{
+    int32_t *in = malloc((size_t)cin * n * sizeof(int32_t));
+    int32_t *weight = malloc((size_t)cout * cin * sizeof(int32_t));
+    int32_t *bias = malloc((size_t)cout * sizeof(int32_t));
+    int32_t *want = malloc((size_t)cout * n * sizeof(int32_t));
+    int32_t *out = malloc((size_t)cout * n * sizeof(int32_t));
+    const int32_t mask = (int32_t)((1u << amp) - 1);
+
+    for (int i = 0; i < cin * n; i++)
+        in[i] = (int32_t)(rnd() & mask) - mask / 2;
+    for (int i = 0; i < cout * cin; i++)
+        weight[i] = (int32_t)(rnd() & mask) - mask / 2;
+    for (int o = 0; o < cout; o++)
+        bias[o] = (int32_t)rnd();
+    for (int o = 0; o < cout; o++)
+        for (int p = 0; p < n; p++) {
+            int64_t acc = bias[o];
+            for (int i = 0; i < cin; i++)
+                acc += (int64_t)weight[o * cin + i] * in[i * n + p];
+            want[o * n + p] = descale_ref(acc);
+        }
+    for (int path = 0; path <= 1; path++) {
+        memset(out, 0x55, (size_t)cout * n * sizeof(int32_t));
+        const int ran = tec_dense_i32_path(path, in, cin, n, weight, bias, cout, out);
+        CHECK(ran <= path && (path == 0 || ran == !!cpu_has_avx2()));
+        CHECK(!memcmp(out, want, (size_t)cout * n * sizeof(int32_t)));
+    }
+    free(in); free(weight); free(bias); free(want); free(out);
+}
+
+static void test_dense_i32(void)
+{
+    static const int dims[][3] = {
+        { 1, 1, 1 }, { 3, 7, 2 }, { 8, 256, 5 }, { 5, 300, 3 }, { 24, 1024, 4 }, { 2, 513, 9 },
+    };
+
+    for (size_t d = 0; d < sizeof(dims) / sizeof(*dims); d++) {
+        check_dense_i32(dims[d][0], dims[d][1], dims[d][2], 12);
+        check_dense_i32(dims[d][0] < 8 ? dims[d][0] : 8, dims[d][1], dims[d][2], 28);
+    }
+}
+
 static void test_conv3x3_i32(void)
 {
     static const int dims[][4] = {
@@ -635,5 +683,6 @@ int main(void)
     test_gdn();
     test_relu();
     test_conv3x3_i32();
+    test_dense_i32();
     return test_report("kernels");
 }

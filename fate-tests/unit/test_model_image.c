@@ -67,9 +67,27 @@ static void test_load(void)
     p.arch_version = 1;
     m = load(&p, &ret, err, sizeof(err));
     CHECK(ret == TEC_EMODEL && !m && strstr(err, "skip") != NULL);
-    p.arch_version = 3;
+    p.arch_version = 4;
     m = load(&p, &ret, err, sizeof(err));
-    CHECK(ret == TEC_EMODEL && !m && strstr(err, "version 3") != NULL);
+    CHECK(ret == TEC_EMODEL && !m && strstr(err, "version 4") != NULL);
+
+    /* Version 3 with the channel context; the keys in a version 2 file,
+     * and slices that do not divide m, are refused. */
+    p = tecw_gen_defaults();
+    p.ctx_groups = 4;
+    p.ctx_hidden = 6;
+    m = load(&p, &ret, err, sizeof(err));
+    CHECK_EQ_INT(ret, 0);
+    CHECK(m && m->slices == 4 && m->ctx_hidden == 6 && m->ctx[3][0].cin == 5 * 4 &&
+          m->ctx[3][1].cout == 2 * 4);
+    tec_img_free(&m);
+    p.arch_version = 2;
+    m = load(&p, &ret, err, sizeof(err));
+    CHECK(ret == TEC_EMODEL && !m && strstr(err, "ctx_groups") != NULL);
+    p.arch_version = 0;
+    p.ctx_groups = 3;
+    m = load(&p, &ret, err, sizeof(err));
+    CHECK(ret == TEC_EMODEL && !m && strstr(err, "divide") != NULL);
 }
 
 /* The skip transforms against a direct reference: with and without them,

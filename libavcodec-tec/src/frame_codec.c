@@ -57,6 +57,56 @@ static int32_t round_clamped(float v, float limit)
     return (int32_t)floorf(v + 0.5f);
 }
 
+/* A block's entropy parameters as dense [m][n] planes, n = h x w, and the
+ * input rows of the channel context (doc/model.md): the decoded values of
+ * the slices so far, then the next slice's hyperprior parameters. */
+typedef struct BlockParams {
+    int32_t *mean, *scale, *ctx_in;
+    int n, slice;                /* positions, channels per slice */
+} BlockParams;
+
+static int block_params_init(const TecImageModel *m, const int32_t *params, int ph, int pw,
+                             const TecBlockRect *r, TecWorkspace *ws, BlockParams *bp)
+{
+    const size_t n = (size_t)r->h * r->w;
+    bp->n = (int)n;
+    bp->slice = m->m / m->slices;
+    int32_t *buf = tec_ws_get(ws, TEC_WS_CONTEXT,
+                              ((size_t)3 * m->m + bp->slice) * n * sizeof(*buf));
+    if (!buf)
+        return TEC_ENOMEM;
+    bp->mean = buf;
+    bp->scale = buf + (size_t)m->m * n;
+    bp->ctx_in = buf + (size_t)2 * m->m * n;
+    for (int c = 0; c < m->m; c++)
+        for (int y = 0; y < r->h; y++) {
+            const size_t src = (size_t)c * ph * pw + (size_t)y * pw, dst = (size_t)c * n + y * r->w;
+            memcpy(bp->mean + dst, params + src, r->w * sizeof(*buf));
+            memcpy(bp->scale + dst, params + (size_t)m->m * ph * pw + src, r->w * sizeof(*buf));
+        }
+    return 0;
+}
+
+/* Before slice k is coded: its parameters refined from the slices before. */
+static int slice_context(const TecImageModel *m, BlockParams *bp, int k, TecWorkspace *ws)
+{
+    if (k == 0)
+        return 0;
+    const size_t plane = (size_t)bp->slice * bp->n, first = (size_t)k * plane;
+    memcpy(bp->ctx_in + first, bp->mean + first, plane * sizeof(int32_t));
+    memcpy(bp->ctx_in + first + plane, bp->scale + first, plane * sizeof(int32_t));
+    return tec_img_channel_context(m, k, bp->ctx_in, bp->n, bp->mean + first,
+                                   bp->scale + first, ws);
+}
+
+/* A coded symbol's decoded value (8 fractional bits), context for the
+ * slices after it. */
+static void slice_value(BlockParams *bp, size_t i, int32_t symbol, int32_t mean)
+{
+    const int64_t v = (int64_t)symbol * 256 + mean;
+    bp->ctx_in[i] = v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : (int32_t)v;
+}
+
 int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
                         const TecBlockRect *r, const float *igain, TecRansEncoder *re,
                         TecLatentGrid *grid, TecWorkspace *ws)
@@ -72,27 +122,31 @@ int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
     for (size_t i = 0; i < nz; i++)
         zi[i] = round_clamped(z[i], Z_LIMIT);
     int ret = tec_img_hyper_synthesis(m, zi, hz, wz, params, ws);
-    if (ret < 0)
+    BlockParams bp;
+    if (ret < 0 || (ret = block_params_init(m, params, ph, pw, r, ws, &bp)) < 0)
         return ret;
 
     tec_rans_enc_reset(re);
     for (int c = 0; c < m->nh; c++)
         for (int i = 0; i < hz * wz; i++)
             tec_rans_enc_put(re, &m->prior[c], zi[(size_t)c * hz * wz + i]);
-    for (int c = 0; c < m->m; c++) {
-        const int32_t *mean = params + (size_t)c * ph * pw;
-        const int32_t *scale = params + (size_t)(m->m + c) * ph * pw;
-        for (int y = 0; y < r->h; y++) {
-            const float *src = yg + ((size_t)c * r->h + y) * r->w;
-            float *dst = grid ? tec_grid_row(grid, c, r->y0 + y) + r->x0 : NULL;
-            for (int x = 0; x < r->w; x++) {
-                const int32_t mu = mean[y * pw + x];
-                const int32_t s = round_clamped(src[x] - (float)mu / 256.0f, SYMBOL_LIMIT);
-                tec_rans_enc_put(re, &m->gauss[tec_img_scale_index(m, scale[y * pw + x])], s);
-                if (dst)
-                    dst[x] = tec_latent_value(s, mu, igain[c]);
+    for (int k = 0; k < m->slices; k++) {
+        if ((ret = slice_context(m, &bp, k, ws)) < 0)
+            return ret;
+        for (int c = k * bp.slice; c < (k + 1) * bp.slice; c++)
+            for (int y = 0; y < r->h; y++) {
+                const float *src = yg + ((size_t)c * r->h + y) * r->w;
+                float *dst = grid ? tec_grid_row(grid, c, r->y0 + y) + r->x0 : NULL;
+                for (int x = 0; x < r->w; x++) {
+                    const size_t i = (size_t)c * bp.n + (size_t)y * r->w + x;
+                    const int32_t mu = bp.mean[i];
+                    const int32_t s = round_clamped(src[x] - (float)mu / 256.0f, SYMBOL_LIMIT);
+                    tec_rans_enc_put(re, &m->gauss[tec_img_scale_index(m, bp.scale[i])], s);
+                    slice_value(&bp, i, s, mu);
+                    if (dst)
+                        dst[x] = tec_latent_value(s, mu, igain[c]);
+                }
             }
-        }
     }
     return re->error;
 }
@@ -129,19 +183,24 @@ int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size
     if (d.error)
         return chunk_error(err, errlen, "corrupt hyper-latents");
     int ret = tec_img_hyper_synthesis(m, zi, hz, wz, params, ws);
-    if (ret < 0)
+    BlockParams bp;
+    if (ret < 0 || (ret = block_params_init(m, params, ph, pw, r, ws, &bp)) < 0)
         return ret;
 
-    for (int c = 0; c < m->m; c++) {
-        const int32_t *mean = params + (size_t)c * ph * pw;
-        const int32_t *scale = params + (size_t)(m->m + c) * ph * pw;
-        for (int y = 0; y < r->h; y++) {
-            float *dst = tec_grid_row(grid, c, r->y0 + y) + r->x0;
-            for (int x = 0; x < r->w; x++) {
-                const TecRansTable *t = &m->gauss[tec_img_scale_index(m, scale[y * pw + x])];
-                dst[x] = tec_latent_value(tec_rans_dec_get(&d, t), mean[y * pw + x], igain[c]);
+    for (int k = 0; k < m->slices; k++) {
+        if ((ret = slice_context(m, &bp, k, ws)) < 0)
+            return ret;
+        for (int c = k * bp.slice; c < (k + 1) * bp.slice; c++)
+            for (int y = 0; y < r->h; y++) {
+                float *dst = tec_grid_row(grid, c, r->y0 + y) + r->x0;
+                for (int x = 0; x < r->w; x++) {
+                    const size_t i = (size_t)c * bp.n + (size_t)y * r->w + x;
+                    const TecRansTable *t = &m->gauss[tec_img_scale_index(m, bp.scale[i])];
+                    const int32_t s = tec_rans_dec_get(&d, t);
+                    slice_value(&bp, i, s, bp.mean[i]);
+                    dst[x] = tec_latent_value(s, bp.mean[i], igain[c]);
+                }
             }
-        }
     }
     if (d.error)
         return chunk_error(err, errlen, "corrupt latents");

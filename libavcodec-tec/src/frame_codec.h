@@ -25,6 +25,7 @@ enum {
     TEC_WS_HYPER,                /* float hyper-latent */
     TEC_WS_HYPER_INT,            /* integer hyper-latent */
     TEC_WS_PARAMS,               /* hyper-synthesis output */
+    TEC_WS_CONTEXT,              /* a block's entropy parameters, channel context input */
 };
 
 static inline int imin(int a, int b) { return a < b ? a : b; }

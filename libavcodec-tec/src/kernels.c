@@ -815,6 +815,78 @@ static int conv3x3_i16_avx2(const int32_t *in, int cin, int h, int w,
 }
 #endif
 
+/* ---------------------------------------------- integer 1x1 (dense) layer */
+
+enum { DENSE_SPAN = 256 };  /* positions per pass: the accumulators stay in L1 */
+
+/* out[o][p] = descale(bias[o] + sum_i weight[o][i] in[i][p]).  Inline so
+ * that the compiler vectorizes it once per target below; the sums are
+ * exact integers, so every instance gives the same bits. */
+static inline void dense_i32_body(const int32_t *in, int cin, int n, const int32_t *weight,
+                                  const int32_t *bias, int cout, int32_t *out)
+{
+    uint64_t acc[DENSE_SPAN];
+
+    for (int p0 = 0; p0 < n; p0 += DENSE_SPAN) {
+        const int span = imin(DENSE_SPAN, n - p0);
+        for (int o = 0; o < cout; o++) {
+            const int32_t *wo = weight + (size_t)o * cin;
+            for (int p = 0; p < span; p++)
+                acc[p] = (uint64_t)(int64_t)bias[o];
+            for (int i = 0; i < cin; i++) {
+                const int64_t wv = wo[i];
+                const int32_t *src = in + (size_t)i * n + p0;
+                for (int p = 0; p < span; p++)
+                    acc[p] += (uint64_t)(wv * src[p]);
+            }
+            int32_t *dst = out + (size_t)o * n + p0;
+            for (int p = 0; p < span; p++)
+                dst[p] = descale_i32(acc[p]);
+        }
+    }
+}
+
+static void dense_i32_c(const int32_t *in, int cin, int n, const int32_t *weight,
+                        const int32_t *bias, int cout, int32_t *out)
+{
+    dense_i32_body(in, cin, n, weight, bias, cout, out);
+}
+
+#if TEC_X86_SIMD
+__attribute__((target("avx2")))
+static void dense_i32_avx2(const int32_t *in, int cin, int n, const int32_t *weight,
+                           const int32_t *bias, int cout, int32_t *out)
+{
+    dense_i32_body(in, cin, n, weight, bias, cout, out);
+}
+#endif
+
+/* Testing hook, not in kernels.h: path 0 portable, 1 AVX2 where the CPU
+ * has it; returns the path run. */
+int tec_dense_i32_path(int path, const int32_t *in, int cin, int n, const int32_t *weight,
+                       const int32_t *bias, int cout, int32_t *out);
+
+int tec_dense_i32_path(int path, const int32_t *in, int cin, int n, const int32_t *weight,
+                       const int32_t *bias, int cout, int32_t *out)
+{
+#if TEC_X86_SIMD
+    if (path >= 1 && __builtin_cpu_supports("avx2")) {
+        dense_i32_avx2(in, cin, n, weight, bias, cout, out);
+        return 1;
+    }
+#else
+    (void)path;
+#endif
+    dense_i32_c(in, cin, n, weight, bias, cout, out);
+    return 0;
+}
+
+void tec_dense_i32(const int32_t *in, int cin, int n, const int32_t *weight,
+                   const int32_t *bias, int cout, int32_t *out)
+{
+    tec_dense_i32_path(1, in, cin, n, weight, bias, cout, out);
+}
+
 /* Paths of the integer convolution; part of the testing hook below. */
 enum { ICONV_PATH_PORTABLE = 0, ICONV_PATH_AVX2_I64 = 1, ICONV_PATH_AVX2_I16 = 2 };
 

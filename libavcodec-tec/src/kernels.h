@@ -45,4 +45,9 @@ void tec_conv3x3_i32(const int32_t *in, int cin, int h, int w,
                      const int32_t *weight, const int32_t *bias, int cout,
                      int32_t *out);
 
+/* The same arithmetic for a 1x1 layer over n positions:
+ * out[cout][n] from in[cin][n], weight[cout][cin]. */
+void tec_dense_i32(const int32_t *in, int cin, int n, const int32_t *weight,
+                   const int32_t *bias, int cout, int32_t *out);
+
 #endif

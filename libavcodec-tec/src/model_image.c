@@ -69,6 +69,10 @@ void tec_img_free(TecImageModel **pm)
         free(m->h[i].weight); free(m->h[i].bias);
         free(m->t[i].weight); free(m->t[i].bias);
     }
+    for (int k = 0; k < TEC_IMG_MAX_SLICES; k++)
+        for (int i = 0; i < 2; i++) {
+            free(m->ctx[k][i].weight); free(m->ctx[k][i].bias);
+        }
     free(m->a0_mask);
     free(m->skip_a);
     free(m->skip_s);
@@ -133,13 +137,14 @@ static void load_gdn(Loader *l, TecGdn *g, const char *prefix, int c)
     g->gamma = load_f32(l, name, 2, c, c, 0, 0);
 }
 
-static void load_int_conv(Loader *l, TecIntConv *c, const char *prefix, int cout, int cin)
+static void load_int_conv(Loader *l, TecIntConv *c, const char *prefix, int cout, int cin, int k)
 {
     char name[32];
     c->cin = cin;
     c->cout = cout;
+    c->k = k;
     snprintf(name, sizeof(name), "%s.weight", prefix);
-    c->weight = load_i32(l, name, 4, cout, cin, 3, 3);
+    c->weight = k == 1 ? load_i32(l, name, 2, cout, cin, 0, 0) : load_i32(l, name, 4, cout, cin, k, k);
     snprintf(name, sizeof(name), "%s.bias", prefix);
     c->bias = load_i32(l, name, 1, cout, 0, 0, 0);
 }
@@ -217,6 +222,21 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
         if ((ret = meta_range(w, "skip", 0, 1, &m->skip, err, errlen)) < 0)
             return ret;
     }
+    /* Version 3: the latents coded in slices, each but the first with
+     * parameters refined from the slices before it. */
+    m->slices = 1;
+    m->ctx_hidden = 0;
+    if (tec_weights_meta(w, "ctx_groups")) {
+        if (version < 3)
+            return set_err(err, errlen, TEC_EMODEL, "meta ctx_groups needs %s version 3",
+                           TEC_IMG_ARCH);
+        if ((ret = meta_range(w, "ctx_groups", 1, TEC_IMG_MAX_SLICES, &m->slices, err, errlen)) < 0 ||
+            (ret = meta_range(w, "ctx_hidden", 1, MAX_CHANNELS, &m->ctx_hidden, err, errlen)) < 0)
+            return ret;
+        if (m->m % m->slices)
+            return set_err(err, errlen, TEC_EMODEL, "ctx_groups=%d does not divide m=%d",
+                           m->slices, m->m);
+    }
     m->downscale = 1 << m->levels;
     return 0;
 }
@@ -288,7 +308,7 @@ done:
  * no stream, however corrupt, can overflow the i64 accumulators. */
 static int int_conv_bounded(const TecIntConv *c)
 {
-    const size_t taps = (size_t)c->cin * 9;
+    const size_t taps = (size_t)c->cin * c->k * c->k;
     for (int o = 0; o < c->cout; o++) {
         uint64_t sum = 0;
         for (size_t i = 0; i < taps; i++) {
@@ -321,6 +341,10 @@ static int check_values(const TecImageModel *m, char *err, size_t errlen)
     for (int i = 0; i < 3; i++)
         if (!int_conv_bounded(&m->t[i]))
             return set_err(err, errlen, TEC_EMODEL, "hs.t%d weights too large", i);
+    for (int k = 1; k < m->slices; k++)
+        for (int i = 0; i < 2; i++)
+            if (!int_conv_bounded(&m->ctx[k][i]))
+                return set_err(err, errlen, TEC_EMODEL, "ctx%d.l%d weights too large", k, i);
     for (int i = 1; i < TEC_IMG_SCALES - 1; i++)
         if (m->thresholds[i] < m->thresholds[i - 1])
             return set_err(err, errlen, TEC_EMODEL, "gauss.thresholds not ascending");
@@ -364,9 +388,17 @@ int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t err
         snprintf(name, sizeof(name), "igdn%d", i);
         load_gdn(&l, &m->igdn[i], name, N);
     }
-    load_int_conv(&l, &m->t[0], "hs.t0", 4 * NH, NH);
-    load_int_conv(&l, &m->t[1], "hs.t1", 4 * NMID, NH);
-    load_int_conv(&l, &m->t[2], "hs.t2", 2 * M, NMID);
+    load_int_conv(&l, &m->t[0], "hs.t0", 4 * NH, NH, 3);
+    load_int_conv(&l, &m->t[1], "hs.t1", 4 * NMID, NH, 3);
+    load_int_conv(&l, &m->t[2], "hs.t2", 2 * M, NMID, 3);
+    for (int k = 1; k < m->slices; k++) {
+        const int gs = M / m->slices;
+        char name[24];
+        snprintf(name, sizeof(name), "ctx%d.l0", k);
+        load_int_conv(&l, &m->ctx[k][0], name, m->ctx_hidden, (k + 2) * gs, 1);
+        snprintf(name, sizeof(name), "ctx%d.l1", k);
+        load_int_conv(&l, &m->ctx[k][1], name, 2 * gs, m->ctx_hidden, 1);
+    }
     m->gain = load_f32(&l, "gain", 2, m->qualities, M, 0, 0);
     m->igain = load_f32(&l, "igain", 2, m->qualities, M, 0, 0);
     m->band_mean = load_f32(&l, "band_mean", 1, S, 0, 0, 0);
@@ -653,7 +685,31 @@ int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
     return m->skip ? skip_synthesis(m, y, hy, wy, xn, ws) : 0;
 }
 
-/* ---- integer hyper-synthesis ------------------------------------------- */
+/* ---- integer hyper-synthesis and channel context ------------------------ */
+
+static int32_t saturate_i32(int64_t v)
+{
+    return v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : (int32_t)v;
+}
+
+int tec_img_channel_context(const TecImageModel *m, int k, const int32_t *in, int n,
+                            int32_t *mean, int32_t *scale, TecWorkspace *ws)
+{
+    const TecIntConv *l0 = &m->ctx[k][0], *l1 = &m->ctx[k][1];
+    const int gs = m->m / m->slices;
+    int32_t *hidden = tec_ws_get(ws, TEC_WS_ACT0, (size_t)l0->cout * n * sizeof(int32_t));
+    int32_t *out = tec_ws_get(ws, TEC_WS_ACT1, (size_t)l1->cout * n * sizeof(int32_t));
+    if (!hidden || !out)
+        return TEC_ENOMEM;
+    tec_dense_i32(in, l0->cin, n, l0->weight, l0->bias, l0->cout, hidden);
+    tec_relu_i32(hidden, (size_t)l0->cout * n);
+    tec_dense_i32(hidden, l1->cin, n, l1->weight, l1->bias, l1->cout, out);
+    for (size_t i = 0; i < (size_t)gs * n; i++) {
+        mean[i] = saturate_i32((int64_t)mean[i] + out[i]);
+        scale[i] = saturate_i32((int64_t)scale[i] + out[(size_t)gs * n + i]);
+    }
+    return 0;
+}
 
 int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, int wz,
                             int32_t *out, TecWorkspace *ws)
@@ -668,10 +724,8 @@ int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, in
         return TEC_ENOMEM;
 
     /* a = z * 256, saturated like every activation of the chain. */
-    for (size_t i = 0; i < nh * hw; i++) {
-        int64_t v = (int64_t)z[i] * 256;
-        a[i] = v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : (int32_t)v;
-    }
+    for (size_t i = 0; i < nh * hw; i++)
+        a[i] = saturate_i32((int64_t)z[i] * 256);
     tec_conv3x3_i32(a, m->nh, hz, wz, m->t[0].weight, m->t[0].bias, m->t[0].cout, b);
     tec_pixel_shuffle2_i32(b, m->nh, hz, wz, c);
     tec_relu_i32(c, 4 * nh * hw);

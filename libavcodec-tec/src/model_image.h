@@ -11,9 +11,11 @@
 #include "weights.h"
 
 #define TEC_IMG_ARCH "tec-img"
-#define TEC_IMG_ARCH_VERSION 2   /* reads 1 too: 2 added the linear skip */
+#define TEC_IMG_ARCH_VERSION 3   /* reads 1 and 2 too: 2 added the linear skip,
+                                  * 3 the channel context */
 #define TEC_IMG_SCALES 64      /* Gaussian tables */
 #define TEC_IMG_MAX_LEVELS 4   /* stride-2 stages of a transform */
+#define TEC_IMG_MAX_SLICES 16  /* channel slices of the channel context */
 
 typedef struct TecConv {
     float *weight, *bias;      /* [cout][cin][k][k], [cout] */
@@ -21,8 +23,8 @@ typedef struct TecConv {
 } TecConv;
 
 typedef struct TecIntConv {
-    int32_t *weight, *bias;    /* 3x3, 12 and 20 fractional bits */
-    int cin, cout;
+    int32_t *weight, *bias;    /* [cout][cin][k][k], 12 and 20 fractional bits */
+    int cin, cout, k;          /* k: 3 (hyper-synthesis) or 1 (channel context) */
 } TecIntConv;
 
 typedef struct TecGdn {
@@ -34,6 +36,8 @@ typedef struct TecImageModel {
     int levels, downscale;     /* stride-2 stages; pixels per latent = 2^levels */
     int frame_norm;            /* 1: packets carry each frame's band statistics */
     int skip;                  /* 1: linear block transforms beside the nonlinear ones */
+    int slices;                /* channel slices coded in turn (1: no channel context) */
+    int ctx_hidden;            /* hidden width of the channel context */
     int default_quality;
     uint64_t checksum;
 
@@ -43,6 +47,7 @@ typedef struct TecImageModel {
     float *skip_s;             /* [slots * downscale^2][m] */
     TecGdn gdn[TEC_IMG_MAX_LEVELS - 1], igdn[TEC_IMG_MAX_LEVELS - 1];
     TecIntConv t[3];
+    TecIntConv ctx[TEC_IMG_MAX_SLICES][2]; /* slice k >= 1: two 1x1 layers */
     float *gain, *igain;       /* [qualities][m] */
     float *band_mean, *band_std;
 
@@ -105,6 +110,13 @@ int tec_img_hyper_analysis(const TecImageModel *m, const float *y, int h, int w,
  * the means (i32 / 256) then the raw scales. */
 int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, int wz,
                             int32_t *out, TecWorkspace *ws);
+/* Channel context of slice k (1 <= k < slices) over n positions: in holds
+ * (k + 2) x m / slices rows of n, the decoded values of slices 0..k-1
+ * (symbol x 256 + mean, saturated) then the slice's hyperprior means and raw
+ * scales; the corrections are added to mean[m/slices][n] and scale
+ * (saturated).  Bit-exact. */
+int tec_img_channel_context(const TecImageModel *m, int k, const int32_t *in, int n,
+                            int32_t *mean, int32_t *scale, TecWorkspace *ws);
 /* Synthesis of y[m][h][w] into xn[slots][dh][dw], d = downscale, own
  * fixed-order GEMM. */
 int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,

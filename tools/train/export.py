@@ -144,6 +144,10 @@ def model_tensors(model):
         conv = getattr(model.hs, t)
         out.append((f"hs.{t}.weight", quantize_int(conv.weight.cpu(), HS_WEIGHT_BITS)))
         out.append((f"hs.{t}.bias", quantize_int(conv.bias.cpu(), HS_WEIGHT_BITS + HS_ACT_BITS)))
+    for k in range(1, model.ctx_groups):
+        for j, conv in enumerate((model.ctx.l0[k - 1], model.ctx.l1[k - 1])):
+            out.append((f"ctx{k}.l{j}.weight", quantize_int(conv.weight.cpu()[:, :, 0, 0], HS_WEIGHT_BITS)))
+            out.append((f"ctx{k}.l{j}.bias", quantize_int(conv.bias.cpu(), HS_WEIGHT_BITS + HS_ACT_BITS)))
     out.append(("gain", sd["gain"].numpy().astype(np.float32)))
     out.append(("igain", sd["igain"].numpy().astype(np.float32)))
     out.append(("band_mean", sd["band_mean"].numpy().astype(np.float32)))
@@ -167,6 +171,9 @@ def export(model, path, name, default_quality, trained=""):
         "levels": str(hp["levels"]), "frame_norm": str(hp["frame_norm"]), "skip": str(hp["skip"]),
         "default_quality": str(default_quality), "trained": trained,
     }
+    if hp.get("ctx_groups"):  # absent, not 0, so that older builds read models without it
+        meta["ctx_groups"] = str(hp["ctx_groups"])
+        meta["ctx_hidden"] = str(hp["ctx_hidden"])
     tecio.write_tecw(path, meta, model_tensors(model))
 
 
@@ -174,7 +181,8 @@ def model_from_meta(meta):
     return ImageModel(slots=len(meta["slots"].split(",")), n=int(meta["n"]), m=int(meta["m"]),
                       nh=int(meta["nh"]), nmid=int(meta["nmid"]), qualities=int(meta["qualities"]),
                       levels=int(meta.get("levels", 4)), frame_norm=int(meta.get("frame_norm", 0)),
-                      skip=int(meta.get("skip", 0)))
+                      skip=int(meta.get("skip", 0)), ctx_groups=int(meta.get("ctx_groups", 0)),
+                      ctx_hidden=int(meta.get("ctx_hidden", 0)))
 
 
 def load_tecw_into(model, path):
@@ -197,6 +205,14 @@ def load_tecw_into(model, path):
         sd[f"hs.{t}.weight"] = torch.from_numpy(tensors[f"hs.{t}.weight"].astype(np.float64) / (1 << HS_WEIGHT_BITS)).float()
         sd[f"hs.{t}.bias"] = torch.from_numpy(
             tensors[f"hs.{t}.bias"].astype(np.float64) / (1 << (HS_WEIGHT_BITS + HS_ACT_BITS))).float()
+    for k in range(1, model.ctx_groups):
+        if f"ctx{k}.l0.weight" not in tensors:  # a model without them resumes with zeros
+            break
+        for j in range(2):
+            w = tensors[f"ctx{k}.l{j}.weight"].astype(np.float64) / (1 << HS_WEIGHT_BITS)
+            b = tensors[f"ctx{k}.l{j}.bias"].astype(np.float64) / (1 << (HS_WEIGHT_BITS + HS_ACT_BITS))
+            sd[f"ctx.l{j}.{k - 1}.weight"] = torch.from_numpy(w).float()[:, :, None, None]
+            sd[f"ctx.l{j}.{k - 1}.bias"] = torch.from_numpy(b).float()
     for k in ["gain", "igain", "band_mean", "band_std"]:
         sd[k] = torch.from_numpy(tensors[k].copy())
     for k in list(sd):
@@ -221,15 +237,21 @@ def main():
     ap.add_argument("--levels", type=int, default=3)
     ap.add_argument("--frame-norm", type=int, default=1)
     ap.add_argument("--skip", type=int, default=1)
+    ap.add_argument("--ctx-groups", type=int, default=2)
+    ap.add_argument("--ctx-hidden", type=int, default=8)
     args = ap.parse_args()
     name = args.name or os.path.splitext(os.path.basename(args.output))[0]
     if args.random:
         torch.manual_seed(args.seed)
         model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, levels=args.levels,
-                           frame_norm=args.frame_norm, skip=args.skip)
+                           frame_norm=args.frame_norm, skip=args.skip, ctx_groups=args.ctx_groups,
+                           ctx_hidden=args.ctx_hidden)
         if model.skip:  # random, not zero, so that tests exercise them
             torch.nn.init.normal_(model.skip_a.weight, std=0.02)
             torch.nn.init.normal_(model.skip_s.weight, std=0.02)
+        for conv in model.ctx.l1 if model.ctx_groups else ():
+            torch.nn.init.normal_(conv.weight, std=0.05)
+            torch.nn.init.normal_(conv.bias, std=0.05)
         model.band_mean.fill_(1500.0)
         model.band_std.fill_(1000.0)
         trained = f"random init, seed {args.seed}"
@@ -240,7 +262,8 @@ def main():
         hp = ck["hp"]
         model = ImageModel(slots=hp["slots"], n=hp["n"], m=hp["m"], nh=hp["nh"], nmid=hp["nmid"],
                            qualities=hp["qualities"], levels=hp.get("levels", 4),
-                           frame_norm=hp.get("frame_norm", 0), skip=hp.get("skip", 0))
+                           frame_norm=hp.get("frame_norm", 0), skip=hp.get("skip", 0),
+                           ctx_groups=hp.get("ctx_groups", 0), ctx_hidden=hp.get("ctx_hidden", 0))
         model.load_state_dict(ck["model"])
         trained = f"steps {ck.get('step', 0)}"
     model.eval()

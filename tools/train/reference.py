@@ -112,6 +112,27 @@ def hyper_synthesis_int(z, t):
     return a[:m], a[m:]
 
 
+def saturate32(a):
+    return np.clip(a, -(2 ** 31 - 1), 2 ** 31 - 1)
+
+
+def dense_int(a, w, b):
+    """Exact integer 1x1 layer over a[cin][n] (the 3x3 format's arithmetic)."""
+    acc = w.astype(np.int64) @ a.astype(np.int64) + b.astype(np.int64)[:, None]
+    return saturate32(floor_div_pow2(acc, 12))
+
+
+def channel_context(k, values, mean, raw, t):
+    """Corrections of slice k's mean and raw scale (doc/model.md): values are
+    the decoded values of slices 0..k-1 (symbol x 256 + mean, saturated),
+    mean and raw the slice's hyperprior parameters, all [channels][n]."""
+    a = np.concatenate([values, mean, raw], 0)
+    h = np.maximum(dense_int(a, t[f"ctx{k}.l0.weight"], t[f"ctx{k}.l0.bias"]), 0)
+    d = dense_int(h, t[f"ctx{k}.l1.weight"], t[f"ctx{k}.l1.bias"])
+    gs = mean.shape[0]
+    return saturate32(mean + d[:gs]), saturate32(raw + d[gs:])
+
+
 def parse_seq_header(data):
     if data[:4] != b"TECS":
         raise ValueError("not a sequence header")
@@ -182,12 +203,25 @@ def decode_symbols(packet, seq, t, hp):
                         for j in range(zw):
                             z[c, i, j] = dec.get(prior[c])
                 mean, raw = hyper_synthesis_int(z, t)
-                mean, raw = mean[:, :bh, :bw], raw[:, :bh, :bw]
+                n = bh * bw
+                mean = mean[:, :bh, :bw].reshape(m, n).copy()
+                raw = raw[:, :bh, :bw].reshape(m, n).copy()
+                slices = hp.get("ctx_groups") or 1
+                gs = m // slices
+                values = np.zeros((m, n), np.int64)
+                block = np.zeros((m, n), np.int64)
+                for k in range(slices):
+                    sl = slice(k * gs, (k + 1) * gs)
+                    if k:
+                        mean[sl], raw[sl] = channel_context(k, values[:k * gs], mean[sl], raw[sl], t)
+                    idx = np.searchsorted(thr, raw[sl], side="right")
+                    for c in range(gs):
+                        for i in range(n):
+                            block[k * gs + c, i] = dec.get(gauss[int(idx[c, i])])
+                    values[sl] = saturate32(block[sl] * 256 + mean[sl])
+                sym[:, y0:y0 + bh, x0:x0 + bw] = block.reshape(m, bh, bw)
+                mean, raw = mean.reshape(m, bh, bw), raw.reshape(m, bh, bw)
                 idx = np.searchsorted(thr, raw, side="right")
-                for c in range(m):
-                    for i in range(bh):
-                        for j in range(bw):
-                            sym[c, y0 + i, x0 + j] = dec.get(gauss[int(idx[c, i, j])])
                 mu[:, y0:y0 + bh, x0:x0 + bw] = mean
                 sidx[:, y0:y0 + bh, x0:x0 + bw] = idx
                 raws[:, y0:y0 + bh, x0:x0 + bw] = raw
@@ -252,7 +286,8 @@ def load_model(path):
     load_tecw_into(model, path)
     model.eval()
     hp = {k: int(meta.get(k, d)) for k, d in
-          (("n", 0), ("m", 0), ("nh", 0), ("nmid", 0), ("levels", 4), ("frame_norm", 0))}
+          (("n", 0), ("m", 0), ("nh", 0), ("nmid", 0), ("levels", 4), ("frame_norm", 0),
+                                 ("ctx_groups", 0))}
     return model, tensors, checksum, hp
 
 

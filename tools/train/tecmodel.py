@@ -11,7 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ARCH_NAME = "tec-img"
-ARCH_VERSION = 2      # 2: optional linear skip transforms (doc/model.md)
+ARCH_VERSION = 3      # 2: optional linear skip transforms; 3: optional channel context
 
 # Sentinel-2 MSI band slots, in the order of the model's input channels.
 S2_SLOTS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07",
@@ -114,16 +114,56 @@ class HyperSynthesis(nn.Module):
         self.t2 = nn.Conv2d(nmid, 2 * m, 3, padding=1)
         self.m = m
 
-    def _layer(self, conv, x):
-        w = fq_weight(conv.weight, HS_WEIGHT_BITS)
-        b = fq_weight(conv.bias, HS_WEIGHT_BITS + HS_ACT_BITS)
-        return fq_act(F.conv2d(x, w, b, padding=1))
-
     def forward(self, z_hat):
-        x = F.relu(F.pixel_shuffle(self._layer(self.t0, z_hat), 2))
-        x = F.relu(F.pixel_shuffle(self._layer(self.t1, x), 2))
-        x = self._layer(self.t2, x)
+        x = F.relu(F.pixel_shuffle(int_layer(self.t0, z_hat), 2))
+        x = F.relu(F.pixel_shuffle(int_layer(self.t1, x), 2))
+        x = int_layer(self.t2, x)
         return x[:, : self.m], x[:, self.m:]
+
+
+def int_layer(conv, x):
+    """A convolution in the bit-exact fixed-point format (doc/bitstream.md, 4)."""
+    w = fq_weight(conv.weight, HS_WEIGHT_BITS)
+    b = fq_weight(conv.bias, HS_WEIGHT_BITS + HS_ACT_BITS)
+    return fq_act(F.conv2d(x, w, b, padding=conv.padding))
+
+
+class ChannelContext(nn.Module):
+    """Channel-wise context model, integer like the hyper-synthesis.
+
+    The latents are coded in `groups` slices of m / groups channels.  For
+    slice k >= 1, two 1x1 layers (ReLU between) map, at each position, the
+    decoded values of slices 0..k-1 and the hyperprior's mean and scale of
+    slice k to corrections of that mean and scale.  1x1 only: a position's
+    parameters never depend on its neighbours, so coding blocks stay
+    independent and the decoder's cost is one small matrix product per slice.
+    The last layers start at zero: a model without context resumes unchanged.
+    """
+
+    def __init__(self, m, groups, hidden):
+        super().__init__()
+        self.groups, self.size = groups, m // groups
+        gs = self.size
+        self.l0 = nn.ModuleList([nn.Conv2d(k * gs + 2 * gs, hidden, 1) for k in range(1, groups)])
+        self.l1 = nn.ModuleList([nn.Conv2d(hidden, 2 * gs, 1) for _ in range(1, groups)])
+        for conv in self.l1:
+            nn.init.zeros_(conv.weight)
+            nn.init.zeros_(conv.bias)
+
+    def forward(self, yg, mu, scale):
+        """Means and scales of every slice, and the decoded values yg_hat
+        (rounded around each slice's final mean, straight-through)."""
+        gs = self.size
+        mus, scales = [mu[:, :gs]], [scale[:, :gs]]
+        hats = [round_ste(yg[:, :gs] - mus[0]) + mus[0]]
+        for k in range(1, self.groups):
+            sl = slice(k * gs, (k + 1) * gs)
+            h = F.relu(int_layer(self.l0[k - 1], torch.cat(hats + [mu[:, sl], scale[:, sl]], 1)))
+            d = int_layer(self.l1[k - 1], h)
+            mus.append(mu[:, sl] + d[:, :gs])
+            scales.append(scale[:, sl] + d[:, gs:])
+            hats.append(round_ste(yg[:, sl] - mus[k]) + mus[k])
+        return torch.cat(mus, 1), torch.cat(scales, 1), torch.cat(hats, 1)
 
 
 class FactorizedPrior(nn.Module):
@@ -176,10 +216,11 @@ def gaussian_likelihood(v, scale):
 
 class ImageModel(nn.Module):
     def __init__(self, slots=13, n=96, m=192, nh=96, nmid=144, qualities=8, levels=4, frame_norm=0,
-                 skip=0):
+                 skip=0, ctx_groups=0, ctx_hidden=0):
         super().__init__()
         self.hp = dict(slots=slots, n=n, m=m, nh=nh, nmid=nmid, qualities=qualities, levels=levels,
-                       frame_norm=frame_norm, skip=skip)
+                       frame_norm=frame_norm, skip=skip, ctx_groups=ctx_groups,
+                       ctx_hidden=ctx_hidden)
         self.frame_norm = frame_norm
         self.slots = slots
         self.levels = levels
@@ -214,6 +255,9 @@ class ImageModel(nn.Module):
         self.h1 = nn.Conv2d(nh, nh, 5, stride=2, padding=2)
         self.h2 = nn.Conv2d(nh, nh, 5, stride=2, padding=2)
         self.hs = HyperSynthesis(nh, nmid, m)
+        self.ctx_groups = ctx_groups
+        if ctx_groups:
+            self.ctx = ChannelContext(m, ctx_groups, ctx_hidden)
         self.prior = FactorizedPrior(nh)
         # gain units: one gain and inverse gain vector per quality anchor
         g = torch.exp(torch.linspace(math.log(1.0), math.log(12.0), qualities))
@@ -284,10 +328,13 @@ class ImageModel(nn.Module):
         mu, scale = self.hs(z_hat)
         mu = mu[:, :, : yg.shape[2], : yg.shape[3]]
         scale = scale[:, :, : yg.shape[2], : yg.shape[3]]
+        if self.ctx_groups:
+            mu, scale, yg_hat = self.ctx(yg, mu, scale)
+        else:
+            yg_hat = round_ste(yg - mu) + mu
         centred = yg - mu
         y_noisy = centred + torch.empty_like(centred).uniform_(-0.5, 0.5) if noise else torch.round(centred)
         y_lik = gaussian_likelihood(y_noisy, scale)
-        yg_hat = round_ste(centred) + mu
         y_hat = yg_hat * ig[:, :, None, None]
         xn_hat = self.synthesis(y_hat)
         x_hat = self.denormalise(xn_hat, stats)
@@ -317,5 +364,9 @@ def macs_per_pixel(hp):
     if hp.get("skip"):
         analysis += s * m                      # one (slots x 4^lv) -> m map per 4^lv pixels
         synthesis += s * m
+    g, hid = hp.get("ctx_groups", 0), hp.get("ctx_hidden", 0)
+    if g:
+        gs = m // g
+        hyper_synthesis += sum((k + 2) * gs * hid + hid * 2 * gs for k in range(1, g)) * area(lv)
     return dict(analysis=analysis, hyper_analysis=hyper_analysis,
                 hyper_synthesis=hyper_synthesis, synthesis=synthesis)

@@ -50,7 +50,11 @@ def parse_args():
     ap.add_argument("--frame-norm", type=int, default=1, help="per-frame band statistics as side information")
     ap.add_argument("--skip", type=int, default=1, help="linear skip transforms beside the nonlinear ones")
     ap.add_argument("--skip-lr-mult", type=float, default=2.0,
-                    help="learning-rate factor of the skip transforms (they start at zero)")
+                    help="learning-rate factor of the parts a resumed model grows, the skip "
+                         "transforms and the channel context (they start at zero)")
+    ap.add_argument("--ctx-groups", type=int, default=4,
+                    help="channel slices of the channel context model (0: none)")
+    ap.add_argument("--ctx-hidden", type=int, default=96, help="hidden width of the channel context")
     ap.add_argument("--lambda-min", type=float, default=1500.0, help="lambda of the lowest anchor")
     ap.add_argument("--lambda-ratio", type=float, default=2.25, help="lambda step between anchors")
     ap.add_argument("--lr", type=float, default=4e-4)
@@ -128,17 +132,21 @@ def make_val_set(places, crop=256):
     return out
 
 
+GROWN = ("skip_", "ctx.")  # parts a resumed model may lack
+
+
 def load_resume(model, opt, path, device):
     """Weights (and, from a checkpoint of the same model, the optimiser and
-    step) to resume from.  A model without the skip transforms grows them,
-    starting at zero, so it resumes unchanged; the optimiser then restarts."""
+    step) to resume from.  A model without the skip transforms or the channel
+    context grows them, starting at zero, so it resumes unchanged; the
+    optimiser then restarts."""
     if path.endswith(".tecw"):
         from export import load_tecw_into
         load_tecw_into(model, path)
         return 0
     ck = torch.load(path, map_location=device)
     missing, unexpected = model.load_state_dict(ck["model"], strict=False)
-    if unexpected or any(not k.startswith("skip_") for k in missing):
+    if unexpected or any(not k.startswith(GROWN) for k in missing):
         raise SystemExit(f"{path}: does not fit this model (missing {missing}, unexpected {unexpected})")
     if missing:
         return 0
@@ -166,16 +174,17 @@ def main():
     say("train: " + ",".join(p.name for p in train_places))
     say("val: " + ",".join(p.name for p in val_places))
     model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, qualities=ANCHORS,
-                       levels=args.levels, frame_norm=args.frame_norm, skip=args.skip)
+                       levels=args.levels, frame_norm=args.frame_norm, skip=args.skip,
+                       ctx_groups=args.ctx_groups, ctx_hidden=args.ctx_hidden)
     mean, std = slot_statistics(train_places)
     model.band_mean.copy_(torch.from_numpy(mean))
     model.band_std.copy_(torch.from_numpy(std))
     model.to(args.device)
-    skip_params = [p for k, p in model.named_parameters() if k.startswith("skip_")]
-    other_params = [p for k, p in model.named_parameters() if not k.startswith("skip_")]
+    grown = [p for k, p in model.named_parameters() if k.startswith(GROWN)]
+    other_params = [p for k, p in model.named_parameters() if not k.startswith(GROWN)]
     groups = [{"params": other_params, "lr_mult": 1.0}]
-    if skip_params:
-        groups.append({"params": skip_params, "lr_mult": args.skip_lr_mult})
+    if grown:
+        groups.append({"params": grown, "lr_mult": args.skip_lr_mult})
     opt = torch.optim.Adam(groups, lr=args.lr)
     step = 0
     ckpt = os.path.join(args.out, "ckpt.pt")
