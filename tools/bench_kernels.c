@@ -100,6 +100,18 @@ typedef struct IntConvArgs {
     int32_t *out;
 } IntConvArgs;
 
+typedef struct DenseArgs {
+    int cin, n, cout;
+    const int32_t *in, *weight, *bias;
+    int32_t *out;
+} DenseArgs;
+
+static void run_dense(void *arg)
+{
+    DenseArgs *d = arg;
+    tec_dense_i32(d->in, d->cin, d->n, d->weight, d->bias, d->cout, d->out);
+}
+
 static void run_int_conv(void *arg)
 {
     const IntConvArgs *c = arg;
@@ -197,6 +209,27 @@ int main(int argc, char **argv)
         const double ms = best_time(run_int_conv, &ic, budget) * 1e3;
         printf("%3d->%3d %2dx%2d: %8.2f ms  (%.2f G MAC/s)\n", cin, cout, h, w, ms,
                (double)cin * cout * 9 * h * w / (ms * 1e-3) * 1e-9);
+        free(in); free(weight); free(bias); free(out);
+    }
+
+    /* The channel context's layers: the last slice of the shipped model
+     * (4 slices of 48 channels, hidden 96) over a 32 x 32 block. */
+    static const struct { int cin, n, cout; } dense[] = { { 240, 1024, 96 }, { 96, 1024, 96 } };
+    printf("\ndense_i32 (exact 1x1, single thread), ms per call (best of 5)\n");
+    for (size_t s = 0; s < sizeof(dense) / sizeof(*dense); s++) {
+        const int cin = dense[s].cin, n = dense[s].n, cout = dense[s].cout;
+        int32_t *in = calloc((size_t)cin * n, sizeof(int32_t));
+        int32_t *weight = calloc((size_t)cout * cin, sizeof(int32_t));
+        int32_t *bias = calloc(cout, sizeof(int32_t));
+        int32_t *out = malloc((size_t)cout * n * sizeof(int32_t));
+        for (size_t i = 0; i < (size_t)cin * n; i++)
+            in[i] = (int32_t)(i * 2654435761u % 65536) - 32768;
+        for (size_t i = 0; i < (size_t)cout * cin; i++)
+            weight[i] = (int32_t)(i * 40503u % 1024) - 512;
+        DenseArgs da = { cin, n, cout, in, weight, bias, out };
+        const double ms = best_time(run_dense, &da, budget) * 1e3;
+        printf("%3d->%3d x %4d: %8.2f ms  (%.2f G MAC/s)\n", cin, cout, n, ms,
+               (double)cin * cout * n / (ms * 1e-3) * 1e-9);
         free(in); free(weight); free(bias); free(out);
     }
     free(a); free(b); free(c);

@@ -26,13 +26,16 @@ from train import anchor_lambdas  # noqa: E402
 
 
 def decoded_latents(model, x, mask, q):
-    """y_hat as the decoder sees it (rounded around the hyperprior mean)."""
+    """y_hat as the decoder sees it (rounded around the final means)."""
     stats = model.frame_stats(x)
     xn = model.normalise(x, mask, stats)
     g, ig = model.gains(q)
     yg = model.analysis(xn, mask) * g[:, :, None, None]
-    mu, _ = model.hs(torch.round(model.hyper_analysis(yg)))
+    mu, scale = model.hs(torch.round(model.hyper_analysis(yg)))
     mu = mu[:, :, : yg.shape[2], : yg.shape[3]]
+    if model.ctx_groups:
+        _, _, yg_hat = model.ctx(yg, mu, scale[:, :, : yg.shape[2], : yg.shape[3]])
+        return yg_hat * ig[:, :, None, None], xn, stats
     return (torch.round(yg - mu) + mu) * ig[:, :, None, None], xn, stats
 
 
