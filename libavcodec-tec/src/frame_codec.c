@@ -103,8 +103,7 @@ static int slice_context(const TecImageModel *m, BlockParams *bp, int k, TecWork
  * slices after it. */
 static void slice_value(BlockParams *bp, size_t i, int32_t symbol, int32_t mean)
 {
-    const int64_t v = (int64_t)symbol * 256 + mean;
-    bp->ctx_in[i] = v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : (int32_t)v;
+    bp->ctx_in[i] = tec_saturate_i32((int64_t)symbol * 256 + mean);
 }
 
 int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,

@@ -561,11 +561,7 @@ static int32_t descale_i32(uint64_t acc_bits)
         r += 4096;
     }
     q += r >= 2048;
-    if (q > INT32_MAX)
-        return INT32_MAX;
-    if (q < -INT32_MAX)
-        return -INT32_MAX;
-    return (int32_t)q;
+    return tec_saturate_i32(q);
 }
 
 static uint64_t mul_i32(int32_t a, int32_t b) { return (uint64_t)((int64_t)a * b); }
@@ -602,8 +598,8 @@ static void conv3x3_i32_c(const int32_t *in, int cin, int h, int w,
  * registers.  pad is the zero-bordered input (row stride ws); _mm256_mul_epi32
  * multiplies the even 32-bit lanes into 64 bits, so the odd pixels are
  * shifted down into even lanes: acc_e holds pixels 0,2,4,6, acc_o 1,3,5,7. */
-#define TAP(j) do { \
-    const __m256i wv = _mm256_set1_epi32(wt[j][t]); \
+#define TAP(j, k) do { \
+    const __m256i wv = _mm256_set1_epi32(wt[j][k]); \
     e##j = _mm256_add_epi64(e##j, _mm256_mul_epi32(v, wv)); \
     d##j = _mm256_add_epi64(d##j, _mm256_mul_epi32(vo, wv)); \
 } while (0)
@@ -623,7 +619,7 @@ static void conv3x3_row8_avx2(const int32_t *pad, int cin, size_t plane, int ws,
                 const int t = ky * 3 + kx;
                 const __m256i v = _mm256_loadu_si256((const __m256i *)(pad + ky * ws + kx));
                 const __m256i vo = _mm256_srli_epi64(v, 32);
-                TAP(0); TAP(1); TAP(2); TAP(3);
+                TAP(0, t); TAP(1, t); TAP(2, t); TAP(3, t);
             }
     }
     const __m256i even[4] = { e0, e1, e2, e3 }, odd[4] = { d0, d1, d2, d3 };
@@ -637,7 +633,6 @@ static void conv3x3_row8_avx2(const int32_t *pad, int cin, size_t plane, int ws,
         }
     }
 }
-#undef TAP
 
 /* Zero-bordered copy of the input: (h + 2) rows of ws >= w + 2 values, ws
  * rounded so that 8-pixel segments never read past a row. */
@@ -817,79 +812,18 @@ static int conv3x3_i16_avx2(const int32_t *in, int cin, int h, int w,
 
 /* ---------------------------------------------- integer 1x1 (dense) layer */
 
-/* out[o][p] = descale(bias[o] + sum_i weight[o][i] in[i][p]) for the
- * positions p0 <= p < p1 (of n): the portable path, and the AVX2 path's
- * tail. */
-static void dense_i32_span(const int32_t *in, int cin, int n, int p0, int p1,
-                           const int32_t *weight, const int32_t *bias, int cout, int32_t *out)
-{
-    for (int o = 0; o < cout; o++)
-        for (int p = p0; p < p1; p++) {
-            uint64_t acc = (uint64_t)(int64_t)bias[o];
-            for (int i = 0; i < cin; i++)
-                acc += mul_i32(weight[(size_t)o * cin + i], in[(size_t)i * n + p]);
-            out[(size_t)o * n + p] = descale_i32(acc);
-        }
-}
-
-#if TEC_X86_SIMD
-/* 4 outputs x 8 positions per pass in registers; as in conv3x3_row8_avx2,
- * _mm256_mul_epi32 takes the even 32-bit lanes, so the odd positions are
- * shifted down: e holds positions 0,2,4,6, d positions 1,3,5,7. */
-#define DENSE_TAP(j) do { \
-    const __m256i wv = _mm256_set1_epi32(wt[j][i]); \
-    e##j = _mm256_add_epi64(e##j, _mm256_mul_epi32(v, wv)); \
-    d##j = _mm256_add_epi64(d##j, _mm256_mul_epi32(vo, wv)); \
-} while (0)
-
-__attribute__((target("avx2")))
-static void dense_i32_avx2(const int32_t *in, int cin, int n, const int32_t *weight,
-                           const int32_t *bias, int cout, int32_t *out)
-{
-    const int n8 = n / 8 * 8;
-
-    for (int o0 = 0; o0 < cout; o0 += 4) {
-        const int nout = imin(4, cout - o0);
-        const int32_t *wt[4];
-        for (int j = 0; j < 4; j++)  /* missing outputs repeat the last one */
-            wt[j] = weight + (size_t)(o0 + imin(j, nout - 1)) * cin;
-        for (int p0 = 0; p0 < n8; p0 += 8) {
-            __m256i e0 = _mm256_setzero_si256(), e1 = e0, e2 = e0, e3 = e0;
-            __m256i d0 = e0, d1 = e0, d2 = e0, d3 = e0;
-            for (int i = 0; i < cin; i++) {
-                const __m256i v = _mm256_loadu_si256((const __m256i *)(in + (size_t)i * n + p0));
-                const __m256i vo = _mm256_srli_epi64(v, 32);
-                DENSE_TAP(0); DENSE_TAP(1); DENSE_TAP(2); DENSE_TAP(3);
-            }
-            const __m256i even[4] = { e0, e1, e2, e3 }, odd[4] = { d0, d1, d2, d3 };
-            for (int j = 0; j < nout; j++) {
-                int64_t ev[4], od[4];
-                _mm256_storeu_si256((__m256i *)ev, even[j]);
-                _mm256_storeu_si256((__m256i *)od, odd[j]);
-                const uint64_t b = (uint64_t)(int64_t)bias[o0 + j];
-                int32_t *dst = out + (size_t)(o0 + j) * n + p0;
-                for (int k = 0; k < 4; k++) {
-                    dst[2 * k] = descale_i32(b + (uint64_t)ev[k]);
-                    dst[2 * k + 1] = descale_i32(b + (uint64_t)od[k]);
-                }
-            }
-        }
-    }
-    dense_i32_span(in, cin, n, n8, n, weight, bias, cout, out);
-}
-#undef DENSE_TAP
-#endif
-
 enum { DENSE_SPAN = 256 };  /* positions per pass: the accumulators stay in L1 */
 
-/* The portable path: one output over a span of positions at a time, so that
- * the inner loop runs along contiguous rows. */
-static void dense_i32_c(const int32_t *in, int cin, int n, const int32_t *weight,
+/* out[o][p] = descale(bias[o] + sum_i weight[o][i] in[i][p]) for the
+ * positions first <= p < n: the portable path, and the AVX2 path's tail.
+ * One output over a span of positions at a time, so that the inner loop runs
+ * along contiguous rows. */
+static void dense_i32_c(const int32_t *in, int cin, int n, int first, const int32_t *weight,
                         const int32_t *bias, int cout, int32_t *out)
 {
     uint64_t acc[DENSE_SPAN];
 
-    for (int p0 = 0; p0 < n; p0 += DENSE_SPAN) {
+    for (int p0 = first; p0 < n; p0 += DENSE_SPAN) {
         const int span = imin(DENSE_SPAN, n - p0);
         for (int o = 0; o < cout; o++) {
             const int32_t *wo = weight + (size_t)o * cin;
@@ -907,6 +841,47 @@ static void dense_i32_c(const int32_t *in, int cin, int n, const int32_t *weight
     }
 }
 
+#if TEC_X86_SIMD
+/* 4 outputs x 8 positions per pass in registers, with the taps of
+ * conv3x3_row8_avx2: e holds positions 0,2,4,6, d positions 1,3,5,7. */
+__attribute__((target("avx2")))
+static void dense_i32_avx2(const int32_t *in, int cin, int n, const int32_t *weight,
+                           const int32_t *bias, int cout, int32_t *out)
+{
+    const int n8 = n / 8 * 8;
+
+    for (int o0 = 0; o0 < cout; o0 += 4) {
+        const int nout = imin(4, cout - o0);
+        const int32_t *wt[4];
+        for (int j = 0; j < 4; j++)  /* missing outputs repeat the last one */
+            wt[j] = weight + (size_t)(o0 + imin(j, nout - 1)) * cin;
+        for (int p0 = 0; p0 < n8; p0 += 8) {
+            __m256i e0 = _mm256_setzero_si256(), e1 = e0, e2 = e0, e3 = e0;
+            __m256i d0 = e0, d1 = e0, d2 = e0, d3 = e0;
+            for (int i = 0; i < cin; i++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(in + (size_t)i * n + p0));
+                const __m256i vo = _mm256_srli_epi64(v, 32);
+                TAP(0, i); TAP(1, i); TAP(2, i); TAP(3, i);
+            }
+            const __m256i even[4] = { e0, e1, e2, e3 }, odd[4] = { d0, d1, d2, d3 };
+            for (int j = 0; j < nout; j++) {
+                int64_t ev[4], od[4];
+                _mm256_storeu_si256((__m256i *)ev, even[j]);
+                _mm256_storeu_si256((__m256i *)od, odd[j]);
+                const uint64_t b = (uint64_t)(int64_t)bias[o0 + j];
+                int32_t *dst = out + (size_t)(o0 + j) * n + p0;
+                for (int k = 0; k < 4; k++) {
+                    dst[2 * k] = descale_i32(b + (uint64_t)ev[k]);
+                    dst[2 * k + 1] = descale_i32(b + (uint64_t)od[k]);
+                }
+            }
+        }
+    }
+    dense_i32_c(in, cin, n, n8, weight, bias, cout, out);
+}
+#undef TAP
+#endif
+
 /* Testing hook, not in kernels.h: path 0 portable, 1 AVX2 where the CPU
  * has it; returns the path run. */
 int tec_dense_i32_path(int path, const int32_t *in, int cin, int n, const int32_t *weight,
@@ -923,7 +898,7 @@ int tec_dense_i32_path(int path, const int32_t *in, int cin, int n, const int32_
 #else
     (void)path;
 #endif
-    dense_i32_c(in, cin, n, weight, bias, cout, out);
+    dense_i32_c(in, cin, n, 0, weight, bias, cout, out);
     return 0;
 }
 

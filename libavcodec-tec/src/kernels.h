@@ -39,6 +39,13 @@ void tec_gdn_f32(float *x, int c, int n, const float *beta, const float *gamma,
 void tec_relu_f32(float *x, size_t n);
 void tec_relu_i32(int32_t *x, size_t n);
 
+/* v clamped to [-2^31 + 1, 2^31 - 1], the range of every activation of the
+ * integer layers. */
+static inline int32_t tec_saturate_i32(int64_t v)
+{
+    return v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : (int32_t)v;
+}
+
 /* Bit-exact integer 3x3 convolution, stride 1, zero padding 1
  * (doc/bitstream.md, 4): acts have 8 fractional bits, weights 12, bias 20. */
 void tec_conv3x3_i32(const int32_t *in, int cin, int h, int w,

@@ -687,11 +687,6 @@ int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
 
 /* ---- integer hyper-synthesis and channel context ------------------------ */
 
-static int32_t saturate_i32(int64_t v)
-{
-    return v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : (int32_t)v;
-}
-
 int tec_img_channel_context(const TecImageModel *m, int k, const int32_t *in, int n,
                             int32_t *mean, int32_t *scale, TecWorkspace *ws)
 {
@@ -705,8 +700,8 @@ int tec_img_channel_context(const TecImageModel *m, int k, const int32_t *in, in
     tec_relu_i32(hidden, (size_t)l0->cout * n);
     tec_dense_i32(hidden, l1->cin, n, l1->weight, l1->bias, l1->cout, out);
     for (size_t i = 0; i < (size_t)gs * n; i++) {
-        mean[i] = saturate_i32((int64_t)mean[i] + out[i]);
-        scale[i] = saturate_i32((int64_t)scale[i] + out[(size_t)gs * n + i]);
+        mean[i] = tec_saturate_i32((int64_t)mean[i] + out[i]);
+        scale[i] = tec_saturate_i32((int64_t)scale[i] + out[(size_t)gs * n + i]);
     }
     return 0;
 }
@@ -725,7 +720,7 @@ int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, in
 
     /* a = z * 256, saturated like every activation of the chain. */
     for (size_t i = 0; i < nh * hw; i++)
-        a[i] = saturate_i32((int64_t)z[i] * 256);
+        a[i] = tec_saturate_i32((int64_t)z[i] * 256);
     tec_conv3x3_i32(a, m->nh, hz, wz, m->t[0].weight, m->t[0].bias, m->t[0].cout, b);
     tec_pixel_shuffle2_i32(b, m->nh, hz, wz, c);
     tec_relu_i32(c, 4 * nh * hw);

@@ -124,6 +124,11 @@ def quantize_int(t, bits):
     return np.clip(v, -(2 ** 31 - 1), 2 ** 31 - 1).astype(np.int32)
 
 
+def dequantize_int(v, bits):
+    """The float a quantize_int value stands for."""
+    return torch.from_numpy(v.astype(np.float64) / (1 << bits)).float()
+
+
 def model_tensors(model):
     """(name, array) pairs of the .tecw in doc/model.md order."""
     out = []
@@ -202,17 +207,16 @@ def load_tecw_into(model, path):
         sd[name + ".beta_p"] = torch.from_numpy(tensors[name + ".beta"] - np.float32(1e-6))
         sd[name + ".gamma_p"] = torch.from_numpy(tensors[name + ".gamma"].copy())
     for t in ["t0", "t1", "t2"]:
-        sd[f"hs.{t}.weight"] = torch.from_numpy(tensors[f"hs.{t}.weight"].astype(np.float64) / (1 << HS_WEIGHT_BITS)).float()
-        sd[f"hs.{t}.bias"] = torch.from_numpy(
-            tensors[f"hs.{t}.bias"].astype(np.float64) / (1 << (HS_WEIGHT_BITS + HS_ACT_BITS))).float()
+        sd[f"hs.{t}.weight"] = dequantize_int(tensors[f"hs.{t}.weight"], HS_WEIGHT_BITS)
+        sd[f"hs.{t}.bias"] = dequantize_int(tensors[f"hs.{t}.bias"], HS_WEIGHT_BITS + HS_ACT_BITS)
     for k in range(1, model.ctx_groups):
         if f"ctx{k}.l0.weight" not in tensors:  # a model without them resumes with zeros
             break
         for j in range(2):
-            w = tensors[f"ctx{k}.l{j}.weight"].astype(np.float64) / (1 << HS_WEIGHT_BITS)
-            b = tensors[f"ctx{k}.l{j}.bias"].astype(np.float64) / (1 << (HS_WEIGHT_BITS + HS_ACT_BITS))
-            sd[f"ctx.l{j}.{k - 1}.weight"] = torch.from_numpy(w).float()[:, :, None, None]
-            sd[f"ctx.l{j}.{k - 1}.bias"] = torch.from_numpy(b).float()
+            w = dequantize_int(tensors[f"ctx{k}.l{j}.weight"], HS_WEIGHT_BITS)
+            sd[f"ctx.l{j}.{k - 1}.weight"] = w[:, :, None, None]
+            sd[f"ctx.l{j}.{k - 1}.bias"] = dequantize_int(tensors[f"ctx{k}.l{j}.bias"],
+                                                          HS_WEIGHT_BITS + HS_ACT_BITS)
     for k in ["gain", "igain", "band_mean", "band_std"]:
         sd[k] = torch.from_numpy(tensors[k].copy())
     for k in list(sd):

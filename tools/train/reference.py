@@ -210,18 +210,18 @@ def decode_symbols(packet, seq, t, hp):
                 gs = m // slices
                 values = np.zeros((m, n), np.int64)
                 block = np.zeros((m, n), np.int64)
+                idx = np.zeros((m, n), np.int64)
                 for k in range(slices):
                     sl = slice(k * gs, (k + 1) * gs)
                     if k:
                         mean[sl], raw[sl] = channel_context(k, values[:k * gs], mean[sl], raw[sl], t)
-                    idx = np.searchsorted(thr, raw[sl], side="right")
-                    for c in range(gs):
+                    idx[sl] = np.searchsorted(thr, raw[sl], side="right")
+                    for c in range(k * gs, (k + 1) * gs):
                         for i in range(n):
-                            block[k * gs + c, i] = dec.get(gauss[int(idx[c, i])])
+                            block[c, i] = dec.get(gauss[int(idx[c, i])])
                     values[sl] = saturate32(block[sl] * 256 + mean[sl])
                 sym[:, y0:y0 + bh, x0:x0 + bw] = block.reshape(m, bh, bw)
-                mean, raw = mean.reshape(m, bh, bw), raw.reshape(m, bh, bw)
-                idx = np.searchsorted(thr, raw, side="right")
+                mean, raw, idx = (a.reshape(m, bh, bw) for a in (mean, raw, idx))
                 mu[:, y0:y0 + bh, x0:x0 + bw] = mean
                 sidx[:, y0:y0 + bh, x0:x0 + bw] = idx
                 raws[:, y0:y0 + bh, x0:x0 + bw] = raw
