@@ -32,6 +32,34 @@ def decode(path, out):
     return np.load(out) if r.returncode == 0 else None
 
 
+def context_vector(tmp, name, model_name, sizes, key, off):
+    """A vector coded with a context model: libtec and the Python decoder
+    agree, and decoding with the context switched off (hp[key] = off) gives
+    other entropy parameters, so the context is not a no-op."""
+    path = os.path.join(VEC, name + ".tecv")
+    hdr, packets = tecio.read_tecv(path)
+    check([len(p[2]) for p in packets] == sizes, f"{name}.tecv packet sizes")
+    seq = reference.parse_seq_header(hdr["seq_header"])
+    model, tensors, checksum, hp = reference.load_model(os.path.join(VEC, model_name + ".tecw"))
+    check(seq["model"] == model_name and seq["checksum"] == checksum, f"{name} model and checksum")
+    check(hp["ctx_groups"] == 4, f"{name} model has 4 slices")
+    out = decode(path, os.path.join(tmp, name + ".npy"))
+    for i, (_, _, payload) in enumerate(packets):
+        dec = reference.decode_symbols(payload, seq, tensors, hp)
+        ref = reference.reconstruct(model, dec, seq, tensors)
+        if out is not None:
+            diff = np.abs(ref.astype(np.int64) - out[i].astype(np.int64))
+            check(int(diff.max()) <= 1 and float((diff > 0).mean()) < 0.01,
+                  f"{name} frame {i}: libtec and the Python decoder agree (max {int(diff.max())})")
+        try:
+            plain = reference.decode_symbols(payload, seq, tensors, dict(hp, **{key: off}))
+            same = all(np.array_equal(a["raw_scale"], b["raw_scale"])
+                       for a, b in zip(plain["groups"], dec["groups"]))
+        except ValueError:
+            same = False
+        check(not same, f"{name} frame {i}: the context ({key}) changes the entropy parameters")
+
+
 def main():
     fixture = np.load(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,30 +97,10 @@ def main():
                 check(int(diff.max()) <= 1 and float((diff > 0).mean()) < 0.01,
                       f"frame {i}: libtec and the Python decoder agree (max {int(diff.max())})")
 
-        # ctx.tecv: a model with the channel context (tec-img version 3).
-        hdr, packets = tecio.read_tecv(os.path.join(VEC, "ctx.tecv"))
-        check([len(p[2]) for p in packets] == [1032, 1034], "ctx.tecv packet sizes")
-        seq = reference.parse_seq_header(hdr["seq_header"])
-        model, tensors, checksum, hp = reference.load_model(os.path.join(VEC, "vector-ctx.tecw"))
-        check(seq["model"] == "vector-ctx" and seq["checksum"] == checksum, "ctx model and checksum")
-        check(hp["ctx_groups"] == 4, "ctx model has 4 slices")
-        out = decode(os.path.join(VEC, "ctx.tecv"), os.path.join(tmp, "ctx.npy"))
-        for i, (_, _, payload) in enumerate(packets):
-            dec = reference.decode_symbols(payload, seq, tensors, hp)
-            ref = reference.reconstruct(model, dec, seq, tensors)
-            if out is not None:
-                diff = np.abs(ref.astype(np.int64) - out[i].astype(np.int64))
-                check(int(diff.max()) <= 1 and float((diff > 0).mean()) < 0.01,
-                      f"ctx frame {i}: libtec and the Python decoder agree (max {int(diff.max())})")
-            # The context is not a no-op: without it the same stream decodes
-            # to other parameters (or not at all).
-            try:
-                plain = reference.decode_symbols(payload, seq, tensors, dict(hp, ctx_groups=0))
-                same = all(np.array_equal(a["raw_scale"], b["raw_scale"])
-                           for a, b in zip(plain["groups"], dec["groups"]))
-            except ValueError:
-                same = False
-            check(not same, f"ctx frame {i}: the channel context changes the entropy parameters")
+        # ctx.tecv: a model with the channel context (tec-img version 3);
+        # sp.tecv: with the checkerboard context on top (version 4).
+        context_vector(tmp, "ctx", "vector-ctx", [1032, 1034], "ctx_groups", 0)
+        context_vector(tmp, "sp", "vector-sp", [1101, 1129], "ctx_spatial", 0)
     return check.summary()
 
 

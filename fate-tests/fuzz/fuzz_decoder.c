@@ -74,12 +74,13 @@ static int find_model(void)
     TecwGenParams p = tecw_gen_defaults();
     p.name = "fuzz-tiny";
     /* the shipped model's layout: 2 stages, per-frame statistics, skip,
-     * channel context */
+     * channel and checkerboard context */
     p.levels = 2;
     p.frame_norm = 1;
     p.skip = 1;
     p.ctx_groups = 4;
     p.ctx_hidden = 6;
+    p.ctx_spatial = 1;
     snprintf(model_name, sizeof(model_name), "%s", p.name);
     atexit(remove_generated);
     return tecw_write(model_dir, &p);

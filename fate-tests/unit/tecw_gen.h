@@ -24,11 +24,12 @@ typedef struct TecwGenParams {
     int arch_version;     /* 0: the lowest that has the features asked for */
     int ctx_groups;       /* channel context slices (arch version 3), 0: none */
     int ctx_hidden;
+    int ctx_spatial;      /* checkerboard context (arch version 4) */
 } TecwGenParams;
 
 static inline TecwGenParams tecw_gen_defaults(void)
 {
-    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0, 0, 0, 0, 0 };
+    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0, 0, 0, 0, 0, 0 };
     return p;
 }
 
@@ -252,10 +253,11 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
     int entries = 0;
 
     tecw_u32(&b, 0);  /* entry count, patched below */
-    char meta[512], extra[128] = "", ctx[64] = "";
+    char meta[512], extra[160] = "", ctx[80] = "";
     const int L = p->levels, D = 1 << L;
     if (p->ctx_groups)
-        snprintf(ctx, sizeof(ctx), "ctx_groups=%d\nctx_hidden=%d\n", p->ctx_groups, p->ctx_hidden);
+        snprintf(ctx, sizeof(ctx), "ctx_groups=%d\nctx_hidden=%d\n%s", p->ctx_groups,
+                 p->ctx_hidden, p->ctx_spatial ? "ctx_spatial=1\n" : "");
     if (L != 4 || p->frame_norm || p->skip || p->ctx_groups)
         snprintf(extra, sizeof(extra), "levels=%d\nframe_norm=%d\n%s%s", L, p->frame_norm,
                  p->skip ? "skip=1\n" : "", ctx);
@@ -264,7 +266,7 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
                        "slots=B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12\n"
                        "n=%d\nm=%d\nnh=%d\nnmid=%d\nqualities=%d\ndefault_quality=%d\n"
                        "%strained=no\ncard=test model\n",
-                       p->arch_version ? p->arch_version : p->ctx_groups ? 3 : p->skip ? 2 : 1, p->name, N, M, NH, NMID, Q, p->default_quality, extra);
+                       p->arch_version ? p->arch_version : p->ctx_spatial ? 4 : p->ctx_groups ? 3 : p->skip ? 2 : 1, p->name, N, M, NH, NMID, Q, p->default_quality, extra);
     tecw_entry(&b, "meta", 4, 1, &len);
     tecw_put(&b, meta, (size_t)len);
     entries++;
@@ -319,6 +321,15 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
         snprintf(name, sizeof(name), "ctx%d.l0", k);
         tecw_int_conv(&b, &seed, name, p->ctx_hidden, (k + 2) * gs, 1, 0.0f);
         snprintf(name, sizeof(name), "ctx%d.l1", k);
+        tecw_int_conv(&b, &seed, name, 2 * gs, p->ctx_hidden, 1, 0.0f);
+        entries += 4;
+    }
+    for (int k = 0; k < (p->ctx_spatial ? p->ctx_groups : 0); k++) {
+        const int gs = M / p->ctx_groups;
+        char name[32];
+        snprintf(name, sizeof(name), "sp%d.l0", k);
+        tecw_int_conv(&b, &seed, name, p->ctx_hidden, 6 * gs, 1, 0.0f);
+        snprintf(name, sizeof(name), "sp%d.l1", k);
         tecw_int_conv(&b, &seed, name, 2 * gs, p->ctx_hidden, 1, 0.0f);
         entries += 4;
     }

@@ -686,6 +686,11 @@ int main(void)
     p.ctx_hidden = 6;
     CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
     test_layout(2);
+    /* ... and with the checkerboard context on top (tec-img version 4). */
+    printf("model with 2 levels, per-frame statistics, linear skip, channel and spatial context\n");
+    p.ctx_spatial = 1;
+    CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
+    test_layout(2);
 
     cleanup_dir(model_dir);
     cleanup_dir(other_dir);

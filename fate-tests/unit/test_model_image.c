@@ -67,9 +67,9 @@ static void test_load(void)
     p.arch_version = 1;
     m = load(&p, &ret, err, sizeof(err));
     CHECK(ret == TEC_EMODEL && !m && strstr(err, "skip") != NULL);
-    p.arch_version = 4;
+    p.arch_version = 5;
     m = load(&p, &ret, err, sizeof(err));
-    CHECK(ret == TEC_EMODEL && !m && strstr(err, "version 4") != NULL);
+    CHECK(ret == TEC_EMODEL && !m && strstr(err, "version 5") != NULL);
 
     /* Version 3 with the channel context; the keys in a version 2 file,
      * and slices that do not divide m, are refused. */
@@ -88,6 +88,19 @@ static void test_load(void)
     p.ctx_groups = 3;
     m = load(&p, &ret, err, sizeof(err));
     CHECK(ret == TEC_EMODEL && !m && strstr(err, "divide") != NULL);
+
+    /* Version 4 adds the spatial context to every slice; the key in a
+     * version 3 file is refused. */
+    p.ctx_groups = 4;
+    p.ctx_spatial = 1;
+    m = load(&p, &ret, err, sizeof(err));
+    CHECK_EQ_INT(ret, 0);
+    CHECK(m && m->spatial == 1 && m->sp[0][0].cin == 6 * 4 && m->sp[3][0].cout == 6 &&
+          m->sp[3][1].cout == 2 * 4);
+    tec_img_free(&m);
+    p.arch_version = 3;
+    m = load(&p, &ret, err, sizeof(err));
+    CHECK(ret == TEC_EMODEL && !m && strstr(err, "ctx_spatial") != NULL);
 }
 
 /* The skip transforms against a direct reference: with and without them,

@@ -57,12 +57,14 @@ static int32_t round_clamped(float v, float limit)
     return (int32_t)floorf(v + 0.5f);
 }
 
-/* A block's entropy parameters as dense [m][n] planes, n = h x w, and the
+/* A block's entropy parameters as dense [m][n] planes, n = h x w, the
  * input rows of the channel context (doc/model.md): the decoded values of
- * the slices so far, then the next slice's hyperprior parameters. */
+ * the slices so far, then the next slice's hyperprior parameters, and those
+ * of the spatial context, gathered at the non-anchor positions. */
 typedef struct BlockParams {
-    int32_t *mean, *scale, *ctx_in;
+    int32_t *mean, *scale, *ctx_in, *sp_in;
     int n, slice;                /* positions, channels per slice */
+    int h, w;
 } BlockParams;
 
 static int block_params_init(const TecImageModel *m, const int32_t *params, int ph, int pw,
@@ -70,14 +72,18 @@ static int block_params_init(const TecImageModel *m, const int32_t *params, int 
 {
     const size_t n = (size_t)r->h * r->w;
     bp->n = (int)n;
+    bp->h = r->h;
+    bp->w = r->w;
     bp->slice = m->m / m->slices;
-    int32_t *buf = tec_ws_get(ws, TEC_WS_CONTEXT,
-                              ((size_t)3 * m->m + bp->slice) * n * sizeof(*buf));
+    const size_t ctx_size = ((size_t)3 * m->m + bp->slice) * n;
+    const size_t sp_size = m->spatial ? (size_t)6 * bp->slice * ((n + 1) / 2) : 0;
+    int32_t *buf = tec_ws_get(ws, TEC_WS_CONTEXT, (ctx_size + sp_size) * sizeof(*buf));
     if (!buf)
         return TEC_ENOMEM;
     bp->mean = buf;
     bp->scale = buf + (size_t)m->m * n;
     bp->ctx_in = buf + (size_t)2 * m->m * n;
+    bp->sp_in = buf + ctx_size;
     for (int c = 0; c < m->m; c++)
         for (int y = 0; y < r->h; y++) {
             const size_t src = (size_t)c * ph * pw + (size_t)y * pw, dst = (size_t)c * n + y * r->w;
@@ -97,6 +103,56 @@ static int slice_context(const TecImageModel *m, BlockParams *bp, int k, TecWork
     memcpy(bp->ctx_in + first + plane, bp->scale + first, plane * sizeof(int32_t));
     return tec_img_channel_context(m, k, bp->ctx_in, bp->n, bp->mean + first,
                                    bp->scale + first, ws);
+}
+
+/* Between the checkerboard passes of slice k: the parameters of its
+ * non-anchor positions (y + x odd) refined from the anchors just decoded. */
+static int slice_spatial(const TecImageModel *m, BlockParams *bp, int k, TecWorkspace *ws)
+{
+    const int gs = bp->slice, h = bp->h, w = bp->w;
+    const size_t n2 = (size_t)bp->n / 2;   /* y + x odd: floor(h w / 2) */
+    if (!n2)
+        return 0;
+    for (int c = 0; c < gs; c++) {
+        const size_t plane = (size_t)(k * gs + c) * bp->n;
+        const int32_t *val = bp->ctx_in + plane;
+        int32_t *row[6];
+        for (int g = 0; g < 6; g++)
+            row[g] = bp->sp_in + ((size_t)g * gs + c) * n2;
+        size_t j = 0;
+        for (int y = 0; y < h; y++)
+            for (int x = (y + 1) & 1; x < w; x += 2, j++) {
+                const size_t i = (size_t)y * w + x;
+                row[0][j] = bp->mean[plane + i];
+                row[1][j] = bp->scale[plane + i];
+                row[2][j] = y > 0 ? val[i - w] : 0;
+                row[3][j] = y + 1 < h ? val[i + w] : 0;
+                row[4][j] = x > 0 ? val[i - 1] : 0;
+                row[5][j] = x + 1 < w ? val[i + 1] : 0;
+            }
+    }
+    int ret = tec_img_spatial_context(m, k, bp->sp_in, (int)n2, ws);
+    if (ret < 0)
+        return ret;
+    for (int c = 0; c < gs; c++) {
+        const size_t plane = (size_t)(k * gs + c) * bp->n;
+        const int32_t *mean = bp->sp_in + (size_t)c * n2, *scale = bp->sp_in + ((size_t)gs + c) * n2;
+        size_t j = 0;
+        for (int y = 0; y < h; y++)
+            for (int x = (y + 1) & 1; x < w; x += 2, j++) {
+                bp->mean[plane + (size_t)y * w + x] = mean[j];
+                bp->scale[plane + (size_t)y * w + x] = scale[j];
+            }
+    }
+    return 0;
+}
+
+/* Coding passes over a slice: one over every position, or with the spatial
+ * context the anchors (y + x even), then the rest. */
+static int pass_count(const TecImageModel *m) { return m->spatial ? 2 : 1; }
+static int pass_first_column(const TecImageModel *m, int pass, int y)
+{
+    return m->spatial ? (y + pass) & 1 : 0;
 }
 
 /* A coded symbol's decoded value (8 fractional bits), context for the
@@ -129,23 +185,28 @@ int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
     for (int c = 0; c < m->nh; c++)
         for (int i = 0; i < hz * wz; i++)
             tec_rans_enc_put(re, &m->prior[c], zi[(size_t)c * hz * wz + i]);
+    const int step = m->spatial ? 2 : 1;
     for (int k = 0; k < m->slices; k++) {
         if ((ret = slice_context(m, &bp, k, ws)) < 0)
             return ret;
-        for (int c = k * bp.slice; c < (k + 1) * bp.slice; c++)
-            for (int y = 0; y < r->h; y++) {
-                const float *src = yg + ((size_t)c * r->h + y) * r->w;
-                float *dst = grid ? tec_grid_row(grid, c, r->y0 + y) + r->x0 : NULL;
-                for (int x = 0; x < r->w; x++) {
-                    const size_t i = (size_t)c * bp.n + (size_t)y * r->w + x;
-                    const int32_t mu = bp.mean[i];
-                    const int32_t s = round_clamped(src[x] - (float)mu / 256.0f, SYMBOL_LIMIT);
-                    tec_rans_enc_put(re, &m->gauss[tec_img_scale_index(m, bp.scale[i])], s);
-                    slice_value(&bp, i, s, mu);
-                    if (dst)
-                        dst[x] = tec_latent_value(s, mu, igain[c]);
+        for (int pass = 0; pass < pass_count(m); pass++) {
+            if (pass && (ret = slice_spatial(m, &bp, k, ws)) < 0)
+                return ret;
+            for (int c = k * bp.slice; c < (k + 1) * bp.slice; c++)
+                for (int y = 0; y < r->h; y++) {
+                    const float *src = yg + ((size_t)c * r->h + y) * r->w;
+                    float *dst = grid ? tec_grid_row(grid, c, r->y0 + y) + r->x0 : NULL;
+                    for (int x = pass_first_column(m, pass, y); x < r->w; x += step) {
+                        const size_t i = (size_t)c * bp.n + (size_t)y * r->w + x;
+                        const int32_t mu = bp.mean[i];
+                        const int32_t s = round_clamped(src[x] - (float)mu / 256.0f, SYMBOL_LIMIT);
+                        tec_rans_enc_put(re, &m->gauss[tec_img_scale_index(m, bp.scale[i])], s);
+                        slice_value(&bp, i, s, mu);
+                        if (dst)
+                            dst[x] = tec_latent_value(s, mu, igain[c]);
+                    }
                 }
-            }
+        }
     }
     return re->error;
 }
@@ -186,20 +247,25 @@ int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size
     if (ret < 0 || (ret = block_params_init(m, params, ph, pw, r, ws, &bp)) < 0)
         return ret;
 
+    const int step = m->spatial ? 2 : 1;
     for (int k = 0; k < m->slices; k++) {
         if ((ret = slice_context(m, &bp, k, ws)) < 0)
             return ret;
-        for (int c = k * bp.slice; c < (k + 1) * bp.slice; c++)
-            for (int y = 0; y < r->h; y++) {
-                float *dst = tec_grid_row(grid, c, r->y0 + y) + r->x0;
-                for (int x = 0; x < r->w; x++) {
-                    const size_t i = (size_t)c * bp.n + (size_t)y * r->w + x;
-                    const TecRansTable *t = &m->gauss[tec_img_scale_index(m, bp.scale[i])];
-                    const int32_t s = tec_rans_dec_get(&d, t);
-                    slice_value(&bp, i, s, bp.mean[i]);
-                    dst[x] = tec_latent_value(s, bp.mean[i], igain[c]);
+        for (int pass = 0; pass < pass_count(m); pass++) {
+            if (pass && (ret = slice_spatial(m, &bp, k, ws)) < 0)
+                return ret;
+            for (int c = k * bp.slice; c < (k + 1) * bp.slice; c++)
+                for (int y = 0; y < r->h; y++) {
+                    float *dst = tec_grid_row(grid, c, r->y0 + y) + r->x0;
+                    for (int x = pass_first_column(m, pass, y); x < r->w; x += step) {
+                        const size_t i = (size_t)c * bp.n + (size_t)y * r->w + x;
+                        const TecRansTable *t = &m->gauss[tec_img_scale_index(m, bp.scale[i])];
+                        const int32_t s = tec_rans_dec_get(&d, t);
+                        slice_value(&bp, i, s, bp.mean[i]);
+                        dst[x] = tec_latent_value(s, bp.mean[i], igain[c]);
+                    }
                 }
-            }
+        }
     }
     if (d.error)
         return chunk_error(err, errlen, "corrupt latents");

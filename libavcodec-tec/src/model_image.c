@@ -72,6 +72,7 @@ void tec_img_free(TecImageModel **pm)
     for (int k = 0; k < TEC_IMG_MAX_SLICES; k++)
         for (int i = 0; i < 2; i++) {
             free(m->ctx[k][i].weight); free(m->ctx[k][i].bias);
+            free(m->sp[k][i].weight); free(m->sp[k][i].bias);
         }
     free(m->a0_mask);
     free(m->skip_a);
@@ -237,6 +238,15 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
             return set_err(err, errlen, TEC_EMODEL, "ctx_groups=%d does not divide m=%d",
                            m->slices, m->m);
     }
+    /* Version 4: every slice coded in two checkerboard passes. */
+    m->spatial = 0;
+    if (tec_weights_meta(w, "ctx_spatial")) {
+        if (version < 4 || !m->ctx_hidden)
+            return set_err(err, errlen, TEC_EMODEL,
+                           "meta ctx_spatial needs %s version 4 and ctx_groups", TEC_IMG_ARCH);
+        if ((ret = meta_range(w, "ctx_spatial", 0, 1, &m->spatial, err, errlen)) < 0)
+            return ret;
+    }
     m->downscale = 1 << m->levels;
     return 0;
 }
@@ -345,6 +355,10 @@ static int check_values(const TecImageModel *m, char *err, size_t errlen)
         for (int i = 0; i < 2; i++)
             if (!int_conv_bounded(&m->ctx[k][i]))
                 return set_err(err, errlen, TEC_EMODEL, "ctx%d.l%d weights too large", k, i);
+    for (int k = 0; k < (m->spatial ? m->slices : 0); k++)
+        for (int i = 0; i < 2; i++)
+            if (!int_conv_bounded(&m->sp[k][i]))
+                return set_err(err, errlen, TEC_EMODEL, "sp%d.l%d weights too large", k, i);
     for (int i = 1; i < TEC_IMG_SCALES - 1; i++)
         if (m->thresholds[i] < m->thresholds[i - 1])
             return set_err(err, errlen, TEC_EMODEL, "gauss.thresholds not ascending");
@@ -398,6 +412,14 @@ int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t err
         load_int_conv(&l, &m->ctx[k][0], name, m->ctx_hidden, (k + 2) * gs, 1);
         snprintf(name, sizeof(name), "ctx%d.l1", k);
         load_int_conv(&l, &m->ctx[k][1], name, 2 * gs, m->ctx_hidden, 1);
+    }
+    for (int k = 0; k < (m->spatial ? m->slices : 0); k++) {
+        const int gs = M / m->slices;
+        char name[24];
+        snprintf(name, sizeof(name), "sp%d.l0", k);
+        load_int_conv(&l, &m->sp[k][0], name, m->ctx_hidden, 6 * gs, 1);
+        snprintf(name, sizeof(name), "sp%d.l1", k);
+        load_int_conv(&l, &m->sp[k][1], name, 2 * gs, m->ctx_hidden, 1);
     }
     m->gain = load_f32(&l, "gain", 2, m->qualities, M, 0, 0);
     m->igain = load_f32(&l, "igain", 2, m->qualities, M, 0, 0);
@@ -687,11 +709,12 @@ int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
 
 /* ---- integer hyper-synthesis and channel context ------------------------ */
 
-int tec_img_channel_context(const TecImageModel *m, int k, const int32_t *in, int n,
-                            int32_t *mean, int32_t *scale, TecWorkspace *ws)
+/* Two integer 1x1 layers, ReLU between, over n positions; the output's first
+ * gs rows are added to mean[gs][n], the next gs to scale (saturated). */
+static int context_layers(const TecIntConv layer[2], int gs, const int32_t *in, int n,
+                          int32_t *mean, int32_t *scale, TecWorkspace *ws)
 {
-    const TecIntConv *l0 = &m->ctx[k][0], *l1 = &m->ctx[k][1];
-    const int gs = m->m / m->slices;
+    const TecIntConv *l0 = &layer[0], *l1 = &layer[1];
     int32_t *hidden = tec_ws_get(ws, TEC_WS_ACT0, (size_t)l0->cout * n * sizeof(int32_t));
     int32_t *out = tec_ws_get(ws, TEC_WS_ACT1, (size_t)l1->cout * n * sizeof(int32_t));
     if (!hidden || !out)
@@ -704,6 +727,20 @@ int tec_img_channel_context(const TecImageModel *m, int k, const int32_t *in, in
         scale[i] = tec_saturate_i32((int64_t)scale[i] + out[(size_t)gs * n + i]);
     }
     return 0;
+}
+
+int tec_img_channel_context(const TecImageModel *m, int k, const int32_t *in, int n,
+                            int32_t *mean, int32_t *scale, TecWorkspace *ws)
+{
+    return context_layers(m->ctx[k], m->m / m->slices, in, n, mean, scale, ws);
+}
+
+int tec_img_spatial_context(const TecImageModel *m, int k, int32_t *in, int n,
+                            TecWorkspace *ws)
+{
+    const size_t gs = (size_t)(m->m / m->slices);
+    /* in is read whole before the first row group is written. */
+    return context_layers(m->sp[k], (int)gs, in, n, in, in + gs * n, ws);
 }
 
 int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, int wz,

@@ -11,8 +11,8 @@
 #include "weights.h"
 
 #define TEC_IMG_ARCH "tec-img"
-#define TEC_IMG_ARCH_VERSION 3   /* reads 1 and 2 too: 2 added the linear skip,
-                                  * 3 the channel context */
+#define TEC_IMG_ARCH_VERSION 4   /* reads 1-3 too: 2 added the linear skip,
+                                  * 3 the channel context, 4 the checkerboard one */
 #define TEC_IMG_SCALES 64      /* Gaussian tables */
 #define TEC_IMG_MAX_LEVELS 4   /* stride-2 stages of a transform */
 #define TEC_IMG_MAX_SLICES 16  /* channel slices of the channel context */
@@ -38,6 +38,7 @@ typedef struct TecImageModel {
     int skip;                  /* 1: linear block transforms beside the nonlinear ones */
     int slices;                /* channel slices coded in turn (1: no channel context) */
     int ctx_hidden;            /* hidden width of the channel context */
+    int spatial;               /* 1: each slice in two checkerboard passes */
     int default_quality;
     uint64_t checksum;
 
@@ -48,6 +49,7 @@ typedef struct TecImageModel {
     TecGdn gdn[TEC_IMG_MAX_LEVELS - 1], igdn[TEC_IMG_MAX_LEVELS - 1];
     TecIntConv t[3];
     TecIntConv ctx[TEC_IMG_MAX_SLICES][2]; /* slice k >= 1: two 1x1 layers */
+    TecIntConv sp[TEC_IMG_MAX_SLICES][2];  /* spatial: every slice, two 1x1 layers */
     float *gain, *igain;       /* [qualities][m] */
     float *band_mean, *band_std;
 
@@ -117,6 +119,13 @@ int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, in
  * (saturated).  Bit-exact. */
 int tec_img_channel_context(const TecImageModel *m, int k, const int32_t *in, int n,
                             int32_t *mean, int32_t *scale, TecWorkspace *ws);
+/* Spatial (checkerboard) context of slice k over n non-anchor positions:
+ * in holds 6 x m / slices rows of n, the slice's means and raw scales there,
+ * then the decoded anchors above, below, left and right of each (0 outside
+ * the block).  The corrections are added to the first two row groups of in
+ * itself, which then hold the refined means and raw scales.  Bit-exact. */
+int tec_img_spatial_context(const TecImageModel *m, int k, int32_t *in, int n,
+                            TecWorkspace *ws);
 /* Synthesis of y[m][h][w] into xn[slots][dh][dw], d = downscale, own
  * fixed-order GEMM. */
 int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,

@@ -153,6 +153,10 @@ def model_tensors(model):
         for j, conv in enumerate((model.ctx.l0[k - 1], model.ctx.l1[k - 1])):
             out.append((f"ctx{k}.l{j}.weight", quantize_int(conv.weight.cpu()[:, :, 0, 0], HS_WEIGHT_BITS)))
             out.append((f"ctx{k}.l{j}.bias", quantize_int(conv.bias.cpu(), HS_WEIGHT_BITS + HS_ACT_BITS)))
+    for k in range(model.ctx_groups if model.hp.get("ctx_spatial") else 0):
+        for j, conv in enumerate((model.ctx.sp_l0[k], model.ctx.sp_l1[k])):
+            out.append((f"sp{k}.l{j}.weight", quantize_int(conv.weight.cpu()[:, :, 0, 0], HS_WEIGHT_BITS)))
+            out.append((f"sp{k}.l{j}.bias", quantize_int(conv.bias.cpu(), HS_WEIGHT_BITS + HS_ACT_BITS)))
     out.append(("gain", sd["gain"].numpy().astype(np.float32)))
     out.append(("igain", sd["igain"].numpy().astype(np.float32)))
     out.append(("band_mean", sd["band_mean"].numpy().astype(np.float32)))
@@ -179,6 +183,8 @@ def export(model, path, name, default_quality, trained=""):
     if hp.get("ctx_groups"):  # absent, not 0, so that older builds read models without it
         meta["ctx_groups"] = str(hp["ctx_groups"])
         meta["ctx_hidden"] = str(hp["ctx_hidden"])
+    if hp.get("ctx_spatial"):
+        meta["ctx_spatial"] = str(hp["ctx_spatial"])
     tecio.write_tecw(path, meta, model_tensors(model))
 
 
@@ -187,7 +193,8 @@ def model_from_meta(meta):
                       nh=int(meta["nh"]), nmid=int(meta["nmid"]), qualities=int(meta["qualities"]),
                       levels=int(meta.get("levels", 4)), frame_norm=int(meta.get("frame_norm", 0)),
                       skip=int(meta.get("skip", 0)), ctx_groups=int(meta.get("ctx_groups", 0)),
-                      ctx_hidden=int(meta.get("ctx_hidden", 0)))
+                      ctx_hidden=int(meta.get("ctx_hidden", 0)),
+                      ctx_spatial=int(meta.get("ctx_spatial", 0)))
 
 
 def load_tecw_into(model, path):
@@ -217,6 +224,14 @@ def load_tecw_into(model, path):
             sd[f"ctx.l{j}.{k - 1}.weight"] = w[:, :, None, None]
             sd[f"ctx.l{j}.{k - 1}.bias"] = dequantize_int(tensors[f"ctx{k}.l{j}.bias"],
                                                           HS_WEIGHT_BITS + HS_ACT_BITS)
+    for k in range(model.ctx_groups if model.hp.get("ctx_spatial") else 0):
+        if f"sp{k}.l0.weight" not in tensors:
+            break
+        for j in range(2):
+            w = dequantize_int(tensors[f"sp{k}.l{j}.weight"], HS_WEIGHT_BITS)
+            sd[f"ctx.sp_l{j}.{k}.weight"] = w[:, :, None, None]
+            sd[f"ctx.sp_l{j}.{k}.bias"] = dequantize_int(tensors[f"sp{k}.l{j}.bias"],
+                                                         HS_WEIGHT_BITS + HS_ACT_BITS)
     for k in ["gain", "igain", "band_mean", "band_std"]:
         sd[k] = torch.from_numpy(tensors[k].copy())
     for k in list(sd):
@@ -243,17 +258,22 @@ def main():
     ap.add_argument("--skip", type=int, default=1)
     ap.add_argument("--ctx-groups", type=int, default=2)
     ap.add_argument("--ctx-hidden", type=int, default=8)
+    ap.add_argument("--ctx-spatial", type=int, default=1)
     args = ap.parse_args()
     name = args.name or os.path.splitext(os.path.basename(args.output))[0]
     if args.random:
         torch.manual_seed(args.seed)
         model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, levels=args.levels,
                            frame_norm=args.frame_norm, skip=args.skip, ctx_groups=args.ctx_groups,
-                           ctx_hidden=args.ctx_hidden)
+                           ctx_hidden=args.ctx_hidden,
+                           ctx_spatial=args.ctx_spatial if args.ctx_groups else 0)
         if model.skip:  # random, not zero, so that tests exercise them
             torch.nn.init.normal_(model.skip_a.weight, std=0.02)
             torch.nn.init.normal_(model.skip_s.weight, std=0.02)
-        for conv in model.ctx.l1 if model.ctx_groups else ():
+        last = []
+        if model.ctx_groups:
+            last = list(model.ctx.l1) + list(model.ctx.sp_l1 if model.hp["ctx_spatial"] else [])
+        for conv in last:
             torch.nn.init.normal_(conv.weight, std=0.05)
             torch.nn.init.normal_(conv.bias, std=0.05)
         model.band_mean.fill_(1500.0)
@@ -267,7 +287,8 @@ def main():
         model = ImageModel(slots=hp["slots"], n=hp["n"], m=hp["m"], nh=hp["nh"], nmid=hp["nmid"],
                            qualities=hp["qualities"], levels=hp.get("levels", 4),
                            frame_norm=hp.get("frame_norm", 0), skip=hp.get("skip", 0),
-                           ctx_groups=hp.get("ctx_groups", 0), ctx_hidden=hp.get("ctx_hidden", 0))
+                           ctx_groups=hp.get("ctx_groups", 0), ctx_hidden=hp.get("ctx_hidden", 0),
+                           ctx_spatial=hp.get("ctx_spatial", 0))
         model.load_state_dict(ck["model"])
         trained = f"steps {ck.get('step', 0)}"
     model.eval()

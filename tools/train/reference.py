@@ -133,6 +133,26 @@ def channel_context(k, values, mean, raw, t):
     return saturate32(mean + d[:gs]), saturate32(raw + d[gs:])
 
 
+def spatial_context(k, values, mean, raw, bh, bw, t):
+    """Corrections of slice k's mean and raw scale at the non-anchor
+    positions (doc/model.md): from the slice's own parameters there and the
+    decoded anchors above, below, left and right (zero outside the block)."""
+    gs = mean.shape[0]
+    yy, xx = np.divmod(np.arange(bh * bw), bw)
+    odd = np.nonzero((yy + xx) % 2 == 1)[0]
+    a = np.where(((yy + xx) % 2 == 0)[None], values, 0).reshape(gs, bh, bw)
+    p = np.pad(a, ((0, 0), (1, 1), (1, 1)))
+    ny, nx = yy[odd] + 1, xx[odd] + 1
+    nb = [p[:, ny - 1, nx], p[:, ny + 1, nx], p[:, ny, nx - 1], p[:, ny, nx + 1]]
+    inp = np.concatenate([mean[:, odd], raw[:, odd]] + nb, 0)
+    h = np.maximum(dense_int(inp, t[f"sp{k}.l0.weight"], t[f"sp{k}.l0.bias"]), 0)
+    d = dense_int(h, t[f"sp{k}.l1.weight"], t[f"sp{k}.l1.bias"])
+    mean, raw = mean.copy(), raw.copy()
+    mean[:, odd] = saturate32(mean[:, odd] + d[:gs])
+    raw[:, odd] = saturate32(raw[:, odd] + d[gs:])
+    return mean, raw
+
+
 def parse_seq_header(data):
     if data[:4] != b"TECS":
         raise ValueError("not a sequence header")
@@ -215,11 +235,19 @@ def decode_symbols(packet, seq, t, hp):
                     sl = slice(k * gs, (k + 1) * gs)
                     if k:
                         mean[sl], raw[sl] = channel_context(k, values[:k * gs], mean[sl], raw[sl], t)
-                    idx[sl] = np.searchsorted(thr, raw[sl], side="right")
-                    for c in range(k * gs, (k + 1) * gs):
-                        for i in range(n):
-                            block[c, i] = dec.get(gauss[int(idx[c, i])])
-                    values[sl] = saturate32(block[sl] * 256 + mean[sl])
+                    # Without the spatial context one pass over every
+                    # position; with it the anchors (y + x even), then the rest.
+                    parity = (np.add.outer(np.arange(bh), np.arange(bw)) % 2).reshape(n)
+                    passes = [parity == 0, parity == 1] if hp.get("ctx_spatial") else [parity >= 0]
+                    for second, todo in enumerate(passes):
+                        if second:
+                            mean[sl], raw[sl] = spatial_context(k, values[sl], mean[sl], raw[sl],
+                                                                bh, bw, t)
+                        idx[sl] = np.searchsorted(thr, raw[sl], side="right")
+                        for c in range(k * gs, (k + 1) * gs):
+                            for i in np.nonzero(todo)[0]:
+                                block[c, i] = dec.get(gauss[int(idx[c, i])])
+                        values[sl] = saturate32(block[sl] * 256 + mean[sl])
                 sym[:, y0:y0 + bh, x0:x0 + bw] = block.reshape(m, bh, bw)
                 mean, raw, idx = (a.reshape(m, bh, bw) for a in (mean, raw, idx))
                 mu[:, y0:y0 + bh, x0:x0 + bw] = mean
@@ -287,7 +315,7 @@ def load_model(path):
     model.eval()
     hp = {k: int(meta.get(k, d)) for k, d in
           (("n", 0), ("m", 0), ("nh", 0), ("nmid", 0), ("levels", 4), ("frame_norm", 0),
-                                 ("ctx_groups", 0))}
+                                 ("ctx_groups", 0), ("ctx_spatial", 0))}
     return model, tensors, checksum, hp
 
 

@@ -11,7 +11,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ARCH_NAME = "tec-img"
-ARCH_VERSION = 3      # 2: optional linear skip transforms; 3: optional channel context
+ARCH_VERSION = 4      # 2: optional linear skip transforms; 3: optional channel context;
+                      # 4: optional checkerboard (spatial) context within each slice
 
 # Sentinel-2 MSI band slots, in the order of the model's input channels.
 S2_SLOTS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07",
@@ -128,41 +129,79 @@ def int_layer(conv, x):
     return fq_act(F.conv2d(x, w, b, padding=conv.padding))
 
 
+def checkerboard(h, w, device):
+    """1 at the anchors, the positions (y + x even) coded first in each slice."""
+    yy = torch.arange(h, device=device)[:, None]
+    xx = torch.arange(w, device=device)[None, :]
+    return ((yy + xx) % 2 == 0).float()[None, None]
+
+
+def cross_neighbours(a):
+    """The values above, below, left and right of every position (zero
+    beyond the edge), stacked as four channel groups in that order."""
+    up = F.pad(a, (0, 0, 1, 0))[:, :, :-1, :]
+    down = F.pad(a, (0, 0, 0, 1))[:, :, 1:, :]
+    left = F.pad(a, (1, 0, 0, 0))[:, :, :, :-1]
+    right = F.pad(a, (0, 1, 0, 0))[:, :, :, 1:]
+    return torch.cat([up, down, left, right], 1)
+
+
 class ChannelContext(nn.Module):
     """Channel-wise context model, integer like the hyper-synthesis.
 
     The latents are coded in `groups` slices of m / groups channels.  For
     slice k >= 1, two 1x1 layers (ReLU between) map, at each position, the
     decoded values of slices 0..k-1 and the hyperprior's mean and scale of
-    slice k to corrections of that mean and scale.  1x1 only: a position's
-    parameters never depend on its neighbours, so coding blocks stay
-    independent and the decoder's cost is one small matrix product per slice.
+    slice k to corrections of that mean and scale.
+
+    With `spatial`, each slice is further coded in two checkerboard passes:
+    the anchors (y + x even) with the parameters above, then the other
+    positions, whose mean and scale two more layers (sp_l0, sp_l1) refine from
+    the decoded anchors of the same slice directly above, below, left and
+    right of them.  Every neighbour of a non-anchor is an anchor, so the cross
+    sees all the anchors a 3x3 window holds; positions outside the block count
+    as zero, so coding blocks stay independent.
     The last layers start at zero: a model without context resumes unchanged.
     """
 
-    def __init__(self, m, groups, hidden):
+    def __init__(self, m, groups, hidden, spatial=0):
         super().__init__()
-        self.groups, self.size = groups, m // groups
+        self.groups, self.size, self.spatial = groups, m // groups, spatial
         gs = self.size
         self.l0 = nn.ModuleList([nn.Conv2d(k * gs + 2 * gs, hidden, 1) for k in range(1, groups)])
         self.l1 = nn.ModuleList([nn.Conv2d(hidden, 2 * gs, 1) for _ in range(1, groups)])
-        for conv in self.l1:
+        last = list(self.l1)
+        if spatial:
+            self.sp_l0 = nn.ModuleList([nn.Conv2d(6 * gs, hidden, 1) for _ in range(groups)])
+            self.sp_l1 = nn.ModuleList([nn.Conv2d(hidden, 2 * gs, 1) for _ in range(groups)])
+            last += list(self.sp_l1)
+        for conv in last:
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
 
     def forward(self, yg, mu, scale):
         """Means and scales of every slice, and the decoded values yg_hat
-        (rounded around each slice's final mean, straight-through)."""
+        (rounded around each position's final mean, straight-through)."""
         gs = self.size
-        mus, scales = [mu[:, :gs]], [scale[:, :gs]]
-        hats = [round_ste(yg[:, :gs] - mus[0]) + mus[0]]
-        for k in range(1, self.groups):
+        anchors = checkerboard(yg.shape[2], yg.shape[3], yg.device) if self.spatial else None
+        mus, scales, hats = [], [], []
+        for k in range(self.groups):
             sl = slice(k * gs, (k + 1) * gs)
-            h = F.relu(int_layer(self.l0[k - 1], torch.cat(hats + [mu[:, sl], scale[:, sl]], 1)))
-            d = int_layer(self.l1[k - 1], h)
-            mus.append(mu[:, sl] + d[:, :gs])
-            scales.append(scale[:, sl] + d[:, gs:])
-            hats.append(round_ste(yg[:, sl] - mus[k]) + mus[k])
+            mu_k, scale_k = mu[:, sl], scale[:, sl]
+            if k:
+                h = F.relu(int_layer(self.l0[k - 1], torch.cat(hats + [mu_k, scale_k], 1)))
+                d = int_layer(self.l1[k - 1], h)
+                mu_k, scale_k = mu_k + d[:, :gs], scale_k + d[:, gs:]
+            hat = round_ste(yg[:, sl] - mu_k) + mu_k
+            if self.spatial:
+                nb = cross_neighbours(hat * anchors)
+                h = F.relu(int_layer(self.sp_l0[k], torch.cat([mu_k, scale_k, nb], 1)))
+                d = int_layer(self.sp_l1[k], h) * (1 - anchors)
+                mu_k, scale_k = mu_k + d[:, :gs], scale_k + d[:, gs:]
+                hat = round_ste(yg[:, sl] - mu_k) + mu_k
+            mus.append(mu_k)
+            scales.append(scale_k)
+            hats.append(hat)
         return torch.cat(mus, 1), torch.cat(scales, 1), torch.cat(hats, 1)
 
 
@@ -216,11 +255,11 @@ def gaussian_likelihood(v, scale):
 
 class ImageModel(nn.Module):
     def __init__(self, slots=13, n=96, m=192, nh=96, nmid=144, qualities=8, levels=4, frame_norm=0,
-                 skip=0, ctx_groups=0, ctx_hidden=0):
+                 skip=0, ctx_groups=0, ctx_hidden=0, ctx_spatial=0):
         super().__init__()
         self.hp = dict(slots=slots, n=n, m=m, nh=nh, nmid=nmid, qualities=qualities, levels=levels,
                        frame_norm=frame_norm, skip=skip, ctx_groups=ctx_groups,
-                       ctx_hidden=ctx_hidden)
+                       ctx_hidden=ctx_hidden, ctx_spatial=ctx_spatial)
         self.frame_norm = frame_norm
         self.slots = slots
         self.levels = levels
@@ -257,7 +296,7 @@ class ImageModel(nn.Module):
         self.hs = HyperSynthesis(nh, nmid, m)
         self.ctx_groups = ctx_groups
         if ctx_groups:
-            self.ctx = ChannelContext(m, ctx_groups, ctx_hidden)
+            self.ctx = ChannelContext(m, ctx_groups, ctx_hidden, ctx_spatial)
         self.prior = FactorizedPrior(nh)
         # gain units: one gain and inverse gain vector per quality anchor
         g = torch.exp(torch.linspace(math.log(1.0), math.log(12.0), qualities))
@@ -368,5 +407,7 @@ def macs_per_pixel(hp):
     if g:
         gs = m // g
         hyper_synthesis += sum((k + 2) * gs * hid + hid * 2 * gs for k in range(1, g)) * area(lv)
+        if hp.get("ctx_spatial"):  # at half the positions
+            hyper_synthesis += g * (6 * gs * hid + hid * 2 * gs) * area(lv) / 2
     return dict(analysis=analysis, hyper_analysis=hyper_analysis,
                 hyper_synthesis=hyper_synthesis, synthesis=synthesis)

@@ -55,6 +55,8 @@ def parse_args():
     ap.add_argument("--ctx-groups", type=int, default=4,
                     help="channel slices of the channel context model (0: none)")
     ap.add_argument("--ctx-hidden", type=int, default=96, help="hidden width of the channel context")
+    ap.add_argument("--ctx-spatial", type=int, default=1,
+                    help="checkerboard context within each slice (needs --ctx-groups)")
     ap.add_argument("--lambda-min", type=float, default=1500.0, help="lambda of the lowest anchor")
     ap.add_argument("--lambda-ratio", type=float, default=2.25, help="lambda step between anchors")
     ap.add_argument("--lr", type=float, default=4e-4)
@@ -175,7 +177,8 @@ def main():
     say("val: " + ",".join(p.name for p in val_places))
     model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, qualities=ANCHORS,
                        levels=args.levels, frame_norm=args.frame_norm, skip=args.skip,
-                       ctx_groups=args.ctx_groups, ctx_hidden=args.ctx_hidden)
+                       ctx_groups=args.ctx_groups, ctx_hidden=args.ctx_hidden,
+                       ctx_spatial=args.ctx_spatial if args.ctx_groups else 0)
     mean, std = slot_statistics(train_places)
     model.band_mean.copy_(torch.from_numpy(mean))
     model.band_std.copy_(torch.from_numpy(std))
