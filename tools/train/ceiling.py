@@ -17,22 +17,8 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import list_places  # noqa: E402
-from export import load_tecw_into, model_from_meta  # noqa: E402
-from tecmodel import ImageModel  # noqa: E402
-import tecio  # noqa: E402
+from export import load_any  # noqa: E402
 from train import clipped_sse, make_val_set, psnr, validate  # noqa: E402
-
-
-def load(path):
-    if path.endswith(".tecw"):
-        meta, _, _ = tecio.read_tecw(path)
-        model = model_from_meta(meta)
-        load_tecw_into(model, path)
-    else:
-        ck = torch.load(path, map_location="cpu")
-        model = ImageModel(**ck["hp"])
-        model.load_state_dict(ck["model"])
-    return model.eval()
 
 
 def unquantized_psnr(model, val_set, q):
@@ -58,7 +44,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    model = load(args.model)
+    model = load_any(args.model)
     val_set = make_val_set(list_places(args.data, "val"))
     print("anchor  bpppb  PSNR coded  PSNR unquantized")
     for q, bpp, db in validate(model, val_set, "cpu"):

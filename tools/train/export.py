@@ -129,6 +129,29 @@ def dequantize_int(v, bits):
     return torch.from_numpy(v.astype(np.float64) / (1 << bits)).float()
 
 
+def context_layers(model):
+    """(name in the .tecw, state-dict key) of the contexts' integer 1x1 layers,
+    in file order: the channel context's, then the checkerboard's."""
+    out = []
+    for k in range(1, model.ctx_groups):
+        out += [(f"ctx{k}.l{j}", f"ctx.l{j}.{k - 1}") for j in range(2)]
+    for k in range(model.ctx_groups if model.hp.get("ctx_spatial") else 0):
+        out += [(f"sp{k}.l{j}", f"ctx.sp_l{j}.{k}") for j in range(2)]
+    return out
+
+
+def load_any(path):
+    """A model from a .tecw or a training checkpoint, in eval mode."""
+    if path.endswith(".tecw"):
+        model = model_from_meta(tecio.read_tecw(path)[0])
+        load_tecw_into(model, path)
+    else:
+        ck = torch.load(path, map_location="cpu")
+        model = ImageModel(**ck["hp"])
+        model.load_state_dict(ck["model"])
+    return model.eval()
+
+
 def model_tensors(model):
     """(name, array) pairs of the .tecw in doc/model.md order."""
     out = []
@@ -149,14 +172,9 @@ def model_tensors(model):
         conv = getattr(model.hs, t)
         out.append((f"hs.{t}.weight", quantize_int(conv.weight.cpu(), HS_WEIGHT_BITS)))
         out.append((f"hs.{t}.bias", quantize_int(conv.bias.cpu(), HS_WEIGHT_BITS + HS_ACT_BITS)))
-    for k in range(1, model.ctx_groups):
-        for j, conv in enumerate((model.ctx.l0[k - 1], model.ctx.l1[k - 1])):
-            out.append((f"ctx{k}.l{j}.weight", quantize_int(conv.weight.cpu()[:, :, 0, 0], HS_WEIGHT_BITS)))
-            out.append((f"ctx{k}.l{j}.bias", quantize_int(conv.bias.cpu(), HS_WEIGHT_BITS + HS_ACT_BITS)))
-    for k in range(model.ctx_groups if model.hp.get("ctx_spatial") else 0):
-        for j, conv in enumerate((model.ctx.sp_l0[k], model.ctx.sp_l1[k])):
-            out.append((f"sp{k}.l{j}.weight", quantize_int(conv.weight.cpu()[:, :, 0, 0], HS_WEIGHT_BITS)))
-            out.append((f"sp{k}.l{j}.bias", quantize_int(conv.bias.cpu(), HS_WEIGHT_BITS + HS_ACT_BITS)))
+    for name, key in context_layers(model):
+        out.append((name + ".weight", quantize_int(sd[key + ".weight"][:, :, 0, 0], HS_WEIGHT_BITS)))
+        out.append((name + ".bias", quantize_int(sd[key + ".bias"], HS_WEIGHT_BITS + HS_ACT_BITS)))
     out.append(("gain", sd["gain"].numpy().astype(np.float32)))
     out.append(("igain", sd["igain"].numpy().astype(np.float32)))
     out.append(("band_mean", sd["band_mean"].numpy().astype(np.float32)))
@@ -171,10 +189,18 @@ def model_tensors(model):
     return out
 
 
+def arch_version(hp):
+    """The lowest version with the model's features, so that older builds
+    still read what they can decode."""
+    version = 4 if hp.get("ctx_spatial") else 3 if hp.get("ctx_groups") else 2 if hp.get("skip") else 1
+    assert version <= ARCH_VERSION
+    return version
+
+
 def export(model, path, name, default_quality, trained=""):
     hp = model.hp
     meta = {
-        "arch": ARCH_NAME, "arch_version": str(ARCH_VERSION), "name": name,
+        "arch": ARCH_NAME, "arch_version": str(arch_version(hp)), "name": name,
         "slots": ",".join(S2_SLOTS), "n": str(hp["n"]), "m": str(hp["m"]), "nh": str(hp["nh"]),
         "nmid": str(hp["nmid"]), "qualities": str(hp["qualities"]),
         "levels": str(hp["levels"]), "frame_norm": str(hp["frame_norm"]), "skip": str(hp["skip"]),
@@ -216,22 +242,11 @@ def load_tecw_into(model, path):
     for t in ["t0", "t1", "t2"]:
         sd[f"hs.{t}.weight"] = dequantize_int(tensors[f"hs.{t}.weight"], HS_WEIGHT_BITS)
         sd[f"hs.{t}.bias"] = dequantize_int(tensors[f"hs.{t}.bias"], HS_WEIGHT_BITS + HS_ACT_BITS)
-    for k in range(1, model.ctx_groups):
-        if f"ctx{k}.l0.weight" not in tensors:  # a model without them resumes with zeros
-            break
-        for j in range(2):
-            w = dequantize_int(tensors[f"ctx{k}.l{j}.weight"], HS_WEIGHT_BITS)
-            sd[f"ctx.l{j}.{k - 1}.weight"] = w[:, :, None, None]
-            sd[f"ctx.l{j}.{k - 1}.bias"] = dequantize_int(tensors[f"ctx{k}.l{j}.bias"],
-                                                          HS_WEIGHT_BITS + HS_ACT_BITS)
-    for k in range(model.ctx_groups if model.hp.get("ctx_spatial") else 0):
-        if f"sp{k}.l0.weight" not in tensors:
-            break
-        for j in range(2):
-            w = dequantize_int(tensors[f"sp{k}.l{j}.weight"], HS_WEIGHT_BITS)
-            sd[f"ctx.sp_l{j}.{k}.weight"] = w[:, :, None, None]
-            sd[f"ctx.sp_l{j}.{k}.bias"] = dequantize_int(tensors[f"sp{k}.l{j}.bias"],
-                                                         HS_WEIGHT_BITS + HS_ACT_BITS)
+    for name, key in context_layers(model):
+        if name + ".weight" not in tensors:  # a model without them resumes with zeros
+            continue
+        sd[key + ".weight"] = dequantize_int(tensors[name + ".weight"], HS_WEIGHT_BITS)[:, :, None, None]
+        sd[key + ".bias"] = dequantize_int(tensors[name + ".bias"], HS_WEIGHT_BITS + HS_ACT_BITS)
     for k in ["gain", "igain", "band_mean", "band_std"]:
         sd[k] = torch.from_numpy(tensors[k].copy())
     for k in list(sd):

@@ -15,24 +15,10 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-import tecio  # noqa: E402
 from compare import bd_rate  # noqa: E402
 from data import list_places  # noqa: E402
-from export import load_tecw_into, model_from_meta  # noqa: E402
-from tecmodel import ImageModel  # noqa: E402
+from export import load_any  # noqa: E402
 from train import clipped_sse, make_val_set, psnr, rd_terms  # noqa: E402
-
-
-def load(path):
-    if path.endswith(".tecw"):
-        meta, _, _ = tecio.read_tecw(path)
-        model = model_from_meta(meta)
-        load_tecw_into(model, path)
-    else:
-        ck = torch.load(path, map_location="cpu")
-        model = ImageModel(**ck["hp"])
-        model.load_state_dict(ck["model"])
-    return model.eval()
 
 
 def rd_points(model, val_set):
@@ -61,7 +47,7 @@ def main():
     val_set = make_val_set(list_places(args.data, "val"))
     curves = []
     for path in args.models:
-        pts = rd_points(load(path), val_set)
+        pts = rd_points(load_any(path), val_set)
         curves.append(pts)
         print(path + ": " + "  ".join("%.4f/%.2f" % p for p in pts), flush=True)
     ref = curves[0]
