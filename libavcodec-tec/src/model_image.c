@@ -150,6 +150,18 @@ static void load_int_conv(Loader *l, TecIntConv *c, const char *prefix, int cout
     c->bias = load_i32(l, name, 1, cout, 0, 0, 0);
 }
 
+/* A context's two 1x1 layers, {family}{k}.l0 (cin -> hidden) and .l1
+ * (hidden -> 2 gs: corrections of gs means and gs raw scales). */
+static void load_context_layers(Loader *l, TecIntConv layer[2], const char *family, int k,
+                                int cin, int hidden, int gs)
+{
+    char name[24];
+    snprintf(name, sizeof(name), "%s%d.l0", family, k);
+    load_int_conv(l, &layer[0], name, hidden, cin, 1);
+    snprintf(name, sizeof(name), "%s%d.l1", family, k);
+    load_int_conv(l, &layer[1], name, 2 * gs, hidden, 1);
+}
+
 /* Every value finite and above min (or at least min when inclusive). */
 static int all_finite(const float *v, size_t n, float min, int inclusive)
 {
@@ -405,22 +417,11 @@ int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t err
     load_int_conv(&l, &m->t[0], "hs.t0", 4 * NH, NH, 3);
     load_int_conv(&l, &m->t[1], "hs.t1", 4 * NMID, NH, 3);
     load_int_conv(&l, &m->t[2], "hs.t2", 2 * M, NMID, 3);
-    for (int k = 1; k < m->slices; k++) {
-        const int gs = M / m->slices;
-        char name[24];
-        snprintf(name, sizeof(name), "ctx%d.l0", k);
-        load_int_conv(&l, &m->ctx[k][0], name, m->ctx_hidden, (k + 2) * gs, 1);
-        snprintf(name, sizeof(name), "ctx%d.l1", k);
-        load_int_conv(&l, &m->ctx[k][1], name, 2 * gs, m->ctx_hidden, 1);
-    }
-    for (int k = 0; k < (m->spatial ? m->slices : 0); k++) {
-        const int gs = M / m->slices;
-        char name[24];
-        snprintf(name, sizeof(name), "sp%d.l0", k);
-        load_int_conv(&l, &m->sp[k][0], name, m->ctx_hidden, 6 * gs, 1);
-        snprintf(name, sizeof(name), "sp%d.l1", k);
-        load_int_conv(&l, &m->sp[k][1], name, 2 * gs, m->ctx_hidden, 1);
-    }
+    const int gs = M / m->slices;
+    for (int k = 1; k < m->slices; k++)
+        load_context_layers(&l, m->ctx[k], "ctx", k, (k + 2) * gs, m->ctx_hidden, gs);
+    for (int k = 0; k < (m->spatial ? m->slices : 0); k++)
+        load_context_layers(&l, m->sp[k], "sp", k, 6 * gs, m->ctx_hidden, gs);
     m->gain = load_f32(&l, "gain", 2, m->qualities, M, 0, 0);
     m->igain = load_f32(&l, "igain", 2, m->qualities, M, 0, 0);
     m->band_mean = load_f32(&l, "band_mean", 1, S, 0, 0, 0);

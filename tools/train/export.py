@@ -140,15 +140,21 @@ def context_layers(model):
     return out
 
 
+def load_checkpoint(path):
+    """The model of a training checkpoint, and the checkpoint itself."""
+    ck = torch.load(path, map_location="cpu")
+    model = ImageModel(**ck["hp"])
+    model.load_state_dict(ck["model"])
+    return model, ck
+
+
 def load_any(path):
     """A model from a .tecw or a training checkpoint, in eval mode."""
     if path.endswith(".tecw"):
         model = model_from_meta(tecio.read_tecw(path)[0])
         load_tecw_into(model, path)
     else:
-        ck = torch.load(path, map_location="cpu")
-        model = ImageModel(**ck["hp"])
-        model.load_state_dict(ck["model"])
+        model = load_checkpoint(path)[0]
     return model.eval()
 
 
@@ -297,14 +303,7 @@ def main():
     else:
         if not args.checkpoint:
             ap.error("a checkpoint is needed unless --random")
-        ck = torch.load(args.checkpoint, map_location="cpu")
-        hp = ck["hp"]
-        model = ImageModel(slots=hp["slots"], n=hp["n"], m=hp["m"], nh=hp["nh"], nmid=hp["nmid"],
-                           qualities=hp["qualities"], levels=hp.get("levels", 4),
-                           frame_norm=hp.get("frame_norm", 0), skip=hp.get("skip", 0),
-                           ctx_groups=hp.get("ctx_groups", 0), ctx_hidden=hp.get("ctx_hidden", 0),
-                           ctx_spatial=hp.get("ctx_spatial", 0))
-        model.load_state_dict(ck["model"])
+        model, ck = load_checkpoint(args.checkpoint)
         trained = f"steps {ck.get('step', 0)}"
     model.eval()
     export(model, args.output, name, args.default_quality, trained)
