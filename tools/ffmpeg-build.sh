@@ -229,6 +229,13 @@ fi
 # ------------------------------------------------------------ build
 t=$(now)
 mkdir -p "$BUILD/tools"   # FFmpeg makes it only for its programs
+# FFmpeg's makefiles do not know the programs depend on libtec.a: relink
+# those older than the archive.
+for p in $TARGETS; do
+    for f in "$BUILD/$p" "$BUILD/${p}_g"; do
+        [ -f "$f" ] && [ "$ROOT/build/libtec.a" -nt "$f" ] && rm -f "$f"
+    done
+done
 make -C "$BUILD" -j"$JOBS" $TARGETS
 say "make took $(( $(now) - t )) s"
 if [ $FUZZ = yes ]; then

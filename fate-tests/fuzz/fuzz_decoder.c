@@ -101,8 +101,16 @@ static int prepare(Layout *l)
         return -1;
     const size_t n = (size_t)l->bands * l->width * l->height;
     uint16_t *frame = malloc(n * sizeof(uint16_t));
-    for (size_t i = 0; i < n; i++)
-        frame[i] = (uint16_t)(1000 + (i * 37) % 3000);
+    /* Bands 1 and 2 replicated (2 x 2 blocks; 6-row blocks and irregular
+     * columns) so that the packets carry the section of replicated blocks. */
+    for (int b = 0; b < l->bands; b++)
+        for (int y = 0; y < l->height; y++)
+            for (int x = 0; x < l->width; x++) {
+                const size_t sy = b == 1 ? y / 2 : b == 2 ? y / 6 : y;
+                const size_t sx = b == 1 ? x / 2 : b == 2 ? (size_t)x * x / 97 : x;
+                const size_t i = ((size_t)b * l->height + sy) * l->width + sx;
+                frame[((size_t)b * l->height + y) * l->width + x] = (uint16_t)(1000 + (i * 37) % 3000);
+            }
     TecPicture pic = { frame, l->width, (ptrdiff_t)l->width * l->height, l->bands, l->width,
                        l->height, 0, 0 };
     TecPacket pkt;

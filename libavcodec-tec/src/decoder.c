@@ -8,6 +8,7 @@
 #include "bytes.h"
 #include "frame_codec.h"
 #include "model_image.h"
+#include "replication.h"
 #include "seqheader.h"
 #include "weights.h"
 
@@ -18,6 +19,7 @@ struct TecDecoder {
     TecImageModel *model;
     TecGeometry geom;
     TecFrameNorm norm;         /* standardisation of the current frame */
+    TecReplication repl;       /* replicated blocks of the current frame */
     TecWorkers workers;
     TecRowSink sink;
     void *sink_opaque;
@@ -156,6 +158,7 @@ static void free_frame_state(TecDecoder *dec)
     free(dec->chunk_data);
     free(dec->chunk_size);
     free(dec->chunk_status);
+    tec_repl_free(&dec->repl);
     dec->grids = NULL;
     dec->samples = NULL;
     dec->chunk_data = NULL;
@@ -194,6 +197,7 @@ static int alloc_frame_state(TecDecoder *dec)
     dec->chunk_size = calloc(n_chunks, sizeof(*dec->chunk_size));
     dec->chunk_status = calloc(n_chunks, sizeof(*dec->chunk_status));
     int ok = dec->grids && dec->samples && dec->chunk_data && dec->chunk_size && dec->chunk_status;
+    ok = ok && tec_repl_init(&dec->repl, dec->hdr.info.bands, g->width, g->height) == 0;
     /* Synthesising block row r needs latent rows [32 r - halo, 32 r + 32 + halo);
      * the window keeps those and the rest of block row r + 1, decoded ahead. */
     const int window = imin(g->lat_h, 2 * TEC_BLOCK + TEC_SYNTH_HALO);
@@ -224,8 +228,9 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
             return fail(dec, TEC_EUNSUPPORTED, "inter frames are not supported by this build");
         return fail(dec, TEC_EBITSTREAM, "unknown frame type %d", data[0]);
     }
-    if (data[1] != 0)
-        return fail(dec, TEC_EBITSTREAM, "reserved packet byte is %d", data[1]);
+    const int flags = data[1];
+    if (flags & ~TEC_PACKET_REPLICATION)
+        return fail(dec, TEC_EBITSTREAM, "unknown packet flags 0x%02x", flags);
     *position = tec_rl16(data + 2);
     if (*position > (dec->model->qualities - 1) * 256)
         return fail(dec, TEC_EBITSTREAM, "quality position %d beyond the model's %d anchors",
@@ -239,10 +244,19 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
         return fail(dec, TEC_EBITSTREAM, "packet truncated in the band statistics");
     if (stats && tec_norm_read(&dec->hdr, data + TEC_PACKET_HEADER, &dec->norm) < 0)
         return fail(dec, TEC_EBITSTREAM, "band statistics with a zero spread");
-    if ((size - TEC_PACKET_HEADER - stats) / 4 < n_chunks)
+    size_t head = TEC_PACKET_HEADER + stats;
+    tec_repl_clear(&dec->repl);
+    if (flags & TEC_PACKET_REPLICATION) {
+        char why[128];
+        size_t used;
+        if (tec_repl_read(&dec->repl, data + head, size - head, &used, why, sizeof(why)) < 0)
+            return fail(dec, TEC_EBITSTREAM, "%s", why);
+        head += used;
+    }
+    if ((size - head) / 4 < n_chunks)
         return fail(dec, TEC_EBITSTREAM, "packet truncated in the chunk table");
-    const uint8_t *table = data + TEC_PACKET_HEADER + stats, *body = table + 4 * n_chunks;
-    size_t left = size - TEC_PACKET_HEADER - stats - 4 * n_chunks;
+    const uint8_t *table = data + head, *body = table + 4 * n_chunks;
+    size_t left = size - head - 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         size_t chunk = tec_rl32(table + 4 * i);
         if (chunk > left)
@@ -337,6 +351,9 @@ static int output_stripe(TecDecoder *dec, int row)
                                        &dec->norm, row, &t);
     if (ret < 0)
         return fail(dec, ret, "synthesis failed (%s)", tec_strerror(ret));
+    for (int b = 0; b < dec->hdr.info.bands; b++)
+        tec_repl_apply(&dec->repl, b, t.data + b * t.band_stride + (ptrdiff_t)(y0 - t.y0) * t.stride,
+                       t.stride, y0, rows);
     if (dec->sink) {
         ret = dec->sink(dec->sink_opaque, dec->frame_index, y0, rows, t.data, t.stride,
                         t.band_stride);

@@ -9,6 +9,7 @@
 #include "bytes.h"
 #include "frame_codec.h"
 #include "model_image.h"
+#include "replication.h"
 #include "seqheader.h"
 #include "weights.h"
 
@@ -44,6 +45,7 @@ struct TecEncoder {
     int halo;                  /* analysis context in pixels */
     TecFrameNorm norm;         /* standardisation of the current frame */
     uint16_t stat_mean[TEC_MAX_BANDS], stat_spread[TEC_MAX_BANDS];
+    TecReplication repl;       /* replicated blocks of the current frame */
 
     TecRowSource source;
     void *source_opaque;
@@ -176,6 +178,8 @@ static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
     enc->chunks = calloc((size_t)groups * g->n_blocks, sizeof(*enc->chunks));
     if (!enc->gain || !enc->igain || !enc->input_bias || !enc->chunks)
         return TEC_ENOMEM;
+    if (tec_repl_init(&enc->repl, s->bands, g->width, g->height) < 0)
+        return TEC_ENOMEM;
     tec_img_gains(m, enc->position, enc->gain, enc->igain);
     for (int i = 0; i < groups; i++) {
         float mask[TEC_S2_SLOTS] = { 0 };
@@ -272,6 +276,7 @@ void tec_encoder_close(TecEncoder **penc)
         free(enc->grids[i].y);
     free(enc->grids);
     free(enc->recon);
+    tec_repl_free(&enc->repl);
     free(enc->chunks);
     free(enc->packet_buf[0]);
     free(enc->packet_buf[1]);
@@ -416,6 +421,8 @@ static int read_rows(TecEncoder *enc, int row, PixelView *view)
         if (ret < 0)
             return fail(enc, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
                         "row source failed on rows %d..%d (%d)", y0, hi - 1, ret);
+        tec_repl_scan_rows(&enc->repl, enc->window + (size_t)(y0 - enc->window_y0) * W, W,
+                           band_stride, y0, rows);
         enc->window_y1 = hi;
     }
     view->data = enc->window;
@@ -438,7 +445,9 @@ static int assemble_packet(TecEncoder *enc)
 {
     const size_t n_chunks = (size_t)enc->hdr.n_groups * enc->geom.n_blocks;
     const size_t stats = tec_norm_packet_size(enc->model, &enc->hdr);
-    size_t total = TEC_PACKET_HEADER + stats + 4 * n_chunks;
+    const int replicated = tec_repl_any(&enc->repl);
+    const size_t repl = replicated ? tec_repl_size(&enc->repl) : 0;
+    size_t total = TEC_PACKET_HEADER + stats + repl + 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         if (enc->chunks[i].size > UINT32_MAX)
             return fail(enc, TEC_EUNSUPPORTED, "chunk %zu exceeds 4 GiB", i);
@@ -454,12 +463,14 @@ static int assemble_packet(TecEncoder *enc)
     }
     uint8_t *p = enc->packet_buf[cur];
     p[0] = 0;  /* intra */
-    p[1] = 0;
+    p[1] = replicated ? TEC_PACKET_REPLICATION : 0;
     tec_wl16(p + 2, (uint16_t)enc->position);
     tec_wl32(p + 4, (uint32_t)n_chunks);
     if (stats)
         tec_norm_write(&enc->hdr, enc->stat_mean, enc->stat_spread, p + TEC_PACKET_HEADER);
-    uint8_t *sizes = p + TEC_PACKET_HEADER + stats, *body = sizes + 4 * n_chunks;
+    if (replicated)
+        tec_repl_write(&enc->repl, p + TEC_PACKET_HEADER + stats);
+    uint8_t *sizes = p + TEC_PACKET_HEADER + stats + repl, *body = sizes + 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         tec_wl32(sizes + 4 * i, (uint32_t)enc->chunks[i].size);
         memcpy(body, enc->chunks[i].data, enc->chunks[i].size);
@@ -534,6 +545,9 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
     int status;
     if (enc->model->frame_norm && (status = frame_statistics(enc, pic)) < 0)
         return status;
+    tec_repl_scan_begin(&enc->repl);
+    if (!enc->source)
+        tec_repl_scan_rows(&enc->repl, pic->data, pic->stride, pic->band_stride, 0, g->height);
 
     for (int row = 0; row < g->block_rows; row++) {
         int ret;
@@ -546,6 +560,7 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
             return fail(enc, ret, "%s while coding block row %d",
                         ret == TEC_ENOMEM ? "out of memory" : tec_strerror(ret), row);
     }
+    tec_repl_scan_end(&enc->repl);
     return assemble_packet(enc);
 }
 
@@ -590,6 +605,11 @@ static int reconstruct(TecEncoder *enc)
                                            &enc->norm, row, &target);
         if (ret < 0)
             return fail(enc, ret, "reconstruction failed (%s)", tec_strerror(ret));
+        const int y0 = row * g->stripe_rows;
+        const int rows = imin(g->stripe_rows, g->height - y0);
+        for (int b = 0; b < enc->hdr.info.bands; b++)
+            tec_repl_apply(&enc->repl, b, enc->recon + b * target.band_stride + (ptrdiff_t)y0 * g->width,
+                           g->width, y0, rows);
     }
     enc->recon_pic.data = enc->recon;
     enc->recon_pic.stride = g->width;

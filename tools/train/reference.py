@@ -181,7 +181,8 @@ def parse_seq_header(data):
 def decode_symbols(packet, seq, t, hp):
     """Decode every chunk of a frame packet: per group the integer symbols,
     means (i32/256) and scale indices of the whole latent grid, and z."""
-    ftype, _, qpos, nchunks = struct.unpack("<BBHI", packet[:8])
+    ftype, flags, qpos, nchunks = struct.unpack("<BBHI", packet[:8])
+    assert flags & ~1 == 0, "unknown packet flags"
     pos = 8
     stats = []
     for pairs in seq["groups"]:
@@ -191,6 +192,9 @@ def decode_symbols(packet, seq, t, hp):
             stats.append([(vals[2 * i], vals[2 * i + 1]) for i in range(len(pairs))])
         else:
             stats.append(None)
+    replicated = None
+    if flags & 1:
+        replicated, pos = parse_replication(packet, pos, seq)
     sizes = struct.unpack("<%dI" % nchunks, packet[pos:pos + 4 * nchunks])
     pos += 4 * nchunks
     H, W = seq["height"], seq["width"]
@@ -255,7 +259,60 @@ def decode_symbols(packet, seq, t, hp):
                 raws[:, y0:y0 + bh, x0:x0 + bw] = raw
                 zs.append(z)
         groups.append(dict(sym=sym, mu=mu, sidx=sidx, raw_scale=raws, z=zs, stats=stats[gi]))
-    return dict(frame_type=ftype, qpos=qpos, groups=groups)
+    return dict(frame_type=ftype, qpos=qpos, groups=groups, replicated=replicated)
+
+
+def parse_replication(packet, pos, seq):
+    """The packet's replicated blocks: per band None or (row_same, col_same),
+    boolean arrays, True where a line continues the block of the one before."""
+    def read_map(n):
+        nonlocal pos
+        form = packet[pos]
+        pos += 1
+        same = np.zeros(n, bool)
+        if form == 1:
+            period, phase = packet[pos], packet[pos + 1]
+            pos += 2
+            assert 2 <= period and phase < period, "bad periodic map"
+            same[1:] = (np.arange(1, n) + phase) % period != 0
+        elif form == 2:
+            nbytes = (n + 7) // 8
+            bits = np.unpackbits(np.frombuffer(packet[pos:pos + nbytes], np.uint8), bitorder="little")
+            pos += nbytes
+            assert not bits[0] and not bits[n:].any(), "bad explicit map"
+            same[:] = bits[:n].astype(bool)
+        else:
+            assert form == 0, "unknown map form"
+        return same
+
+    maps = []
+    for b in range(seq["bands"]):
+        kind = packet[pos]
+        pos += 1
+        if kind == 0:
+            maps.append(None)
+        elif kind == 1:
+            maps.append((read_map(seq["height"]), read_map(seq["width"])))
+        else:
+            assert kind - 2 < b and maps[kind - 2] is not None, "bad band reference"
+            maps.append(maps[kind - 2])
+    return maps, pos
+
+
+def apply_replication(out, maps, stripe_rows):
+    """Each block of replicated pixels (cut at the stripes' edges) takes the
+    rounded mean of its samples, as libtec's decoder does."""
+    for band, m in enumerate(maps or []):
+        if m is None:
+            continue
+        row_same, col_same = m[0].copy(), m[1]
+        row_same[::stripe_rows] = False
+        rid = np.cumsum(~row_same) - 1
+        cid = np.cumsum(~col_same) - 1
+        ids = rid[:, None] * (cid[-1] + 1) + cid[None, :]
+        sums = np.bincount(ids.ravel(), out[band].ravel().astype(np.int64))
+        cnt = np.bincount(ids.ravel())
+        out[band] = ((sums + cnt // 2) // cnt)[ids].astype(np.uint16)
 
 
 def interp_gain(g, qpos):
@@ -285,6 +342,7 @@ def reconstruct(model, decoded, seq, t):
         x = torch.clamp(torch.round(x), 0, 65535).numpy()
         for band, slot in pairs:
             out[band] = x[slot, :H, :W]
+    apply_replication(out, decoded["replicated"], 32 << model.levels)  # 32 latents a block row
     return out
 
 
