@@ -380,6 +380,34 @@ class ImageModel(nn.Module):
         return x_hat, y_lik, z_lik
 
 
+def replication_groups(x):
+    """Where a band of x (B,S,H,W) was resampled to the 10 m grid by pixel
+    replication (Sentinel-2's 20 m and 60 m bands), whole rows equal the row
+    above and whole columns the one to the left.  Numbers each pixel by the
+    block of equal rows and columns it sits in, distinct per (sample, band):
+    returns the ids (B,S,H,W) and how many ids there are."""
+    b, s, h, w = x.shape
+    same_row = (x[:, :, 1:] == x[:, :, :-1]).all(3)
+    same_col = (x[:, :, :, 1:] == x[:, :, :, :-1]).all(2)
+    row_id = F.pad(torch.cumsum((~same_row).long(), 2), (1, 0))
+    col_id = F.pad(torch.cumsum((~same_col).long(), 2), (1, 0))
+    ids = row_id[:, :, :, None] * w + col_id[:, :, None, :]
+    base = torch.arange(b * s, device=x.device).view(b, s, 1, 1) * (h * w)
+    return ids + base, b * s * h * w
+
+
+def project_replicated(x_hat, x):
+    """The decoder's last step (doc/bitstream.md): each block of replicated
+    pixels takes the mean of its reconstruction.  The source is constant on
+    the block, so this can only lower the error."""
+    ids, n = replication_groups(x)
+    flat = ids.reshape(-1)
+    sums = torch.zeros(n, dtype=x_hat.dtype, device=x_hat.device).index_add(0, flat, x_hat.reshape(-1))
+    cnt = torch.zeros(n, dtype=x_hat.dtype, device=x_hat.device).index_add(
+        0, flat, torch.ones_like(flat, dtype=x_hat.dtype))
+    return (sums / cnt.clamp(min=1))[flat].view_as(x_hat)
+
+
 def count_params(model):
     return sum(p.numel() for p in model.parameters())
 

@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import CropSampler, list_places, slot_statistics  # noqa: E402
-from tecmodel import ImageModel, count_params  # noqa: E402
+from tecmodel import ImageModel, count_params, project_replicated  # noqa: E402
 
 # Rate-distortion trade-offs of the quality anchors: loss = bits per sample
 # + lambda * MSE of reflectance / 10000; anchor i uses lambda_min * ratio^i.
@@ -75,6 +75,7 @@ def parse_args():
 def rd_terms(model, x, mask, q, noise=True):
     """Per-sample rate (bits per present sample) and distortion (MSE / 1e8)."""
     x_hat, y_lik, z_lik = model(x, mask, q, noise=noise)
+    x_hat = project_replicated(x_hat, x)
     b, s, h, w = x.shape
     present = mask.sum(1) * h * w
     bits = -torch.log2(y_lik).sum((1, 2, 3)) - torch.log2(z_lik).sum((1, 2, 3))
