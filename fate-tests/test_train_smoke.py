@@ -51,7 +51,7 @@ def main():
         r = run(base + ["--steps", "3"])
         check(r.returncode == 0, "3 training steps")
         log = open(os.path.join(out, "log.txt")).read()
-        check("val step 3 q 7" in log, "validation ran on the held-out place")
+        check("val step 3 q 10" in log, "validation ran on the held-out place (top anchor)")
         check("s2dwater_liri" in log.split("val:")[1].splitlines()[0], "held-out place listed as val")
         r = run(base + ["--steps", "5"])
         check(r.returncode == 0 and "resumed from" in r.stdout and "at step 3" in r.stdout,

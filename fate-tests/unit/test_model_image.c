@@ -181,8 +181,12 @@ static void test_rate_control(void)
     CHECK_EQ_INT(tec_img_quality_position(m, 5), 256);
     CHECK_EQ_INT(tec_img_quality_position(m, 29), 7 * 256);
     CHECK_EQ_INT(tec_img_quality_position(m, 0), (9 - 1) * 64);
-    m->qualities = 4;  /* clamped to the last anchor */
+    m->qualities = 4;  /* 1..29 spans the anchors, whatever their count */
     CHECK_EQ_INT(tec_img_quality_position(m, 29), 3 * 256);
+    CHECK_EQ_INT(tec_img_quality_position(m, 15), 384);
+    m->qualities = 11;
+    CHECK_EQ_INT(tec_img_quality_position(m, 29), 10 * 256);
+    CHECK_EQ_INT(tec_img_quality_position(m, 18), 17 * 10 * 256 / 28);
     m->qualities = 8;
 
     float g[16], ig[16];

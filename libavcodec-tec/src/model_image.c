@@ -459,9 +459,9 @@ int tec_img_quality_position(const TecImageModel *m, int quality)
 {
     if (quality == 0)
         quality = m->default_quality;
-    int position = (quality - 1) * 256 / 4;
-    int top = (m->qualities - 1) * 256;
-    return position < top ? position : top;
+    /* Quality 1 is the lowest anchor, TEC_QUALITY_MAX the highest, linear in
+     * the anchors between (quarter steps with 8 anchors). */
+    return (quality - 1) * (m->qualities - 1) * 256 / (TEC_QUALITY_MAX - TEC_QUALITY_MIN);
 }
 
 void tec_img_gains(const TecImageModel *m, int position, float *gain, float *igain)

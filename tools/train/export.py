@@ -229,6 +229,16 @@ def model_from_meta(meta):
                       ctx_spatial=int(meta.get("ctx_spatial", 0)))
 
 
+def grow_anchors(g, count):
+    """Gain (or inverse gain) vectors of a model with fewer anchors, with
+    new anchors added below the lowest, each a step of the lowest two further
+    (geometric, per channel): the model's rate knob extended downwards."""
+    g = g.astype(np.float32)
+    while g.shape[0] < count:
+        g = np.concatenate([g[:1] * (g[:1] / g[1:2]), g])
+    return g
+
+
 def load_tecw_into(model, path):
     """Load a shipped .tecw back into a PyTorch model (to resume training or to
     compare against libtec).  f16 weights come back as they are stored."""
@@ -253,7 +263,9 @@ def load_tecw_into(model, path):
             continue
         sd[key + ".weight"] = dequantize_int(tensors[name + ".weight"], HS_WEIGHT_BITS)[:, :, None, None]
         sd[key + ".bias"] = dequantize_int(tensors[name + ".bias"], HS_WEIGHT_BITS + HS_ACT_BITS)
-    for k in ["gain", "igain", "band_mean", "band_std"]:
+    for k in ["gain", "igain"]:
+        sd[k] = torch.from_numpy(grow_anchors(tensors[k], sd[k].shape[0]))
+    for k in ["band_mean", "band_std"]:
         sd[k] = torch.from_numpy(tensors[k].copy())
     for k in list(sd):
         if k.startswith("prior."):

@@ -91,7 +91,8 @@ def main():
         raise SystemExit(f"{args.checkpoint}: the model has no skip transforms")
     # Each anchor's error counts with its lambda, as in the training loss.
     targs = ck.get("args", {})
-    lambdas = anchor_lambdas(targs.get("lambda_min", 1500.0), targs.get("lambda_ratio", 2.25))
+    lambdas = anchor_lambdas(targs.get("lambda_min", 1500.0), targs.get("lambda_ratio", 2.25),
+                             targs.get("anchors", 8))
     weights = torch.tensor(lambdas, dtype=torch.float64) / lambdas[0]
     if args.weigh == "equal":
         weights = torch.ones_like(weights)

@@ -27,11 +27,18 @@ from tecmodel import ImageModel, count_params, project_replicated  # noqa: E402
 # Rate-distortion trade-offs of the quality anchors: loss = bits per sample
 # + lambda * MSE of reflectance / 10000; anchor i uses lambda_min * ratio^i.
 # Doubling lambda buys about 3 dB where the transforms are not the limit.
-ANCHORS = 8
+# The first 8 anchors of the shipped models had lambda_min = 1500; 3 more
+# below them reach down to about 35 dB.
 
 
-def anchor_lambdas(lambda_min, ratio):
-    return [lambda_min * ratio ** i for i in range(ANCHORS)]
+def anchor_lambdas(lambda_min, ratio, count):
+    return [lambda_min * ratio ** i for i in range(count)]
+
+
+def validation_anchors(count):
+    """The anchors validation reports: the lowest and the three that were
+    0, 3 and 7 of the 8-anchor models, so logs stay comparable."""
+    return sorted({0, max(count - 8, 0), max(count - 5, 0), count - 1})
 
 
 def parse_args():
@@ -57,7 +64,9 @@ def parse_args():
     ap.add_argument("--ctx-hidden", type=int, default=96, help="hidden width of the channel context")
     ap.add_argument("--ctx-spatial", type=int, default=1,
                     help="checkerboard context within each slice (needs --ctx-groups)")
-    ap.add_argument("--lambda-min", type=float, default=1500.0, help="lambda of the lowest anchor")
+    ap.add_argument("--anchors", type=int, default=11, help="quality anchors (gain vectors)")
+    ap.add_argument("--lambda-min", type=float, default=1500.0 / 2.25 ** 3,
+                    help="lambda of the lowest anchor")
     ap.add_argument("--lambda-ratio", type=float, default=2.25, help="lambda step between anchors")
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--lr-final", type=float, default=2e-5)
@@ -101,7 +110,7 @@ def validate(model, val_set, device):
     model.eval()
     rows = []
     with torch.no_grad():
-        for q in (0, 3, 7):
+        for q in validation_anchors(model.hp["qualities"]):
             tot_bits = tot_n = 0.0
             sse = 0.0
             for x, mask in val_set:
@@ -176,7 +185,7 @@ def main():
     val_places = list_places(args.data, "val")
     say("train: " + ",".join(p.name for p in train_places))
     say("val: " + ",".join(p.name for p in val_places))
-    model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, qualities=ANCHORS,
+    model = ImageModel(n=args.n, m=args.m, nh=args.nh, nmid=args.nmid, qualities=args.anchors,
                        levels=args.levels, frame_norm=args.frame_norm, skip=args.skip,
                        ctx_groups=args.ctx_groups, ctx_hidden=args.ctx_hidden,
                        ctx_spatial=args.ctx_spatial if args.ctx_groups else 0)
@@ -202,7 +211,7 @@ def main():
     say(f"params {count_params(model)} hp {model.hp} device {args.device}")
     sampler = CropSampler(train_places, args.crop, args.seed * 1000 + step)
     val_set = make_val_set(val_places)
-    lambdas = torch.tensor(anchor_lambdas(args.lambda_min, args.lambda_ratio), device=args.device)
+    lambdas = torch.tensor(anchor_lambdas(args.lambda_min, args.lambda_ratio, args.anchors), device=args.device)
     t0 = time.time()
     run_r = run_d = run_l = 0.0
     while step < args.steps:
@@ -217,7 +226,7 @@ def main():
         x, mask = sampler.sample(args.batch)
         x = torch.from_numpy(x).to(args.device)
         mask = torch.from_numpy(mask).to(args.device)
-        q = torch.randint(0, ANCHORS, (args.batch,), device=args.device)
+        q = torch.randint(0, args.anchors, (args.batch,), device=args.device)
         rate, dist, _ = rd_terms(model, x, mask, q)
         loss = (rate + lambdas[q] * dist).mean()
         if not torch.isfinite(loss):
