@@ -64,9 +64,7 @@ def main():
                 diff = np.abs(recon.astype(np.int64) - decoded_c[i].astype(np.int64))
                 worst = max(worst, int(diff.max()))
                 frac_off = max(frac_off, float((diff > 0).mean()))
-                nchunks = int.from_bytes(payload[4:8], "little")
-                nstats = sum(len(g) for g in seq["groups"]) if hp["frame_norm"] else 0
-                payload_bits += 8 * (len(payload) - 8 - 4 * nstats - 4 * nchunks)
+                payload_bits += 8 * dec["chunk_bytes"]  # the rANS streams, no side information
                 est_bits += reference.estimated_bits(dec, model)
             check(worst <= 1, f"q{quality}: libtec vs PyTorch max |diff| {worst} <= 1")
             check(frac_off < 0.01, f"q{quality}: samples off by one {frac_off:.4f} < 1%")

@@ -287,7 +287,7 @@ static void usage_encode(FILE *f)
 "\n"
 "  -o, --output FILE        output .tecv ('-' = stdout)\n"
 "  -q, --quality Q          %d (smallest file) .. %d (best); default: the model's\n"
-"                           default quality%s, 44-52 dB PSNR on\n"
+"                           default quality%s, 44-53 dB PSNR on\n"
 "                           typical Sentinel-2\n"
 "      --model NAME         weights NAME.tecw (default: " DEFAULT_MODEL ")\n"
 "      --weights-dir DIR    look for weights in DIR first (then $TEC_WEIGHTS)\n"

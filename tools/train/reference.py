@@ -195,6 +195,7 @@ def decode_symbols(packet, seq, t, hp):
     replicated = None
     if flags & 1:
         replicated, pos = parse_replication(packet, pos, seq)
+    table_offset = pos
     sizes = struct.unpack("<%dI" % nchunks, packet[pos:pos + 4 * nchunks])
     pos += 4 * nchunks
     H, W = seq["height"], seq["width"]
@@ -259,7 +260,8 @@ def decode_symbols(packet, seq, t, hp):
                 raws[:, y0:y0 + bh, x0:x0 + bw] = raw
                 zs.append(z)
         groups.append(dict(sym=sym, mu=mu, sidx=sidx, raw_scale=raws, z=zs, stats=stats[gi]))
-    return dict(frame_type=ftype, qpos=qpos, groups=groups, replicated=replicated)
+    return dict(frame_type=ftype, qpos=qpos, groups=groups, replicated=replicated,
+                chunk_bytes=len(packet) - table_offset - 4 * nchunks)
 
 
 def parse_replication(packet, pos, seq):
