@@ -2,14 +2,13 @@
 #include "frame_codec.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tec/tec.h"
 #include "bytes.h"
+#include "errors.h"
 
 /* Clamps on what the encoder codes: far beyond any real latent, and they keep
  * z * 256 and every escape distance within range. */
@@ -211,17 +210,6 @@ int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
     return re->error;
 }
 
-static int chunk_error(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return TEC_EBITSTREAM;
-}
-
 int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size,
                         const TecBlockRect *r, const float *igain, TecLatentGrid *grid,
                         TecWorkspace *ws, char *err, size_t errlen)
@@ -236,12 +224,12 @@ int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size
 
     TecRansDecoder d;
     if (tec_rans_dec_init(&d, data, size) < 0)
-        return chunk_error(err, errlen, "bad rANS stream start (%zu bytes)", size);
+        return tec_err(err, errlen, TEC_EBITSTREAM, "bad rANS stream start (%zu bytes)", size);
     for (int c = 0; c < m->nh; c++)
         for (int i = 0; i < hz * wz; i++)
             zi[(size_t)c * hz * wz + i] = tec_rans_dec_get(&d, &m->prior[c]);
     if (d.error)
-        return chunk_error(err, errlen, "corrupt hyper-latents");
+        return tec_err(err, errlen, TEC_EBITSTREAM, "corrupt hyper-latents");
     int ret = tec_img_hyper_synthesis(m, zi, hz, wz, params, ws);
     BlockParams bp;
     if (ret < 0 || (ret = block_params_init(m, params, ph, pw, r, ws, &bp)) < 0)
@@ -268,11 +256,11 @@ int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size
         }
     }
     if (d.error)
-        return chunk_error(err, errlen, "corrupt latents");
+        return tec_err(err, errlen, TEC_EBITSTREAM, "corrupt latents");
     if (d.p != d.end)
-        return chunk_error(err, errlen, "%zu bytes left over", (size_t)(d.end - d.p));
+        return tec_err(err, errlen, TEC_EBITSTREAM, "%zu bytes left over", (size_t)(d.end - d.p));
     if (d.x != RANS_FINAL_STATE)
-        return chunk_error(err, errlen, "rANS final state mismatch");
+        return tec_err(err, errlen, TEC_EBITSTREAM, "rANS final state mismatch");
     return 0;
 }
 

@@ -2,12 +2,12 @@
 #include "model_image.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tec/tec.h"
+#include "errors.h"
 #include "seqheader.h"
 
 /* Hyper-parameters beyond these are no model anyone trains; the bound keeps
@@ -16,17 +16,6 @@
 #define MAX_QUALITIES 256      /* positions must fit the packet's u16 */
 /* GDN scratch per call: pixels are processed in runs that fit. */
 #define GDN_CHUNK_FLOATS (1 << 20)
-
-static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 /* ---- workspaces -------------------------------------------------------- */
 
@@ -176,9 +165,9 @@ static int meta_range(const TecWeights *w, const char *key, long lo, long hi, in
 {
     long v;
     if (tec_weights_meta_int(w, key, &v) < 0)
-        return set_err(err, errlen, TEC_EMODEL, "meta '%s' missing or not an integer", key);
+        return tec_err(err, errlen, TEC_EMODEL, "meta '%s' missing or not an integer", key);
     if (v < lo || v > hi)
-        return set_err(err, errlen, TEC_EMODEL, "meta %s=%ld outside %ld..%ld", key, v, lo, hi);
+        return tec_err(err, errlen, TEC_EMODEL, "meta %s=%ld outside %ld..%ld", key, v, lo, hi);
     *out = (int)v;
     return 0;
 }
@@ -187,13 +176,13 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
 {
     const char *arch = tec_weights_meta(w, "arch");
     if (!arch || strcmp(arch, TEC_IMG_ARCH))
-        return set_err(err, errlen, TEC_EMODEL, "architecture '%s', expected '%s'",
+        return tec_err(err, errlen, TEC_EMODEL, "architecture '%s', expected '%s'",
                        arch ? arch : "(none)", TEC_IMG_ARCH);
     int version, ret;
     if ((ret = meta_range(w, "arch_version", 0, 1 << 30, &version, err, errlen)) < 0)
         return ret;
     if (version < 1 || version > TEC_IMG_ARCH_VERSION)
-        return set_err(err, errlen, TEC_EMODEL, "%s version %d, this build runs versions 1-%d",
+        return tec_err(err, errlen, TEC_EMODEL, "%s version %d, this build runs versions 1-%d",
                        TEC_IMG_ARCH, version, TEC_IMG_ARCH_VERSION);
 
     /* v1 has the 13 Sentinel-2 slots in their fixed order. */
@@ -205,7 +194,7 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
             strcat(expect, ",");
     }
     if (!slots || strcmp(slots, expect))
-        return set_err(err, errlen, TEC_EMODEL, "slots '%s', expected '%s'",
+        return tec_err(err, errlen, TEC_EMODEL, "slots '%s', expected '%s'",
                        slots ? slots : "(none)", expect);
     m->slots = TEC_S2_SLOTS;
 
@@ -231,7 +220,7 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
      * is what makes old builds refuse such a model. */
     if (tec_weights_meta(w, "skip")) {
         if (version < 2)
-            return set_err(err, errlen, TEC_EMODEL, "meta skip needs %s version 2", TEC_IMG_ARCH);
+            return tec_err(err, errlen, TEC_EMODEL, "meta skip needs %s version 2", TEC_IMG_ARCH);
         if ((ret = meta_range(w, "skip", 0, 1, &m->skip, err, errlen)) < 0)
             return ret;
     }
@@ -241,20 +230,20 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
     m->ctx_hidden = 0;
     if (tec_weights_meta(w, "ctx_groups")) {
         if (version < 3)
-            return set_err(err, errlen, TEC_EMODEL, "meta ctx_groups needs %s version 3",
+            return tec_err(err, errlen, TEC_EMODEL, "meta ctx_groups needs %s version 3",
                            TEC_IMG_ARCH);
         if ((ret = meta_range(w, "ctx_groups", 1, TEC_IMG_MAX_SLICES, &m->slices, err, errlen)) < 0 ||
             (ret = meta_range(w, "ctx_hidden", 1, MAX_CHANNELS, &m->ctx_hidden, err, errlen)) < 0)
             return ret;
         if (m->m % m->slices)
-            return set_err(err, errlen, TEC_EMODEL, "ctx_groups=%d does not divide m=%d",
+            return tec_err(err, errlen, TEC_EMODEL, "ctx_groups=%d does not divide m=%d",
                            m->slices, m->m);
     }
     /* Version 4: every slice coded in two checkerboard passes. */
     m->spatial = 0;
     if (tec_weights_meta(w, "ctx_spatial")) {
         if (version < 4 || !m->ctx_hidden)
-            return set_err(err, errlen, TEC_EMODEL,
+            return tec_err(err, errlen, TEC_EMODEL,
                            "meta ctx_spatial needs %s version 4 and ctx_groups", TEC_IMG_ARCH);
         if ((ret = meta_range(w, "ctx_spatial", 0, 1, &m->spatial, err, errlen)) < 0)
             return ret;
@@ -284,7 +273,7 @@ static int load_tables(Loader *l, const char *family, int count, TecRansTable *t
     for (int i = 0; i < count; i++) {
         if (n[i] < 1 || n[i] > (1 << TEC_RANS_PREC) - 1 ||
             (int64_t)lo[i] + n[i] - 1 > INT32_MAX) {
-            set_err(l->err, l->errlen, TEC_EMODEL, "%s table %d: %d values from %d", family, i,
+            tec_err(l->err, l->errlen, TEC_EMODEL, "%s table %d: %d values from %d", family, i,
                     n[i], lo[i]);
             goto done;
         }
@@ -296,14 +285,14 @@ static int load_tables(Loader *l, const char *family, int count, TecRansTable *t
         goto done;
     *cdf_out = malloc((size_t)total * sizeof(**cdf_out));
     if (!*cdf_out) {
-        ret = set_err(l->err, l->errlen, TEC_ENOMEM, "out of memory");
+        ret = tec_err(l->err, l->errlen, TEC_ENOMEM, "out of memory");
         goto done;
     }
     for (int64_t i = 0; i < total; i++)
         (*cdf_out)[i] = (uint32_t)cdf[i];
     for (int i = 0; i < count; i++) {
         if (offset[i] < 0 || (int64_t)offset[i] + n[i] + 2 > total) {
-            set_err(l->err, l->errlen, TEC_EMODEL, "%s table %d: offset %d out of range",
+            tec_err(l->err, l->errlen, TEC_EMODEL, "%s table %d: offset %d out of range",
                     family, i, offset[i]);
             goto done;
         }
@@ -311,7 +300,7 @@ static int load_tables(Loader *l, const char *family, int count, TecRansTable *t
         tables[i].n = n[i];
         tables[i].lo = lo[i];
         if (tec_rans_table_check(&tables[i]) < 0) {
-            set_err(l->err, l->errlen, TEC_EMODEL, "%s table %d: invalid cdf", family, i);
+            tec_err(l->err, l->errlen, TEC_EMODEL, "%s table %d: invalid cdf", family, i);
             goto done;
         }
     }
@@ -347,33 +336,33 @@ static int check_values(const TecImageModel *m, char *err, size_t errlen)
 {
     const size_t qm = (size_t)m->qualities * m->m;
     if (!all_finite(m->gain, qm, 0.0f, 0) || !all_finite(m->igain, qm, 0.0f, 0))
-        return set_err(err, errlen, TEC_EMODEL, "gains must be finite and positive");
+        return tec_err(err, errlen, TEC_EMODEL, "gains must be finite and positive");
     if (!all_finite(m->band_std, (size_t)m->slots, 0.0f, 0) ||
         !all_finite(m->band_mean, (size_t)m->slots, -INFINITY, 0))
-        return set_err(err, errlen, TEC_EMODEL, "band statistics must be finite, std > 0");
+        return tec_err(err, errlen, TEC_EMODEL, "band statistics must be finite, std > 0");
     /* beta > 0 and gamma >= 0 keep every GDN norm positive. */
     for (int i = 0; i < m->levels - 1; i++) {
         const TecGdn *g[2] = { &m->gdn[i], &m->igdn[i] };
         for (int j = 0; j < 2; j++)
             if (!all_finite(g[j]->beta, (size_t)m->n, 0.0f, 0) ||
                 !all_finite(g[j]->gamma, (size_t)m->n * m->n, 0.0f, 1))
-                return set_err(err, errlen, TEC_EMODEL,
+                return tec_err(err, errlen, TEC_EMODEL,
                                "%sgdn%d: beta must be > 0 and gamma >= 0", j ? "i" : "", i);
     }
     for (int i = 0; i < 3; i++)
         if (!int_conv_bounded(&m->t[i]))
-            return set_err(err, errlen, TEC_EMODEL, "hs.t%d weights too large", i);
+            return tec_err(err, errlen, TEC_EMODEL, "hs.t%d weights too large", i);
     for (int k = 1; k < m->slices; k++)
         for (int i = 0; i < 2; i++)
             if (!int_conv_bounded(&m->ctx[k][i]))
-                return set_err(err, errlen, TEC_EMODEL, "ctx%d.l%d weights too large", k, i);
+                return tec_err(err, errlen, TEC_EMODEL, "ctx%d.l%d weights too large", k, i);
     for (int k = 0; k < (m->spatial ? m->slices : 0); k++)
         for (int i = 0; i < 2; i++)
             if (!int_conv_bounded(&m->sp[k][i]))
-                return set_err(err, errlen, TEC_EMODEL, "sp%d.l%d weights too large", k, i);
+                return tec_err(err, errlen, TEC_EMODEL, "sp%d.l%d weights too large", k, i);
     for (int i = 1; i < TEC_IMG_SCALES - 1; i++)
         if (m->thresholds[i] < m->thresholds[i - 1])
-            return set_err(err, errlen, TEC_EMODEL, "gauss.thresholds not ascending");
+            return tec_err(err, errlen, TEC_EMODEL, "gauss.thresholds not ascending");
     return 0;
 }
 
@@ -382,7 +371,7 @@ int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t err
     *out = NULL;
     TecImageModel *m = calloc(1, sizeof(*m));
     if (!m)
-        return set_err(err, errlen, TEC_ENOMEM, "out of memory");
+        return tec_err(err, errlen, TEC_ENOMEM, "out of memory");
     int ret = check_meta(m, w, err, errlen);
     if (ret < 0)
         goto fail;
@@ -439,7 +428,7 @@ int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t err
         goto fail;
     m->prior = calloc((size_t)NH, sizeof(*m->prior));
     if (!m->prior) {
-        ret = set_err(err, errlen, TEC_ENOMEM, "out of memory");
+        ret = tec_err(err, errlen, TEC_ENOMEM, "out of memory");
         goto fail;
     }
     if ((ret = load_tables(&l, "prior", NH, m->prior, &m->prior_cdf)) < 0)

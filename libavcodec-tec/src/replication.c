@@ -1,11 +1,10 @@
 /* Replicated pixels: finding the blocks, their packet section, and the
  * decoder's averaging over them (doc/bitstream.md, section 3). */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tec/tec.h"
+#include "errors.h"
 #include "replication.h"
 
 enum { MAP_NONE = 0, MAP_PERIODIC = 1, MAP_EXPLICIT = 2 };
@@ -204,17 +203,6 @@ void tec_repl_write(const TecReplication *r, uint8_t *p)
     }
 }
 
-static int failf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return TEC_EBITSTREAM;
-}
-
 /* Reads one map of n lines; returns the bytes used, or 0 when malformed. */
 static size_t read_map(const uint8_t *p, size_t size, int n, uint8_t *same)
 {
@@ -248,7 +236,8 @@ int tec_repl_read(TecReplication *r, const uint8_t *p, size_t size, size_t *used
         uint8_t *row_same = r->row_same + (size_t)b * r->height;
         uint8_t *col_same = r->col_same + (size_t)b * r->width;
         if (pos >= size)
-            return failf(err, errlen, "packet truncated in the replicated blocks of band %d", b);
+            return tec_err(err, errlen, TEC_EBITSTREAM,
+                           "packet truncated in the replicated blocks of band %d", b);
         const int kind = p[pos++];
         r->active[b] = kind != BAND_NONE;
         if (kind == BAND_NONE)
@@ -256,23 +245,27 @@ int tec_repl_read(TecReplication *r, const uint8_t *p, size_t size, size_t *used
         if (kind == BAND_MAPS) {
             size_t n = read_map(p + pos, size - pos, r->height, row_same);
             if (!n)
-                return failf(err, errlen, "bad row map of replicated blocks in band %d", b);
+                return tec_err(err, errlen, TEC_EBITSTREAM,
+                               "bad row map of replicated blocks in band %d", b);
             pos += n;
             if (!(n = read_map(p + pos, size - pos, r->width, col_same)))
-                return failf(err, errlen, "bad column map of replicated blocks in band %d", b);
+                return tec_err(err, errlen, TEC_EBITSTREAM,
+                               "bad column map of replicated blocks in band %d", b);
             pos += n;
             if (!map_any(row_same, r->height) && !map_any(col_same, r->width))
-                return failf(err, errlen, "band %d has replicated blocks of one pixel", b);
+                return tec_err(err, errlen, TEC_EBITSTREAM,
+                               "band %d has replicated blocks of one pixel", b);
             continue;
         }
         const int j = kind - BAND_SAME_AS;
         if (j >= b || !r->active[j])
-            return failf(err, errlen, "band %d refers to the blocks of band %d", b, j);
+            return tec_err(err, errlen, TEC_EBITSTREAM,
+                           "band %d refers to the blocks of band %d", b, j);
         memcpy(row_same, r->row_same + (size_t)j * r->height, (size_t)r->height);
         memcpy(col_same, r->col_same + (size_t)j * r->width, (size_t)r->width);
     }
     if (!tec_repl_any(r))
-        return failf(err, errlen, "a section of replicated blocks without any");
+        return tec_err(err, errlen, TEC_EBITSTREAM, "a section of replicated blocks without any");
     *used = pos;
     return 0;
 }

@@ -1,5 +1,9 @@
-/* Version string and error descriptions. */
+/* Version string, error descriptions and messages. */
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "tec/tec.h"
+#include "errors.h"
 
 #define STR2(x) #x
 #define STR(x) STR2(x)
@@ -23,4 +27,15 @@ const char *tec_strerror(int err)
     case TEC_EUNSUPPORTED: return "not supported by this build";
     default:               return "unknown error";
     }
+}
+
+int tec_err(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
 }
