@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Training pipeline smoke test: a few steps of a tiny model on a data folder
 made from the bundled fixture, a checkpoint resume, a resume from an exported
-.tecw, and a libtec round trip with the exported weights."""
+.tecw, and a libtec round trip with the exported weights.  Also the
+resampling augmentation (data.interpolate_replicated) on known bands."""
 import json
 import os
 import subprocess
@@ -21,6 +22,29 @@ sys.path.insert(0, os.path.join(ROOT, "fate-tests", "lib"))
 from checks import Checks  # noqa: E402
 
 check = Checks("test_train_smoke")
+sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
+from data import interpolate_replicated  # noqa: E402
+
+
+def check_interpolation():
+    """A plane, replicated in 2 x 2 and 6 x 6 blocks, comes back as the plane
+    through the block centres (exact away from the outer half blocks); a
+    band without replicated lines comes back unchanged."""
+    yy, xx = np.mgrid[0:48, 0:48].astype(np.float64)
+    for f in (2, 6):
+        coarse = 1000 + 30 * np.arange(48 // f)[:, None] + 12 * np.arange(48 // f)[None, :]
+        band = np.repeat(np.repeat(coarse, f, 0), f, 1).astype(np.uint16)
+        out = interpolate_replicated(band)
+        plane = 1000 + 30 * (yy - (f - 1) / 2) / f + 12 * (xx - (f - 1) / 2) / f
+        inner = slice(f // 2, 48 - f // 2)
+        err = np.abs(out[inner, inner].astype(np.float64) - plane[inner, inner]).max()
+        check(out.dtype == np.uint16 and err <= 0.5, f"{f}x{f} blocks resampled bilinearly (max error {err:.2f})")
+        check(out[0, 0] == band[0, 0] and out[-1, -1] == band[-1, -1], f"{f}x{f}: held constant at the corners")
+    cube = np.load(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy"))
+    check(np.array_equal(interpolate_replicated(cube[0, 1]), cube[0, 1]), "10 m band (B02) unchanged")
+    b05 = interpolate_replicated(cube[0, 4])
+    check(not np.array_equal(b05, cube[0, 4]) and abs(float(b05.mean()) - float(cube[0, 4].mean())) < 20,
+          "20 m band (B05) resampled, mean kept")
 
 
 def run(cmd, **kw):
@@ -43,11 +67,12 @@ def make_data(root):
 
 
 def main():
+    check_interpolation()
     with tempfile.TemporaryDirectory() as tmp:
         data, out = os.path.join(tmp, "data"), os.path.join(tmp, "run")
         make_data(data)
         base = [PY, TRAIN, "--data", data, "--out", out, "--batch", "2", "--crop", "64",
-                "--threads", "1", "--ckpt-every", "2", "--val-every", "3"] + TINY
+                "--threads", "1", "--ckpt-every", "2", "--val-every", "3", "--interp-prob", "0.5"] + TINY
         r = run(base + ["--steps", "3"])
         check(r.returncode == 0, "3 training steps")
         log = open(os.path.join(out, "log.txt")).read()

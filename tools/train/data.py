@@ -61,12 +61,60 @@ def slot_statistics(places):
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-class CropSampler:
-    """Random crops with flips, rotations, brightness and band-subset augmentation."""
+def _block_starts(band, axis):
+    """First index of each run of equal whole lines of a 2-D band along axis."""
+    a = np.moveaxis(band, axis, 0)
+    new = np.ones(a.shape[0], bool)
+    new[1:] = (a[1:] != a[:-1]).any(1)
+    return np.flatnonzero(new)
 
-    def __init__(self, places, crop, seed):
+
+def _linear_onto_grid(coarse, centres, n, axis):
+    """Linear interpolation of coarse (samples at fractional positions
+    `centres` along axis) onto the pixel positions 0..n-1, held constant
+    beyond the outer centres, as bilinear resampling without aligned corners."""
+    if len(centres) == 1:
+        return np.repeat(coarse, n, axis=axis)
+    pos = np.arange(n, dtype=np.float64)
+    j = np.clip(np.searchsorted(centres, pos, side="right") - 1, 0, len(centres) - 2)
+    t = np.clip((pos - centres[j]) / (centres[j + 1] - centres[j]), 0.0, 1.0)
+    lo = np.take(coarse, j, axis=axis)
+    hi = np.take(coarse, j + 1, axis=axis)
+    shape = [1, 1]
+    shape[axis] = n
+    t = t.reshape(shape)
+    return lo * (1.0 - t) + hi * t
+
+
+def interpolate_replicated(band):
+    """A band brought to the 10 m grid by pixel replication, as if it had
+    been resampled bilinearly instead (SSL4EO-S12 and other L2A stacks are):
+    the block means, placed at the block centres and interpolated linearly
+    along both axes, rounded to integers.  A band without replicated lines
+    comes back unchanged."""
+    rows, cols = _block_starts(band, 0), _block_starts(band, 1)
+    if len(rows) == band.shape[0] and len(cols) == band.shape[1]:
+        return band
+    sums = np.add.reduceat(np.add.reduceat(band.astype(np.float64), rows, 0), cols, 1)
+    rlen = np.diff(np.append(rows, band.shape[0]))
+    clen = np.diff(np.append(cols, band.shape[1]))
+    coarse = sums / (rlen[:, None] * clen[None, :])
+    out = _linear_onto_grid(coarse, rows + (rlen - 1) / 2.0, band.shape[0], 0)
+    out = _linear_onto_grid(out, cols + (clen - 1) / 2.0, band.shape[1], 1)
+    return np.round(out).astype(band.dtype)
+
+
+class CropSampler:
+    """Random crops with flips, rotations, brightness, band-subset and
+    resampling augmentation.  interp_prob: the share of crops whose
+    pixel-replicated bands are turned into bilinearly resampled ones, so
+    the model also learns stacks that were interpolated (only 2 of the
+    training places are)."""
+
+    def __init__(self, places, crop, seed, interp_prob=0.0):
         self.places = places
         self.crop = crop
+        self.interp_prob = interp_prob
         self.rng = np.random.default_rng(seed)
         w = np.array([np.sqrt(p.T * p.H * p.W) for p in places])
         self.weights = w / w.sum()
@@ -96,7 +144,10 @@ class CropSampler:
             ch, cw = min(self.crop, p.H), min(self.crop, p.W)
             y0 = int(self.rng.integers(p.H - ch + 1))
             x0 = int(self.rng.integers(p.W - cw + 1))
-            img = img[:, y0:y0 + ch, x0:x0 + cw].astype(np.float32)
+            img = img[:, y0:y0 + ch, x0:x0 + cw]
+            if self.rng.random() < self.interp_prob:
+                img = np.stack([interpolate_replicated(b) for b in img])
+            img = img.astype(np.float32)
             if ch < self.crop or cw < self.crop:
                 img = np.pad(img, ((0, 0), (0, self.crop - ch), (0, self.crop - cw)), mode="reflect")
             if self.rng.random() < 0.5:

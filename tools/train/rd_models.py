@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Rate and PSNR of models at every quality anchor on the validation crops
 (those of train.py's validation), and the BD-rate of each model against the
-first, between 40 and 50 dB.  The rate is the model's own estimate of the
-rounded latents, so it measures a training change without libtec:
+first, between 40 and 50 dB, over all crops and (--per-place) for each
+validation place.  The rate is the model's own estimate of the rounded
+latents, so it measures a training change without libtec:
 
     tools/train/rd_models.py weights/tec-s2.tecw runs/NAME/ckpt.pt
 """
@@ -21,20 +22,31 @@ from export import load_any  # noqa: E402
 from train import clipped_sse, make_val_set, psnr, rd_terms  # noqa: E402
 
 
-def rd_points(model, val_set):
-    points = []
+def rd_sums(model, val_set):
+    """Per place and quality anchor: (bits, samples, squared error)."""
+    sums = []
     with torch.no_grad():
-        for q in range(model.hp["qualities"]):
-            bits = n = sse = 0.0
-            for x, mask in val_set:
-                xt, mt = torch.from_numpy(x), torch.from_numpy(mask)
+        for x, mask in val_set:
+            xt, mt = torch.from_numpy(x), torch.from_numpy(mask)
+            present = float(mt.sum()) * x.shape[2] * x.shape[3]
+            row = []
+            for q in range(model.hp["qualities"]):
                 rate, _, x_hat = rd_terms(model, xt, mt, torch.full((x.shape[0],), q), noise=False)
-                present = mt.sum(1) * x.shape[2] * x.shape[3]
-                bits += float((rate * present).sum())
-                n += float(present.sum())
-                sse += clipped_sse(x_hat, xt, mt)
-            points.append((bits / n, psnr(sse, n)))
-    return points
+                bits = float((rate * mt.sum(1) * x.shape[2] * x.shape[3]).sum())
+                row.append((bits, present, clipped_sse(x_hat, xt, mt)))
+            sums.append(row)
+    return sums
+
+
+def curve(rows):
+    """(bpppb, PSNR) per anchor, pooled over the given places' rows."""
+    return [(sum(r[q][0] for r in rows) / sum(r[q][1] for r in rows),
+             psnr(sum(r[q][2] for r in rows), sum(r[q][1] for r in rows)))
+            for q in range(len(rows[0]))]
+
+
+def bd(ref, pts):
+    return bd_rate([r for r, _ in ref], [d for _, d in ref], [r for r, _ in pts], [d for _, d in pts], 40.0, 50.0)
 
 
 def main():
@@ -42,19 +54,24 @@ def main():
     ap.add_argument("models", nargs="+", help=".tecw files or training checkpoints")
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "..", "shared", "data"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--per-place", action="store_true", help="also the BD-rate on each place")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    val_set = make_val_set(list_places(args.data, "val"))
-    curves = []
+    places = list_places(args.data, "val")
+    val_set = make_val_set(places)
+    all_sums = []
     for path in args.models:
-        pts = rd_points(load_any(path), val_set)
-        curves.append(pts)
-        print(path + ": " + "  ".join("%.4f/%.2f" % p for p in pts), flush=True)
-    ref = curves[0]
-    for path, pts in zip(args.models[1:], curves[1:]):
-        pct, lo, hi, _ = bd_rate([r for r, _ in ref], [d for _, d in ref],
-                                 [r for r, _ in pts], [d for _, d in pts], 40.0, 50.0)
+        sums = rd_sums(load_any(path), val_set)
+        all_sums.append(sums)
+        print(path + ": " + "  ".join("%.4f/%.2f" % p for p in curve(sums)), flush=True)
+    ref = all_sums[0]
+    for path, sums in zip(args.models[1:], all_sums[1:]):
+        pct, lo, hi, _ = bd(curve(ref), curve(sums))
         print(f"BD-rate of {path} against {args.models[0]}: {pct:+.2f}% ({lo:.1f}-{hi:.1f} dB)")
+        if args.per_place:
+            for i, p in enumerate(places):
+                pct, lo, hi, _ = bd(curve([ref[i]]), curve([sums[i]]))
+                print(f"  {p.name}: {pct:+.2f}% ({lo:.1f}-{hi:.1f} dB)")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,9 @@ def parse_args():
     ap.add_argument("--lambda-min", type=float, default=1500.0 / 2.25 ** 3,
                     help="lambda of the lowest anchor")
     ap.add_argument("--lambda-ratio", type=float, default=2.25, help="lambda step between anchors")
+    ap.add_argument("--interp-prob", type=float, default=0.2,
+                    help="share of training crops whose pixel-replicated bands are resampled "
+                         "bilinearly instead (data.interpolate_replicated)")
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--lr-final", type=float, default=2e-5)
     ap.add_argument("--warmup", type=int, default=300,
@@ -209,7 +212,7 @@ def main():
         say(f"resumed from {ckpt} at step {step}")
     fresh_opt = step == 0
     say(f"params {count_params(model)} hp {model.hp} device {args.device}")
-    sampler = CropSampler(train_places, args.crop, args.seed * 1000 + step)
+    sampler = CropSampler(train_places, args.crop, args.seed * 1000 + step, args.interp_prob)
     val_set = make_val_set(val_places)
     lambdas = torch.tensor(anchor_lambdas(args.lambda_min, args.lambda_ratio, args.anchors), device=args.device)
     t0 = time.time()
