@@ -86,6 +86,21 @@ static int find_model(void)
     return tecw_write(model_dir, &p);
 }
 
+/* Knot values 2 rows and 6 columns apart resampled bilinearly (knots at
+ * row 0.5 and column 2.5): an interpolated band. */
+static uint16_t bilinear_sample(int y, int x)
+{
+    const double py = (y - 0.5) / 2 + 1, px = (x - 2.5) / 6 + 1;
+    const int ky = (int)py, kx = (int)px;
+    const double ty = py - ky, tx = px - kx;
+    double v[2][2];
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++)
+            v[i][j] = 1000 + (((unsigned)(ky + i) * 131u + (unsigned)(kx + j) * 71u) * 2654435761u >> 20) % 4000;
+    const double top = v[0][0] * (1 - tx) + v[0][1] * tx, bottom = v[1][0] * (1 - tx) + v[1][1] * tx;
+    return (uint16_t)(top * (1 - ty) + bottom * ty + 0.5);
+}
+
 static int prepare(Layout *l)
 {
     TecEncoderSettings s;
@@ -102,14 +117,16 @@ static int prepare(Layout *l)
     const size_t n = (size_t)l->bands * l->width * l->height;
     uint16_t *frame = malloc(n * sizeof(uint16_t));
     /* Bands 1 and 2 replicated (2 x 2 blocks; 6-row blocks and irregular
-     * columns) so that the packets carry the section of replicated blocks. */
+     * columns) and band 3 interpolated, so that the packets carry the
+     * sections of replicated blocks and interpolated bands. */
     for (int b = 0; b < l->bands; b++)
         for (int y = 0; y < l->height; y++)
             for (int x = 0; x < l->width; x++) {
                 const size_t sy = b == 1 ? y / 2 : b == 2 ? y / 6 : y;
                 const size_t sx = b == 1 ? x / 2 : b == 2 ? (size_t)x * x / 97 : x;
                 const size_t i = ((size_t)b * l->height + sy) * l->width + sx;
-                frame[((size_t)b * l->height + y) * l->width + x] = (uint16_t)(1000 + (i * 37) % 3000);
+                frame[((size_t)b * l->height + y) * l->width + x] =
+                    b == 3 ? bilinear_sample(y, x) : (uint16_t)(1000 + (i * 37) % 3000);
             }
     TecPicture pic = { frame, l->width, (ptrdiff_t)l->width * l->height, l->bands, l->width,
                        l->height, 0, 0 };

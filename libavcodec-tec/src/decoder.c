@@ -8,6 +8,7 @@
 #include "bytes.h"
 #include "frame_codec.h"
 #include "model_image.h"
+#include "interpolation.h"
 #include "replication.h"
 #include "seqheader.h"
 #include "weights.h"
@@ -20,6 +21,7 @@ struct TecDecoder {
     TecGeometry geom;
     TecFrameNorm norm;         /* standardisation of the current frame */
     TecReplication repl;       /* replicated blocks of the current frame */
+    TecInterpolation interp;   /* interpolated bands of the current frame */
     TecWorkers workers;
     TecRowSink sink;
     void *sink_opaque;
@@ -159,6 +161,7 @@ static void free_frame_state(TecDecoder *dec)
     free(dec->chunk_size);
     free(dec->chunk_status);
     tec_repl_free(&dec->repl);
+    tec_interp_free(&dec->interp);
     dec->grids = NULL;
     dec->samples = NULL;
     dec->chunk_data = NULL;
@@ -198,6 +201,7 @@ static int alloc_frame_state(TecDecoder *dec)
     dec->chunk_status = calloc(n_chunks, sizeof(*dec->chunk_status));
     int ok = dec->grids && dec->samples && dec->chunk_data && dec->chunk_size && dec->chunk_status;
     ok = ok && tec_repl_init(&dec->repl, dec->hdr.info.bands, g->width, g->height) == 0;
+    ok = ok && tec_interp_init(&dec->interp, dec->hdr.info.bands, g->width, g->height, 0) == 0;
     /* Synthesising block row r needs latent rows [32 r - halo, 32 r + 32 + halo);
      * the window keeps those and the rest of block row r + 1, decoded ahead. */
     const int window = imin(g->lat_h, 2 * TEC_BLOCK + TEC_SYNTH_HALO);
@@ -229,7 +233,7 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
         return fail(dec, TEC_EBITSTREAM, "unknown frame type %d", data[0]);
     }
     const int flags = data[1];
-    if (flags & ~TEC_PACKET_REPLICATION)
+    if (flags & ~(TEC_PACKET_REPLICATION | TEC_PACKET_INTERPOLATION))
         return fail(dec, TEC_EBITSTREAM, "unknown packet flags 0x%02x", flags);
     *position = tec_rl16(data + 2);
     if (*position > (dec->model->qualities - 1) * 256)
@@ -250,6 +254,15 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
         char why[128];
         size_t used;
         if (tec_repl_read(&dec->repl, data + head, size - head, &used, why, sizeof(why)) < 0)
+            return fail(dec, TEC_EBITSTREAM, "%s", why);
+        head += used;
+    }
+    tec_interp_clear(&dec->interp);
+    if (flags & TEC_PACKET_INTERPOLATION) {
+        char why[128];
+        size_t used;
+        if (tec_interp_read(&dec->interp, data + head, size - head, dec->repl.active, &used, why,
+                            sizeof(why)) < 0)
             return fail(dec, TEC_EBITSTREAM, "%s", why);
         head += used;
     }
@@ -351,9 +364,11 @@ static int output_stripe(TecDecoder *dec, int row)
                                        &dec->norm, row, &t);
     if (ret < 0)
         return fail(dec, ret, "synthesis failed (%s)", tec_strerror(ret));
-    for (int b = 0; b < dec->hdr.info.bands; b++)
-        tec_repl_apply(&dec->repl, b, t.data + b * t.band_stride + (ptrdiff_t)(y0 - t.y0) * t.stride,
-                       t.stride, y0, rows);
+    for (int b = 0; b < dec->hdr.info.bands; b++) {
+        uint16_t *band = t.data + b * t.band_stride + (ptrdiff_t)(y0 - t.y0) * t.stride;
+        tec_repl_apply(&dec->repl, b, band, t.stride, y0, rows);
+        tec_interp_apply(&dec->interp, b, band, t.stride, y0, rows);
+    }
     if (dec->sink) {
         ret = dec->sink(dec->sink_opaque, dec->frame_index, y0, rows, t.data, t.stride,
                         t.band_stride);

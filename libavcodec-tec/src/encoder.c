@@ -9,6 +9,7 @@
 #include "bytes.h"
 #include "frame_codec.h"
 #include "model_image.h"
+#include "interpolation.h"
 #include "replication.h"
 #include "seqheader.h"
 #include "weights.h"
@@ -46,6 +47,7 @@ struct TecEncoder {
     TecFrameNorm norm;         /* standardisation of the current frame */
     uint16_t stat_mean[TEC_MAX_BANDS], stat_spread[TEC_MAX_BANDS];
     TecReplication repl;       /* replicated blocks of the current frame */
+    TecInterpolation interp;   /* interpolated bands of the current frame */
 
     TecRowSource source;
     void *source_opaque;
@@ -178,7 +180,8 @@ static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
     enc->chunks = calloc((size_t)groups * g->n_blocks, sizeof(*enc->chunks));
     if (!enc->gain || !enc->igain || !enc->input_bias || !enc->chunks)
         return TEC_ENOMEM;
-    if (tec_repl_init(&enc->repl, s->bands, g->width, g->height) < 0)
+    if (tec_repl_init(&enc->repl, s->bands, g->width, g->height) < 0 ||
+        tec_interp_init(&enc->interp, s->bands, g->width, g->height, g->stripe_rows) < 0)
         return TEC_ENOMEM;
     tec_img_gains(m, enc->position, enc->gain, enc->igain);
     for (int i = 0; i < groups; i++) {
@@ -277,6 +280,7 @@ void tec_encoder_close(TecEncoder **penc)
     free(enc->grids);
     free(enc->recon);
     tec_repl_free(&enc->repl);
+    tec_interp_free(&enc->interp);
     free(enc->chunks);
     free(enc->packet_buf[0]);
     free(enc->packet_buf[1]);
@@ -445,9 +449,10 @@ static int assemble_packet(TecEncoder *enc)
 {
     const size_t n_chunks = (size_t)enc->hdr.n_groups * enc->geom.n_blocks;
     const size_t stats = tec_norm_packet_size(enc->model, &enc->hdr);
-    const int replicated = tec_repl_any(&enc->repl);
+    const int replicated = tec_repl_any(&enc->repl), interpolated = tec_interp_any(&enc->interp);
     const size_t repl = replicated ? tec_repl_size(&enc->repl) : 0;
-    size_t total = TEC_PACKET_HEADER + stats + repl + 4 * n_chunks;
+    const size_t interp = interpolated ? tec_interp_size(&enc->interp) : 0;
+    size_t total = TEC_PACKET_HEADER + stats + repl + interp + 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         if (enc->chunks[i].size > UINT32_MAX)
             return fail(enc, TEC_EUNSUPPORTED, "chunk %zu exceeds 4 GiB", i);
@@ -463,14 +468,16 @@ static int assemble_packet(TecEncoder *enc)
     }
     uint8_t *p = enc->packet_buf[cur];
     p[0] = 0;  /* intra */
-    p[1] = replicated ? TEC_PACKET_REPLICATION : 0;
+    p[1] = (replicated ? TEC_PACKET_REPLICATION : 0) | (interpolated ? TEC_PACKET_INTERPOLATION : 0);
     tec_wl16(p + 2, (uint16_t)enc->position);
     tec_wl32(p + 4, (uint32_t)n_chunks);
     if (stats)
         tec_norm_write(&enc->hdr, enc->stat_mean, enc->stat_spread, p + TEC_PACKET_HEADER);
     if (replicated)
         tec_repl_write(&enc->repl, p + TEC_PACKET_HEADER + stats);
-    uint8_t *sizes = p + TEC_PACKET_HEADER + stats + repl, *body = sizes + 4 * n_chunks;
+    if (interpolated)
+        tec_interp_write(&enc->interp, p + TEC_PACKET_HEADER + stats + repl);
+    uint8_t *sizes = p + TEC_PACKET_HEADER + stats + repl + interp, *body = sizes + 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         tec_wl32(sizes + 4 * i, (uint32_t)enc->chunks[i].size);
         memcpy(body, enc->chunks[i].data, enc->chunks[i].size);
@@ -546,6 +553,7 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
     if (enc->model->frame_norm && (status = frame_statistics(enc, pic)) < 0)
         return status;
     tec_repl_scan_begin(&enc->repl);
+    tec_interp_scan_begin(&enc->interp);
     if (!enc->source)
         tec_repl_scan_rows(&enc->repl, pic->data, pic->stride, pic->band_stride, 0, g->height);
 
@@ -553,6 +561,9 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
         int ret;
         if (enc->source && (ret = read_rows(enc, row, &view)) < 0)
             return ret;
+        const int y0 = row * g->stripe_rows;
+        tec_interp_scan_stripe(&enc->interp, view.data + (ptrdiff_t)(y0 - view.y0) * view.stride,
+                               view.stride, view.band_stride, y0, imin(g->stripe_rows, g->height - y0));
         RowJob job = { enc, &view, row };
         ret = tec_workers_run(&enc->workers, parallel, enc->hdr.n_groups * g->block_cols,
                               block_task, &job);
@@ -561,6 +572,7 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
                         ret == TEC_ENOMEM ? "out of memory" : tec_strerror(ret), row);
     }
     tec_repl_scan_end(&enc->repl);
+    tec_interp_scan_end(&enc->interp, enc->repl.active);
     return assemble_packet(enc);
 }
 
@@ -607,9 +619,11 @@ static int reconstruct(TecEncoder *enc)
             return fail(enc, ret, "reconstruction failed (%s)", tec_strerror(ret));
         const int y0 = row * g->stripe_rows;
         const int rows = imin(g->stripe_rows, g->height - y0);
-        for (int b = 0; b < enc->hdr.info.bands; b++)
-            tec_repl_apply(&enc->repl, b, enc->recon + b * target.band_stride + (ptrdiff_t)y0 * g->width,
-                           g->width, y0, rows);
+        for (int b = 0; b < enc->hdr.info.bands; b++) {
+            uint16_t *band = enc->recon + b * target.band_stride + (ptrdiff_t)y0 * g->width;
+            tec_repl_apply(&enc->repl, b, band, g->width, y0, rows);
+            tec_interp_apply(&enc->interp, b, band, g->width, y0, rows);
+        }
     }
     enc->recon_pic.data = enc->recon;
     enc->recon_pic.stride = g->width;

@@ -18,19 +18,21 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import list_places  # noqa: E402
 from export import load_any  # noqa: E402
-from train import clipped_sse, make_val_set, psnr, validate  # noqa: E402
+from tecmodel import project_replicated  # noqa: E402
+from train import clipped_sse, make_val_set, project_interpolated, psnr, validate  # noqa: E402
 
 
 def unquantized_psnr(model, val_set, q):
     model.eval()  # validate() leaves the model in training mode
     n = sse = 0.0
     with torch.no_grad():
-        for x, mask in val_set:
+        for x, mask, interp in val_set:
             x, mask = torch.from_numpy(x), torch.from_numpy(mask)
             stats = model.frame_stats(x)
             y = model.analysis(model.normalise(x, mask, stats), mask)
             g, ig = model.gains(torch.full((x.shape[0],), q))
             x_hat = model.denormalise(model.synthesis(y * (g * ig)[:, :, None, None]), stats)
+            x_hat = project_interpolated(project_replicated(x_hat, x), interp)
             sse += clipped_sse(x_hat, x, mask)
             n += float(mask.sum()) * x.shape[2] * x.shape[3]
     return psnr(sse, n)

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 
+from interpolation import detect_dense
 from tecmodel import S2_SLOTS
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -134,9 +135,12 @@ class CropSampler:
         return [i for i, s in enumerate(place.slots) if S2_SLOTS[s] in keep]
 
     def sample(self, batch):
+        """Crops (batch x slots x crop x crop), slot masks, and the bands the
+        decoder would project as interpolated: (sample, slot, Py, Px)."""
         n_slots = len(S2_SLOTS)
         xs = np.zeros((batch, n_slots, self.crop, self.crop), np.float32)
         masks = np.zeros((batch, n_slots), np.float32)
+        interp = []
         for b in range(batch):
             p = self.places[self.rng.choice(len(self.places), p=self.weights)]
             t = int(self.rng.integers(p.T))
@@ -153,11 +157,15 @@ class CropSampler:
             if self.rng.random() < 0.5:
                 img = img[:, :, ::-1]
             img = np.rot90(img, k=int(self.rng.integers(4)), axes=(1, 2))
+            keep = self._band_subset(p)
+            # Found on the integer samples, before the brightness change
+            # (which keeps the bands piecewise linear).
+            interp += [(b, p.slots[c]) + pr for c in keep if (pr := detect_dense(img[c])) is not None]
             if self.rng.random() < 0.5:
                 # Brightness: snow, clouds and deserts sit far above the mean.
                 img = img * float(np.exp(self.rng.uniform(np.log(0.5), np.log(2.5))))
             img = np.clip(img, 0, 65535)
-            for c in self._band_subset(p):
+            for c in keep:
                 xs[b, p.slots[c]] = img[c]
                 masks[b, p.slots[c]] = 1.0
-        return xs, masks
+        return xs, masks, interp

@@ -47,7 +47,7 @@ def fit(model, sampler, batches, ridge, anchor_weights):
     anchors = model.hp["qualities"]
     with torch.no_grad():
         for _ in range(batches):
-            x, mask = sampler.sample(anchors)
+            x, mask, _ = sampler.sample(anchors)
             x, mask = torch.from_numpy(x), torch.from_numpy(mask)
             y_hat, xn, stats = decoded_latents(model, x, mask, torch.arange(anchors))
             miss = xn - model.synthesis(y_hat)

@@ -26,12 +26,13 @@ def rd_sums(model, val_set):
     """Per place and quality anchor: (bits, samples, squared error)."""
     sums = []
     with torch.no_grad():
-        for x, mask in val_set:
+        for x, mask, interp in val_set:
             xt, mt = torch.from_numpy(x), torch.from_numpy(mask)
             present = float(mt.sum()) * x.shape[2] * x.shape[3]
             row = []
             for q in range(model.hp["qualities"]):
-                rate, _, x_hat = rd_terms(model, xt, mt, torch.full((x.shape[0],), q), noise=False)
+                rate, _, x_hat = rd_terms(model, xt, mt, torch.full((x.shape[0],), q), noise=False,
+                                         interp=interp)
                 bits = float((rate * mt.sum(1) * x.shape[2] * x.shape[3]).sum())
                 row.append((bits, present, clipped_sse(x_hat, xt, mt)))
             sums.append(row)

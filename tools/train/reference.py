@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import interpolation  # noqa: E402
 from tecmodel import S2_SLOTS, gaussian_likelihood  # noqa: E402
 
 PREC = 16
@@ -182,7 +183,7 @@ def decode_symbols(packet, seq, t, hp):
     """Decode every chunk of a frame packet: per group the integer symbols,
     means (i32/256) and scale indices of the whole latent grid, and z."""
     ftype, flags, qpos, nchunks = struct.unpack("<BBHI", packet[:8])
-    assert flags & ~1 == 0, "unknown packet flags"
+    assert flags & ~3 == 0, "unknown packet flags"
     pos = 8
     stats = []
     for pairs in seq["groups"]:
@@ -195,6 +196,9 @@ def decode_symbols(packet, seq, t, hp):
     replicated = None
     if flags & 1:
         replicated, pos = parse_replication(packet, pos, seq)
+    interpolated = None
+    if flags & 2:
+        interpolated, pos = parse_interpolation(packet, pos, seq, replicated)
     table_offset = pos
     sizes = struct.unpack("<%dI" % nchunks, packet[pos:pos + 4 * nchunks])
     pos += 4 * nchunks
@@ -261,6 +265,7 @@ def decode_symbols(packet, seq, t, hp):
                 zs.append(z)
         groups.append(dict(sym=sym, mu=mu, sidx=sidx, raw_scale=raws, z=zs, stats=stats[gi]))
     return dict(frame_type=ftype, qpos=qpos, groups=groups, replicated=replicated,
+                interpolated=interpolated,
                 chunk_bytes=len(packet) - table_offset - 4 * nchunks)
 
 
@@ -299,6 +304,38 @@ def parse_replication(packet, pos, seq):
             assert kind - 2 < b and maps[kind - 2] is not None, "bad band reference"
             maps.append(maps[kind - 2])
     return maps, pos
+
+
+def parse_interpolation(packet, pos, seq, replicated):
+    """The packet's interpolated bands: per band None or (row factor, row
+    phase in half pixels, column factor, column phase)."""
+    params = []
+    for b in range(seq["bands"]):
+        kind = packet[pos]
+        pos += 1
+        if kind == 0:
+            params.append(None)
+            continue
+        if kind == 1:
+            p = tuple(packet[pos:pos + 4])
+            pos += 4
+            assert all(2 <= f <= 16 and ph < 2 * f for f, ph in (p[:2], p[2:])), "bad interpolation"
+        else:
+            assert kind - 2 < b and params[kind - 2] is not None, "bad band reference"
+            p = params[kind - 2]
+        assert not (replicated and replicated[b] is not None), "band both replicated and interpolated"
+        params.append(p)
+    return params, pos
+
+
+def apply_interpolation(out, params, stripe_rows):
+    """The least-squares projection of each interpolated band, stripe by
+    stripe, as libtec's decoder does (interpolation.py)."""
+    for band, p in enumerate(params or []):
+        if p is None:
+            continue
+        for y0 in range(0, out.shape[1], stripe_rows):
+            out[band, y0:y0 + stripe_rows] = interpolation.project_band(out[band, y0:y0 + stripe_rows], y0, p)
 
 
 def apply_replication(out, maps, stripe_rows):
@@ -345,6 +382,7 @@ def reconstruct(model, decoded, seq, t):
         for band, slot in pairs:
             out[band] = x[slot, :H, :W]
     apply_replication(out, decoded["replicated"], 32 << model.levels)  # 32 latents a block row
+    apply_interpolation(out, decoded.get("interpolated"), 32 << model.levels)
     return out
 
 

@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import CropSampler, list_places, slot_statistics  # noqa: E402
+from interpolation import detect_dense  # noqa: E402
 from tecmodel import ImageModel, count_params, project_replicated  # noqa: E402
 
 # Rate-distortion trade-offs of the quality anchors: loss = bits per sample
@@ -84,10 +85,24 @@ def parse_args():
     return ap.parse_args()
 
 
-def rd_terms(model, x, mask, q, noise=True):
-    """Per-sample rate (bits per present sample) and distortion (MSE / 1e8)."""
+def project_interpolated(x_hat, interp):
+    """The decoder's projection of interpolated bands (interpolation.py):
+    interp lists (sample, slot, Py, Px) with dense numpy projectors."""
+    if not interp:
+        return x_hat
+    b = torch.tensor([i[0] for i in interp], device=x_hat.device)
+    s = torch.tensor([i[1] for i in interp], device=x_hat.device)
+    py = torch.stack([torch.as_tensor(i[2], dtype=x_hat.dtype) for i in interp]).to(x_hat.device)
+    px = torch.stack([torch.as_tensor(i[3], dtype=x_hat.dtype) for i in interp]).to(x_hat.device)
+    return x_hat.index_put((b, s), py @ x_hat[b, s] @ px.transpose(1, 2))
+
+
+def rd_terms(model, x, mask, q, noise=True, interp=None):
+    """Per-sample rate (bits per present sample) and distortion (MSE / 1e8),
+    measured after the decoder's projections of replicated and interpolated
+    bands."""
     x_hat, y_lik, z_lik = model(x, mask, q, noise=noise)
-    x_hat = project_replicated(x_hat, x)
+    x_hat = project_interpolated(project_replicated(x_hat, x), interp)
     b, s, h, w = x.shape
     present = mask.sum(1) * h * w
     bits = -torch.log2(y_lik).sum((1, 2, 3)) - torch.log2(z_lik).sum((1, 2, 3))
@@ -116,11 +131,11 @@ def validate(model, val_set, device):
         for q in validation_anchors(model.hp["qualities"]):
             tot_bits = tot_n = 0.0
             sse = 0.0
-            for x, mask in val_set:
+            for x, mask, interp in val_set:
                 xt = torch.from_numpy(x).to(device)
                 mt = torch.from_numpy(mask).to(device)
                 qt = torch.full((x.shape[0],), q, dtype=torch.long, device=device)
-                rate, _, x_hat = rd_terms(model, xt, mt, qt, noise=False)
+                rate, _, x_hat = rd_terms(model, xt, mt, qt, noise=False, interp=interp)
                 n = mt.sum(1) * x.shape[2] * x.shape[3]
                 tot_bits += float((rate * n).sum())
                 tot_n += float(n.sum())
@@ -131,7 +146,8 @@ def validate(model, val_set, device):
 
 
 def make_val_set(places, crop=256):
-    """Fixed centre crops of every acquisition of the validation places."""
+    """Fixed centre crops of every acquisition of the validation places,
+    with their interpolated bands."""
     out = []
     for p in places:
         ch, cw = min(crop, p.H) // 16 * 16, min(crop, p.W) // 16 * 16
@@ -139,11 +155,14 @@ def make_val_set(places, crop=256):
         ts = sorted(set([0, p.T // 2, p.T - 1]))
         x = np.zeros((len(ts), 13, ch, cw), np.float32)
         mask = np.zeros((len(ts), 13), np.float32)
+        interp = []
         for i, t in enumerate(ts):
             for c, s in enumerate(p.slots):
                 x[i, s] = p.cube[t, c, y0:y0 + ch, x0:x0 + cw]
                 mask[i, s] = 1
-        out.append((x, mask))
+                if (pr := detect_dense(p.cube[t, c, y0:y0 + ch, x0:x0 + cw])) is not None:
+                    interp.append((i, s) + pr)
+        out.append((x, mask, interp))
     return out
 
 
@@ -226,11 +245,11 @@ def main():
             lr *= min(1.0, (step + 1) / args.warmup)
         for g in opt.param_groups:
             g["lr"] = lr * g.get("lr_mult", 1.0)
-        x, mask = sampler.sample(args.batch)
+        x, mask, interp = sampler.sample(args.batch)
         x = torch.from_numpy(x).to(args.device)
         mask = torch.from_numpy(mask).to(args.device)
         q = torch.randint(0, args.anchors, (args.batch,), device=args.device)
-        rate, dist, _ = rd_terms(model, x, mask, q)
+        rate, dist, _ = rd_terms(model, x, mask, q, interp=interp)
         loss = (rate + lambdas[q] * dist).mean()
         if not torch.isfinite(loss):
             say(f"step {step}: non-finite loss, batch skipped")
