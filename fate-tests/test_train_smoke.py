@@ -10,6 +10,7 @@ import sys
 import tempfile
 
 import numpy as np
+import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
@@ -24,6 +25,8 @@ from checks import Checks  # noqa: E402
 check = Checks("test_train_smoke")
 sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
 from data import interpolate_replicated  # noqa: E402
+from interpolation import detect_dense  # noqa: E402
+from train import project_interpolated  # noqa: E402
 
 
 def check_interpolation():
@@ -45,6 +48,18 @@ def check_interpolation():
     b05 = interpolate_replicated(cube[0, 4])
     check(not np.array_equal(b05, cube[0, 4]) and abs(float(b05.mean()) - float(cube[0, 4].mean())) < 20,
           "20 m band (B05) resampled, mean kept")
+    # Training finds the resampled band as the encoder would, and its
+    # projection keeps the band but removes most of added noise.
+    pr = detect_dense(b05)
+    check(pr is not None and detect_dense(cube[0, 4]) is None and detect_dense(cube[0, 1]) is None,
+          "the resampled band (only) is found as interpolated")
+    if pr is not None:
+        noise = np.random.default_rng(1).uniform(-100, 100, b05.shape)
+        x = torch.from_numpy(np.stack([b05, b05 + noise]).astype(np.float32))[None]
+        xp = project_interpolated(x, [(0, 0) + pr, (0, 1) + pr])[0].double().numpy()
+        kept = np.abs(xp[0] - b05).max()
+        left = ((xp[1] - b05) ** 2).mean() / (noise ** 2).mean()
+        check(kept < 1 and left < 0.4, f"projection keeps the band (max {kept:.2f}), removes noise (left {left:.2f})")
 
 
 def run(cmd, **kw):
