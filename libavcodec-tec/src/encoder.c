@@ -572,7 +572,13 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
                         ret == TEC_ENOMEM ? "out of memory" : tec_strerror(ret), row);
     }
     tec_repl_scan_end(&enc->repl);
-    tec_interp_scan_end(&enc->interp, enc->repl.active);
+    tec_interp_scan_end(&enc->interp);
+    /* A band can't be both.  An interpolated band may still hold a few
+     * equal rows (nodata at an edge, a mirrored border): the projection
+     * covers those too, while the averaging would leave the rest alone. */
+    for (int b = 0; b < enc->hdr.info.bands; b++)
+        if (enc->interp.params[4 * b])
+            enc->repl.active[b] = 0;
     return assemble_packet(enc);
 }
 

@@ -275,12 +275,11 @@ void tec_interp_scan_stripe(TecInterpolation *r, const uint16_t *data, ptrdiff_t
     }
 }
 
-void tec_interp_scan_end(TecInterpolation *r, const uint8_t *skip)
+void tec_interp_scan_end(TecInterpolation *r)
 {
     const double limit = TOLERANCE_SQ * r->width * r->height;
     for (int b = 0; b < r->bands; b++)
-        if (!r->candidate[b] || (skip && skip[b]) || r->rows_seen != r->height ||
-            r->residual[b] > limit)
+        if (!r->candidate[b] || r->rows_seen != r->height || r->residual[b] > limit)
             memset(r->params + 4 * b, 0, 4);
 }
 

@@ -37,12 +37,11 @@ void tec_interp_free(TecInterpolation *r);
 
 /* Encoder: call begin, then stripe for each stripe of the frame in order
  * (the decoder's stripes; the first one picks each band's candidate
- * factors and phases, every one checks them), then end.  `skip` marks
- * bands to leave out (the replicated ones). */
+ * factors and phases, every one checks them), then end. */
 void tec_interp_scan_begin(TecInterpolation *r);
 void tec_interp_scan_stripe(TecInterpolation *r, const uint16_t *data, ptrdiff_t stride,
                             ptrdiff_t band_stride, int y0, int rows);
-void tec_interp_scan_end(TecInterpolation *r, const uint8_t *skip);
+void tec_interp_scan_end(TecInterpolation *r);
 int tec_interp_any(const TecInterpolation *r);
 
 /* The packet section (written when tec_interp_any). */
