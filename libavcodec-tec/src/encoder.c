@@ -573,12 +573,18 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
     }
     tec_repl_scan_end(&enc->repl);
     tec_interp_scan_end(&enc->interp);
-    /* A band can't be both.  An interpolated band may still hold a few
-     * equal rows (nodata at an edge, a mirrored border): the projection
-     * covers those too, while the averaging would leave the rest alone. */
-    for (int b = 0; b < enc->hdr.info.bands; b++)
-        if (enc->interp.params[4 * b])
+    /* A band can't be both.  A flat replicated band (cirrus, nodata) also
+     * fits the interpolation: keep its blocks, which are exact.  An
+     * interpolated band may hold a few equal rows (a nodata edge, a
+     * mirrored border): project it, which covers those too. */
+    for (int b = 0; b < enc->hdr.info.bands; b++) {
+        if (!enc->interp.params[4 * b] || !enc->repl.active[b])
+            continue;
+        if (4 * tec_repl_continuing(&enc->repl, b) >= g->width + g->height)
+            memset(enc->interp.params + 4 * b, 0, 4);
+        else
             enc->repl.active[b] = 0;
+    }
     return assemble_packet(enc);
 }
 

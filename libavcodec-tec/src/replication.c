@@ -94,6 +94,16 @@ void tec_repl_scan_end(TecReplication *r)
                         map_any(r->col_same + (size_t)b * r->width, r->width));
 }
 
+int tec_repl_continuing(const TecReplication *r, int b)
+{
+    int n = 0;
+    for (int y = 1; y < r->height; y++)
+        n += r->row_same[(size_t)b * r->height + y];
+    for (int x = 1; x < r->width; x++)
+        n += r->col_same[(size_t)b * r->width + x];
+    return n;
+}
+
 int tec_repl_any(const TecReplication *r)
 {
     for (int b = 0; b < r->bands; b++)

@@ -34,6 +34,8 @@ void tec_repl_scan_rows(TecReplication *r, const uint16_t *data, ptrdiff_t strid
 void tec_repl_scan_end(TecReplication *r);
 /* 1 when some band has blocks, i.e. the packet carries the section. */
 int tec_repl_any(const TecReplication *r);
+/* Rows and columns of band b that continue the block of the one before. */
+int tec_repl_continuing(const TecReplication *r, int b);
 
 /* The packet section: its size, and writing it (p holds tec_repl_size bytes). */
 size_t tec_repl_size(const TecReplication *r);
