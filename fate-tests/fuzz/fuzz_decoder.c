@@ -26,6 +26,7 @@
 
 #include "tec/tec.h"
 #include "seqheader.h"
+#include "../unit/bilinear.h"
 #include "../unit/tecw_gen.h"
 
 #define LAYOUTS 3
@@ -84,21 +85,6 @@ static int find_model(void)
     snprintf(model_name, sizeof(model_name), "%s", p.name);
     atexit(remove_generated);
     return tecw_write(model_dir, &p);
-}
-
-/* Knot values 2 rows and 6 columns apart resampled bilinearly (knots at
- * row 0.5 and column 2.5): an interpolated band. */
-static uint16_t bilinear_sample(int y, int x)
-{
-    const double py = (y - 0.5) / 2 + 1, px = (x - 2.5) / 6 + 1;
-    const int ky = (int)py, kx = (int)px;
-    const double ty = py - ky, tx = px - kx;
-    double v[2][2];
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++)
-            v[i][j] = 1000 + (((unsigned)(ky + i) * 131u + (unsigned)(kx + j) * 71u) * 2654435761u >> 20) % 4000;
-    const double top = v[0][0] * (1 - tx) + v[0][1] * tx, bottom = v[1][0] * (1 - tx) + v[1][1] * tx;
-    return (uint16_t)(top * (1 - ty) + bottom * ty + 0.5);
 }
 
 static int prepare(Layout *l)

@@ -12,6 +12,7 @@
 
 #include "tec/tec.h"
 #include "test.h"
+#include "bilinear.h"
 #include "tecw_gen.h"
 
 static char model_dir[256], other_dir[256];
@@ -279,24 +280,6 @@ static int failing_source(void *opaque, int64_t frame_index, int y0, int rows, u
 {
     (void)opaque; (void)frame_index; (void)rows; (void)data; (void)stride; (void)band_stride;
     return y0 > 0 ? TEC_EIO : 0;
-}
-
-/* Sample of a grid resampled bilinearly: knots 2 rows apart from row 0.5,
- * 6 columns apart from column 2.5, knot values from a hash.  The first two
- * knot rows are equal, so rows 0..2 are too, as if replicated. */
-static uint16_t bilinear_sample(int y, int x)
-{
-    const double py = (y - 0.5) / 2 + 1, px = (x - 2.5) / 6 + 1;
-    const int ky = (int)py, kx = (int)px;
-    const double ty = py - ky, tx = px - kx;
-    double v[2][2];
-    for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 2; j++) {
-            const unsigned row = ky + i <= 2 ? 2u : (unsigned)(ky + i);
-            v[i][j] = 1000 + ((row * 131u + (unsigned)(kx + j) * 71u) * 2654435761u >> 20) % 4000;
-        }
-    const double top = v[0][0] * (1 - tx) + v[0][1] * tx, bottom = v[1][0] * (1 - tx) + v[1][1] * tx;
-    return (uint16_t)(top * (1 - ty) + bottom * ty + 0.5);
 }
 
 static void test_rows(void)
