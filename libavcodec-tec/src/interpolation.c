@@ -182,21 +182,16 @@ void tec_interp_apply(TecInterpolation *r, int b, uint16_t *data, ptrdiff_t stri
 
 /* ---- encoder: finding the bands ------------------------------------------ */
 
-/* Squared error of fitting `lines` lines of n samples (sample i of line j at
- * data[j * line_step + i * step]), stopping once past `limit`. */
-static double fit_error(TecInterpolation *r, const uint16_t *data, ptrdiff_t line_step,
-                        ptrdiff_t step, int lines, int n, int nk, double limit)
+/* Squared error of fitting the n samples of src, step apart. */
+static double fit_error(TecInterpolation *r, const uint16_t *src, ptrdiff_t step, int n, int nk)
 {
+    for (int i = 0; i < n; i++)
+        r->line[i] = src[i * step];
+    fit_line(r, n, nk);
     double err = 0.0;
-    for (int j = 0; j < lines && err <= limit; j++) {
-        const uint16_t *src = data + j * line_step;
-        for (int i = 0; i < n; i++)
-            r->line[i] = src[i * step];
-        fit_line(r, n, nk);
-        for (int i = 0; i < n; i++) {
-            const double d = r->line[i] - src[i * step];
-            err += d * d;
-        }
+    for (int i = 0; i < n; i++) {
+        const double d = r->line[i] - src[i * step];
+        err += d * d;
     }
     return err;
 }
@@ -222,7 +217,7 @@ static int search_axis(TecInterpolation *r, const uint16_t *data, ptrdiff_t line
                 const int idx = lines > 1 ? (int)(((int64_t)2 * j * (total - 1) + lines - 1) /
                                                   (2 * (lines - 1)))
                                           : 0;
-                err += fit_error(r, data + idx * line_step, 0, step, 1, n, nk, best - err);
+                err += fit_error(r, data + idx * line_step, step, n, nk);
             }
             if (best_phase < 0 ? err <= best : err < best) {
                 best = err;
