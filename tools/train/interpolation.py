@@ -114,16 +114,28 @@ def projector(n, s0, factor, phase2):
     return project_lines(np.eye(n), geo).T   # column j: the image of e_j
 
 
-def best_axis(lines, s0):
+def fitted_lines(lines, factor, phase2, dense=False):
+    """The lines (from pixel 0) fitted with knots every `factor` pixels from
+    phase2 / 2, or None where they are too short: as the decoder does, or
+    (dense) with a cached projector matrix, for training."""
+    n = lines.shape[1]
+    if dense:
+        P = cached_projector(n, factor, phase2)
+        return None if P is None else lines @ P.T
+    geo = geometry(0, n, factor, phase2)
+    return None if geo is None else project_lines(lines, geo)
+
+
+def best_axis(lines, dense=False):
     """(factor, phase2) of the largest factor whose best phase fits the lines
     within the tolerance, else None."""
     for f in SEARCH_FACTORS:
         best = None
         for p2 in range(2 * f):
-            geo = geometry(s0, lines.shape[1], f, p2)
-            if geo is None:
+            fit = fitted_lines(lines, f, p2, dense)
+            if fit is None:
                 continue
-            err = float(((project_lines(lines, geo) - lines) ** 2).mean())
+            err = float(((fit - lines) ** 2).mean())
             if best is None or err < best[0]:
                 best = (err, p2)
         if best is not None and best[0] <= TOLERANCE_RMS ** 2:
@@ -140,8 +152,8 @@ def detect(band):
     """Interpolation parameters (fy, phase2_y, fx, phase2_x) of a band taken
     as one segment, or None: sampled lines pick the factor and phase per
     axis, the whole band must then stay within the tolerance."""
-    ax = best_axis(sample_lines(band), 0)
-    ay = best_axis(sample_lines(band.T), 0) if ax else None
+    ax = best_axis(sample_lines(band))
+    ay = best_axis(sample_lines(band.T)) if ax else None
     if not ay:
         return None
     params = (ay[0], ay[1], ax[0], ax[1])
@@ -159,27 +171,11 @@ def cached_projector(n, factor, phase2):
     return _PROJECTORS[key]
 
 
-def _best_axis_dense(lines):
-    n = lines.shape[1]
-    for f in SEARCH_FACTORS:
-        best = None
-        for p2 in range(2 * f):
-            P = cached_projector(n, f, p2)
-            if P is None:
-                continue
-            err = float(((lines @ P.T - lines) ** 2).mean())
-            if best is None or err < best[0]:
-                best = (err, p2)
-        if best is not None and best[0] <= TOLERANCE_RMS ** 2:
-            return f, best[1]
-    return None
-
-
 def detect_dense(band):
     """detect() for training crops, with cached dense projectors (and no
     intermediate rounding): (Py, Px) matrices, or None."""
-    ax = _best_axis_dense(sample_lines(band))
-    ay = _best_axis_dense(sample_lines(band.T)) if ax else None
+    ax = best_axis(sample_lines(band), dense=True)
+    ay = best_axis(sample_lines(band.T), dense=True) if ax else None
     if not ay:
         return None
     Py = cached_projector(band.shape[0], *ay)
