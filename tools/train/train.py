@@ -69,7 +69,7 @@ def parse_args():
     ap.add_argument("--lambda-min", type=float, default=1500.0 / 2.25 ** 3,
                     help="lambda of the lowest anchor")
     ap.add_argument("--lambda-ratio", type=float, default=2.25, help="lambda step between anchors")
-    ap.add_argument("--interp-prob", type=float, default=0.2,
+    ap.add_argument("--interp-prob", type=float, default=0.4,
                     help="share of training crops whose pixel-replicated bands are resampled "
                          "bilinearly instead (data.interpolate_replicated)")
     ap.add_argument("--lr", type=float, default=4e-4)
