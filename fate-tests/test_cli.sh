@@ -61,6 +61,54 @@ assert abs(j['total']['bpppb'] - sum(f['bits'] for f in j['frame_list']) / (4 * 
 check "info (text) lists the 4 dates" \
     bash -c '"$0" info "$1" | grep -c "^ *[0-3]  2017-" | grep -qx 4' "$TEC" "$W/f4.tecv"
 
+# ---- per-frame quality: with a calibrated model (quality_spread 400) a frame
+# of larger spread is coded at a higher position; --fixed-quality and a model
+# without the calibration keep every frame at the position Q names (Q 17 of 8
+# anchors: 16 x 7 / 28 = 4).  Both streams decode.
+CAL_DIR=$(tiny_model tec-cal 3 400) && PLAIN_DIR=$(tiny_model tec-cal 3) || fail "calibrated test model"
+"$PY" -c "import numpy as np; a = np.load('$FIXTURE').astype(np.uint32); a[1] = np.minimum(a[1] * 3, 65535)
+np.save('$W/hazy.npy', a.astype(np.uint16))"
+anchors() {  # STREAM: the anchors of its frames on one line
+    "$TEC" info --json "$1" | "$PY" -c "import json, sys
+print(' '.join('%.4f' % f['anchor'] for f in json.load(sys.stdin)['frame_list']))"
+}
+calenc() { "$TEC" encode --weights-dir "$1" --model tec-cal "$W/hazy.npy" -q 17 -o "${@:2}"; }
+check "encode with per-frame quality" calenc "$CAL_DIR" "$W/hazy.tecv"
+check "encode --fixed-quality" calenc "$CAL_DIR" "$W/hazy_fixed.tecv" --fixed-quality
+check "encode with a model without the calibration" calenc "$PLAIN_DIR" "$W/hazy_plain.tecv"
+npy_check "per-frame anchors follow the spreads; fixed and uncalibrated ones are all 4" "
+import math
+a = np.load('$W/hazy.npy').astype(np.float64)
+got = [float(v) for v in '$(anchors "$W/hazy.tecv")'.split()]
+want = []
+for f in a:
+    sd = np.maximum(np.floor(f.reshape(f.shape[0], -1).std(1) + 0.5), 8)
+    p = 4 * 256 + 256 * math.log((sd ** 2).mean() / 400 ** 2) / math.log(2.25)
+    want.append(math.floor(min(max(p, 0), 7 * 256) + 0.5) / 256)
+print('anchors', got, 'expected', want)
+assert len(got) == 4 and all(abs(g - w) <= 1 / 256 + 1e-9 for g, w in zip(got, want))
+assert got[1] == max(got) and got[1] - min(got) > 1, got
+for other in ('$(anchors "$W/hazy_fixed.tecv")', '$(anchors "$W/hazy_plain.tecv")'):
+    assert other.split() == ['4.0000'] * 4, other"
+check "info (text) shows the anchor column" \
+    bash -c '"$0" info "$1" | grep -q "anchor"' "$TEC" "$W/hazy.tecv"
+check "decode per-frame quality" "$TEC" decode --weights-dir "$CAL_DIR" "$W/hazy.tecv" -o "$W/hazy_d.npy"
+# With the shipped (calibrated) model the hazy frame's error comes nearer the
+# others' than at one position for all; a random model's error hardly moves
+# with the quality.
+if [ "$MAIN_SHIPPED" = 1 ]; then
+    check "shipped model, per-frame quality" enc "$W/hazy.npy" -o "$W/hazy_s.tecv"
+    check "shipped model, --fixed-quality" enc "$W/hazy.npy" -o "$W/hazy_sf.tecv" --fixed-quality
+    dec "$W/hazy_s.tecv" -o "$W/hazy_sd.npy" && dec "$W/hazy_sf.tecv" -o "$W/hazy_sfd.npy"
+    npy_check "shipped model: the hazy frame's error is nearer the others' with per-frame quality" "
+a = np.load('$W/hazy.npy').astype(np.float64)
+def mse(d): return [float(np.mean((a[t] - d[t]) ** 2)) for t in range(4)]
+m = mse(np.load('$W/hazy_sd.npy').astype(np.float64))
+f = mse(np.load('$W/hazy_sfd.npy').astype(np.float64))
+print('frame MSE per-frame quality', m, 'fixed', f)
+assert m[1] / np.median(m) < 0.8 * f[1] / np.median(f)"
+fi
+
 # ---- one acquisition, 3-D
 "$PY" -c "import numpy as np; np.save('$W/f3.npy', np.load('$FIXTURE')[2])"
 check "encode 3-D (13 x 64 x 64)" enc "$W/f3.npy" -o "$W/f3.tecv" --dates 2017-10-15

@@ -289,6 +289,9 @@ static void usage_encode(FILE *f)
 "  -q, --quality Q          %d (smallest file) .. %d (best); default: the model's\n"
 "                           default quality%s, 44-53 dB PSNR on\n"
 "                           typical Sentinel-2\n"
+"      --fixed-quality      code every frame at the quality position Q names; by\n"
+"                           default each frame's position follows its band spreads\n"
+"                           so that one Q is one trade-off in reflectance units\n"
 "      --model NAME         weights NAME.tecw (default: " DEFAULT_MODEL ")\n"
 "      --weights-dir DIR    look for weights in DIR first (then $TEC_WEIGHTS)\n"
 "  -t, --threads N          worker threads, 0 = one per core (default)\n"
@@ -310,13 +313,14 @@ static void usage_encode(FILE *f)
 
 enum {
     E_OUTPUT = 1, E_QUALITY, E_MODEL, E_WDIR, E_THREADS, E_RAW, E_DATES, E_BANDS, E_NODATA,
-    E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP
+    E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP, E_FIXED
 };
 
 static const OptDef encode_opts[] = {
     { "output", 'o', 1, E_OUTPUT },   { "quality", 'q', 1, E_QUALITY },
     { "model", 0, 1, E_MODEL },       { "weights-dir", 0, 1, E_WDIR },
     { "threads", 't', 1, E_THREADS }, { "raw", 0, 0, E_RAW },
+    { "fixed-quality", 0, 0, E_FIXED },
     { "dates", 0, 1, E_DATES },       { "bands", 0, 1, E_BANDS },
     { "nodata", 0, 1, E_NODATA },     { "crs", 0, 1, E_CRS },
     { "geotransform", 0, 1, E_GEO },  { "meta", 0, 1, E_META },
@@ -330,7 +334,7 @@ typedef struct EncodeJob {
     const char *input, *output, *recon_path;
     const char *model, *weights_dir;
     const char *dates, *bands, *nodata, *crs, *geotransform;
-    int quality, threads, raw, verbose;
+    int quality, fixed_quality, threads, raw, verbose;
 
     NpyFile in, recon;
     int in_open, recon_open;
@@ -604,6 +608,7 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
     for (int i = 0; i < j->band_list.count; i++)
         s.band_names[i] = j->band_list.item[i];
     s.quality = j->quality;
+    s.fixed_quality = j->fixed_quality;
     s.model = j->model;
     s.weights_dir = j->weights_dir;
     s.threads = j->threads;
@@ -694,6 +699,7 @@ static int cmd_encode(int argc, char **argv)
         case E_WDIR: j->weights_dir = v; break;
         case E_THREADS: if (parse_threads(v, &j->threads) < 0) goto end; break;
         case E_RAW: j->raw = 1; break;
+        case E_FIXED: j->fixed_quality = 1; break;
         case E_DATES: j->dates = v; break;
         case E_BANDS: j->bands = v; break;
         case E_NODATA: j->nodata = v; break;
@@ -1382,6 +1388,7 @@ typedef struct FrameRec {
     int flags;
     int64_t time_ms;
     uint64_t bytes;
+    int position;  /* quality position (1/256 anchors); -1: none (raw) */
 } FrameRec;
 
 typedef struct InfoJob {
@@ -1443,6 +1450,9 @@ static int info_scan(InfoJob *j)
         } else {
             fr.status = REC_OK;
             fr.bytes = size;
+            TecPacketInfo pi;
+            fr.position = j->info->codec == TEC_CODEC_TEC && !tec_parse_packet(data, size, &pi)
+                              ? pi.position : -1;
         }
         if (info_record(j, idx, &fr) < 0) {
             error("out of memory");
@@ -1539,8 +1549,8 @@ static void info_text(const InfoJob *j, int64_t frames)
         tec_print_clean(stdout, info->meta_values[i]);
         putchar('\n');
     }
-    printf("\n%6s  %-24s %-4s %12s %14s %9s %9s\n", "frame", "date", "key", "bytes", "bits",
-           "bpppb", "bpp");
+    printf("\n%6s  %-24s %-4s %12s %14s %9s %9s %7s\n", "frame", "date", "key", "bytes", "bits",
+           "bpppb", "bpp", "anchor");
     for (int64_t i = 0; i < frames; i++) {
         char label[64];
         const FrameRec *fr = i < j->n_rec ? &j->rec[i] : NULL;
@@ -1559,8 +1569,11 @@ static void info_text(const InfoJob *j, int64_t frames)
             continue;
         }
         double bits = (double)fr->bytes * 8;
-        printf("%-4s %12" PRIu64 " %14.0f %9.5f %9.4f\n", fr->flags & TECV_FLAG_KEY ? "yes" : "no",
+        printf("%-4s %12" PRIu64 " %14.0f %9.5f %9.4f", fr->flags & TECV_FLAG_KEY ? "yes" : "no",
                fr->bytes, bits, bits / (t.px * info->bands), bits / t.px);
+        if (fr->position >= 0)
+            printf(" %7.2f", fr->position / 256.0);
+        putchar('\n');
     }
     printf("%6s  %-24s %-4s %12" PRIu64 " %14.0f %9.5f %9.4f\n", "total", "", "", t.bytes,
            t.bits, t.bpppb, t.bpp);
@@ -1694,8 +1707,12 @@ static void info_json(const InfoJob *j, int64_t frames)
         if (ok) {
             double bits = (double)fr->bytes * 8;
             printf(", \"keyframe\": %s, \"bytes\": %" PRIu64 ", \"bits\": %.0f, "
-                   "\"bpppb\": %.6f, \"bpp\": %.6f}", fr->flags & TECV_FLAG_KEY ? "true" : "false",
+                   "\"bpppb\": %.6f, \"bpp\": %.6f", fr->flags & TECV_FLAG_KEY ? "true" : "false",
                    fr->bytes, bits, bits / (t.px * info->bands), bits / t.px);
+            if (fr->position >= 0)
+                printf(", \"anchor\": %.4f}", fr->position / 256.0);
+            else
+                printf(", \"anchor\": null}");
         } else {
             printf("}");
         }

@@ -82,17 +82,18 @@ mkdir -p "$BUILD"
 WORK=$(mktemp -d "$BUILD/$TEST_NAME.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-# tiny_model NAME SEED: directory holding NAME.tecw, a small random tec-img
-# model, made once per version of the export code and kept in $BUILD.
+# tiny_model NAME SEED [SPREAD]: directory holding NAME.tecw, a small random
+# tec-img model (with SPREAD: calibrated for per-frame quality, meta
+# quality_spread), made once per version of the export code and kept in $BUILD.
 tiny_model() {
-    local name=$1 seed=$2 stamp dir
+    local name=$1 seed=$2 spread=${3:-0} stamp dir
     stamp=$(cat tools/train/export.py tools/train/tecmodel.py tools/tecio.py 2>/dev/null |
             cksum | cut -d' ' -f1)
-    dir=$BUILD/test-models/$stamp-seed$seed
+    dir=$BUILD/test-models/$stamp-seed$seed-spread$spread
     if [ ! -f "$dir/$name.tecw" ]; then
         mkdir -p "$dir"
         "$PY" tools/train/export.py --random --seed "$seed" --n 8 --m 16 --nh 8 --nmid 12 \
-            --name "$name" -o "$dir/$name.tecw.tmp$$" >&2 &&
+            --quality-spread "$spread" --name "$name" -o "$dir/$name.tecw.tmp$$" >&2 &&
             mv -f "$dir/$name.tecw.tmp$$" "$dir/$name.tecw" || return 1
     fi
     echo "$dir"

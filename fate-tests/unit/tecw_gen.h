@@ -25,11 +25,12 @@ typedef struct TecwGenParams {
     int ctx_groups;       /* channel context slices (arch version 3), 0: none */
     int ctx_hidden;
     int ctx_spatial;      /* checkerboard context (arch version 4) */
+    int quality_spread;   /* per-frame quality calibration (meta), 0: none */
 } TecwGenParams;
 
 static inline TecwGenParams tecw_gen_defaults(void)
 {
-    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0, 0, 0, 0, 0, 0 };
+    TecwGenParams p = { "unit-tiny", 1, 8, 16, 8, 12, 8, 9, 0, 4, 0, 0, 0, 0, 0, 0, 0 };
     return p;
 }
 
@@ -253,7 +254,7 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
     int entries = 0;
 
     tecw_u32(&b, 0);  /* entry count, patched below */
-    char meta[512], extra[160] = "", ctx[80] = "";
+    char meta[640], extra[160] = "", ctx[80] = "", calib[64] = "";
     const int L = p->levels, D = 1 << L;
     if (p->ctx_groups)
         snprintf(ctx, sizeof(ctx), "ctx_groups=%d\nctx_hidden=%d\n%s", p->ctx_groups,
@@ -261,12 +262,15 @@ static inline uint8_t *tecw_generate(const TecwGenParams *p, size_t *size)
     if (L != 4 || p->frame_norm || p->skip || p->ctx_groups)
         snprintf(extra, sizeof(extra), "levels=%d\nframe_norm=%d\n%s%s", L, p->frame_norm,
                  p->skip ? "skip=1\n" : "", ctx);
+    if (p->quality_spread)
+        snprintf(calib, sizeof(calib), "quality_spread=%d\nlambda_ratio_milli=2250\n",
+                 p->quality_spread);
     int len = snprintf(meta, sizeof(meta),
                        "arch=tec-img\narch_version=%d\nname=%s\n"
                        "slots=B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12\n"
                        "n=%d\nm=%d\nnh=%d\nnmid=%d\nqualities=%d\ndefault_quality=%d\n"
-                       "%strained=no\ncard=test model\n",
-                       p->arch_version ? p->arch_version : p->ctx_spatial ? 4 : p->ctx_groups ? 3 : p->skip ? 2 : 1, p->name, N, M, NH, NMID, Q, p->default_quality, extra);
+                       "%s%strained=no\ncard=test model\n",
+                       p->arch_version ? p->arch_version : p->ctx_spatial ? 4 : p->ctx_groups ? 3 : p->skip ? 2 : 1, p->name, N, M, NH, NMID, Q, p->default_quality, extra, calib);
     tecw_entry(&b, "meta", 4, 1, &len);
     tecw_put(&b, meta, (size_t)len);
     entries++;

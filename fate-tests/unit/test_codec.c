@@ -4,6 +4,7 @@
  * model checks. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -659,6 +660,96 @@ static void test_models(void)
     coded_free(&c);
 }
 
+/* ---- per-frame quality -------------------------------------------------- */
+
+/* The position a calibrated model (quality_spread 400, lambda ratio 2.25,
+ * 8 anchors) should give a frame: the quality's position moved by
+ * log(spread^2 / 400^2) / log(2.25) anchors, spread the RMS over bands of
+ * the rounded per-band standard deviations (at least 8). */
+static int expected_position(const uint16_t *f, int bands, int w, int h, int base)
+{
+    const size_t n = (size_t)w * h;
+    double sum2 = 0;
+    for (int b = 0; b < bands; b++) {
+        double s = 0, s2 = 0;
+        for (size_t i = 0; i < n; i++) {
+            s += f[b * n + i];
+            s2 += (double)f[b * n + i] * f[b * n + i];
+        }
+        const double mean = s / n, var = s2 / n - mean * mean;
+        double sd = floor(sqrt(var > 0 ? var : 0) + 0.5);
+        sd = sd < 8 ? 8 : sd;
+        sum2 += sd * sd;
+    }
+    double p = base + 256.0 * log(sum2 / bands / (400.0 * 400.0)) / log(2.25);
+    p = p < 0 ? 0 : p > 7 * 256 ? 7 * 256 : p;
+    return (int)floor(p + 0.5);
+}
+
+static int packet_position(const Coded *c)
+{
+    TecPacketInfo pi = { 0, -1 };
+    if (!c->packet || tec_parse_packet(c->packet, c->packet_size, &pi) < 0 || !pi.intra)
+        return -1;
+    return pi.position;
+}
+
+static void test_quality_adaptation(void)
+{
+    const int w = 70, h = 45, bands = 13;
+    const size_t n = (size_t)bands * w * h;
+    TecEncoderSettings s;
+    settings_for(&s, bands, w, h, 1);
+    uint16_t *calm = make_frame(bands, w, h, 3), *bright = malloc(n * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++) {
+        calm[i] = (uint16_t)(calm[i] * 4);      /* spreads near the calibration's 400 */
+        bright[i] = (uint16_t)(calm[i] * 5 / 2);  /* x 2.5: a hazy or bright frame */
+    }
+
+    int base[3] = { 0, 11 * 64, 7 * 256 }, quality[3] = { 1, 12, 29 };
+    for (int k = 0; k < 3; k++) {
+        s.quality = quality[k];
+        s.fixed_quality = 0;
+        Coded a = encode_one(&s, calm), b = encode_one(&s, bright);
+        const int pa = packet_position(&a), pb = packet_position(&b);
+        const int ea = expected_position(calm, bands, w, h, base[k]);
+        const int eb = expected_position(bright, bands, w, h, base[k]);
+        printf("quality %d: positions %d (expected %d), %d (expected %d)\n", quality[k], pa, ea,
+               pb, eb);
+        CHECK(abs(pa - ea) <= 1 && abs(pb - eb) <= 1);
+        CHECK(pb >= pa);
+        if (k == 1) {
+            /* 2.5 x the spread is log(6.25)/log(2.25) = 2.26 anchors up. */
+            CHECK(abs(pb - pa - 579) <= 2);
+            /* The decoder follows the packet's position: output == recon. */
+            int ret;
+            uint16_t *out = decode_one(&b, 1, model_dir, &ret);
+            CHECK_EQ_INT(ret, 0);
+            CHECK(out && b.recon && !memcmp(out, b.recon, n * sizeof(uint16_t)));
+            free(out);
+        }
+        s.fixed_quality = 1;
+        Coded fa = encode_one(&s, calm), fb = encode_one(&s, bright);
+        CHECK_EQ_INT(packet_position(&fa), base[k]);
+        CHECK_EQ_INT(packet_position(&fb), base[k]);
+        coded_free(&a);
+        coded_free(&b);
+        coded_free(&fa);
+        coded_free(&fb);
+    }
+
+    /* The packet parser needs the first 4 bytes and a known frame type. */
+    const uint8_t p[4] = { 0, 0, 0x34, 0x02 }, inter[4] = { 1, 0, 0, 0 }, bad[4] = { 2, 0, 0, 0 };
+    TecPacketInfo pi;
+    CHECK(tec_parse_packet(p, 4, &pi) == 0 && pi.intra == 1 && pi.position == 0x234);
+    CHECK(tec_parse_packet(inter, 4, &pi) == 0 && pi.intra == 0);
+    CHECK_EQ_INT(tec_parse_packet(p, 3, &pi), TEC_EBITSTREAM);
+    CHECK_EQ_INT(tec_parse_packet(bad, 4, &pi), TEC_EBITSTREAM);
+    CHECK_EQ_INT(tec_parse_packet(NULL, 4, &pi), TEC_EINVAL);
+    free(calm);
+    free(bright);
+}
+
 static void cleanup_dir(const char *dir)
 {
     char path[512];
@@ -721,6 +812,11 @@ int main(void)
     p.ctx_spatial = 1;
     CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
     test_layout(2);
+    /* ... and calibrated for per-frame quality (meta quality_spread). */
+    printf("model with per-frame quality\n");
+    p.quality_spread = 400;
+    CHECK_EQ_INT(tecw_write(model_dir, &p), 0);
+    test_quality_adaptation();
 
     cleanup_dir(model_dir);
     cleanup_dir(other_dir);

@@ -40,7 +40,9 @@ struct TecEncoder {
     TecGeometry geom;
     TecWorkers workers;
 
-    int position;              /* quality position of every packet */
+    int base_position;         /* the position --quality names */
+    int adapt;                 /* move it per frame by the frame's spreads */
+    int position;              /* quality position of the current packet */
     float *gain, *igain;       /* [m] */
     float *input_bias;         /* [n_groups][n] */
     int halo;                  /* analysis context in pixels */
@@ -247,7 +249,9 @@ int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
     tec_geometry_init(&enc->geom, s->width, s->height, enc->model->downscale);
     enc->halo = ANALYSIS_HALO_LATENTS * enc->model->downscale;
     tec_norm_from_model(enc->model, &enc->hdr, &enc->norm);
-    enc->position = tec_img_quality_position(enc->model, s->quality);
+    enc->base_position = tec_img_quality_position(enc->model, s->quality);
+    enc->position = enc->base_position;
+    enc->adapt = !s->fixed_quality && enc->model->frame_norm && enc->model->quality_spread;
     enc->source = s->row_source;
     enc->source_opaque = s->row_opaque;
     enc->want_recon = s->want_reconstruction;
@@ -552,6 +556,14 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
     int status;
     if (enc->model->frame_norm && (status = frame_statistics(enc, pic)) < 0)
         return status;
+    if (enc->adapt) {
+        double sum2 = 0;
+        for (int b = 0; b < enc->hdr.info.bands; b++)
+            sum2 += (double)enc->stat_spread[b] * enc->stat_spread[b];
+        enc->position = tec_img_adapted_position(enc->model, enc->base_position,
+                                                 sqrt(sum2 / enc->hdr.info.bands));
+        tec_img_gains(enc->model, enc->position, enc->gain, enc->igain);
+    }
     tec_repl_scan_begin(&enc->repl);
     tec_interp_scan_begin(&enc->interp);
     if (!enc->source)

@@ -248,6 +248,15 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
         if ((ret = meta_range(w, "ctx_spatial", 0, 1, &m->spatial, err, errlen)) < 0)
             return ret;
     }
+    /* Encoder-only keys: a model without them codes every frame at the
+     * position --quality names. */
+    m->quality_spread = 0;
+    m->lambda_ratio_milli = 0;
+    if (tec_weights_meta(w, "quality_spread") &&
+        ((ret = meta_range(w, "quality_spread", 1, 65535, &m->quality_spread, err, errlen)) < 0 ||
+         (ret = meta_range(w, "lambda_ratio_milli", 1001, 1000000, &m->lambda_ratio_milli, err,
+                           errlen)) < 0))
+        return ret;
     m->downscale = 1 << m->levels;
     return 0;
 }
@@ -451,6 +460,22 @@ int tec_img_quality_position(const TecImageModel *m, int quality)
     /* Quality 1 is the lowest anchor, TEC_QUALITY_MAX the highest, linear in
      * the anchors between (quarter steps with 8 anchors). */
     return (quality - 1) * (m->qualities - 1) * 256 / (TEC_QUALITY_MAX - TEC_QUALITY_MIN);
+}
+
+int tec_img_adapted_position(const TecImageModel *m, int base, double spread)
+{
+    if (!m->quality_spread || !(spread > 0))
+        return base;
+    /* The model quantises standardised values, so at one position a frame's
+     * squared error in reflectance grows with its spread squared.  Moving
+     * the lambda by that factor keeps one --quality one trade-off between
+     * bits and reflectance error, which is what spends the bits of a
+     * sequence where they pay (hazy frames, bright deserts). */
+    const double ratio = spread / m->quality_spread;
+    const double shift = 256.0 * log(ratio * ratio) / log(m->lambda_ratio_milli / 1000.0);
+    const double top = (m->qualities - 1) * 256.0;
+    const double p = base + shift;
+    return p <= 0 ? 0 : p >= top ? (int)top : (int)floor(p + 0.5);
 }
 
 void tec_img_gains(const TecImageModel *m, int position, float *gain, float *igain)

@@ -40,6 +40,10 @@ typedef struct TecImageModel {
     int ctx_hidden;            /* hidden width of the channel context */
     int spatial;               /* 1: each slice in two checkerboard passes */
     int default_quality;
+    /* Encoder-only calibration of --quality (0: absent): the RMS band spread
+     * at which a position means its anchor's trade-off, and the lambda ratio
+     * between anchors in thousandths. */
+    int quality_spread, lambda_ratio_milli;
     uint64_t checksum;
 
     TecConv a[TEC_IMG_MAX_LEVELS], h[3], s[TEC_IMG_MAX_LEVELS];
@@ -68,6 +72,11 @@ void tec_img_free(TecImageModel **model);
 /* Packet quality position (1/256 anchor units) for quality 1..29, 0 = the
  * model's default. */
 int tec_img_quality_position(const TecImageModel *m, int quality);
+/* Position for a frame whose RMS band spread is `spread`: base moved so that
+ * the frame's trade-off is the one base gives at the model's quality_spread
+ * in reflectance units, clamped to the anchors.  base when the model has no
+ * calibration. */
+int tec_img_adapted_position(const TecImageModel *m, int base, double spread);
 /* Per-channel gain and inverse gain at a position (geometric interpolation
  * between anchors). */
 void tec_img_gains(const TecImageModel *m, int position, float *gain, float *igain);

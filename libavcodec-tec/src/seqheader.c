@@ -286,3 +286,15 @@ int tec_parse_header(const uint8_t *header, size_t size, TecStreamInfo *info)
     *info = h.info;
     return 0;
 }
+
+int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info)
+{
+    if (!info || (!data && size))
+        return TEC_EINVAL;
+    /* frame type, flags, u16 position: the bytes every packet starts with */
+    if (size < 4 || data[0] > 1)
+        return TEC_EBITSTREAM;
+    info->intra = data[0] == 0;
+    info->position = data[2] | data[3] << 8;
+    return 0;
+}

@@ -62,6 +62,22 @@ def slot_statistics(places):
     return mean.astype(np.float32), std.astype(np.float32)
 
 
+def reference_spread(places, crop, seed=1, crops=2000, interp_prob=0.4):
+    """Geometric mean, over training crops drawn as train.py draws them, of
+    each crop's RMS band spread (the frame statistics the packet carries).
+    The anchors' trade-offs hold at about this spread, which the encoder
+    calibrates --quality against (meta quality_spread)."""
+    sampler = CropSampler(places, crop, seed, interp_prob)
+    logs = []
+    while len(logs) < crops:
+        xs, masks, _ = sampler.sample(8)
+        for x, m in zip(xs, masks):
+            keep = m > 0
+            sd = np.maximum(np.round(x[keep].reshape(int(keep.sum()), -1).std(1)), 8)
+            logs.append(0.5 * np.log((sd ** 2).mean()))
+    return float(np.exp(np.mean(logs)))
+
+
 def _block_starts(band, axis):
     """First index of each run of equal whole lines of a 2-D band along axis."""
     a = np.moveaxis(band, axis, 0)

@@ -203,7 +203,7 @@ def arch_version(hp):
     return version
 
 
-def export(model, path, name, default_quality, trained=""):
+def export(model, path, name, default_quality, trained="", quality_spread=0, lambda_ratio=2.25):
     hp = model.hp
     meta = {
         "arch": ARCH_NAME, "arch_version": str(arch_version(hp)), "name": name,
@@ -217,6 +217,9 @@ def export(model, path, name, default_quality, trained=""):
         meta["ctx_hidden"] = str(hp["ctx_hidden"])
     if hp.get("ctx_spatial"):
         meta["ctx_spatial"] = str(hp["ctx_spatial"])
+    if quality_spread:  # encoder-only: each frame's quality follows its spreads
+        meta["quality_spread"] = str(int(round(quality_spread)))
+        meta["lambda_ratio_milli"] = str(int(round(lambda_ratio * 1000)))
     tecio.write_tecw(path, meta, model_tensors(model))
 
 
@@ -280,6 +283,12 @@ def main():
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--name", default=None, help="model name written into streams (default: file name)")
     ap.add_argument("--default-quality", type=int, default=17)
+    ap.add_argument("--quality-spread", type=float, default=None,
+                    help="RMS band spread at which --quality means its anchor (meta quality_spread); "
+                         "default: measured on the training crops of the checkpoint's split, "
+                         "none for --random; 0: leave it out (every frame at one position)")
+    ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "..", "shared", "data"),
+                    help="training data, for the default --quality-spread")
     ap.add_argument("--random", action="store_true", help="export a randomly initialised model (tests)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--n", type=int, default=8)
@@ -317,8 +326,17 @@ def main():
             ap.error("a checkpoint is needed unless --random")
         model, ck = load_checkpoint(args.checkpoint)
         trained = f"steps {ck.get('step', 0)}"
+    train_args = {} if args.random else ck.get("args", {})
+    spread = args.quality_spread
+    if spread is None and not args.random:
+        from data import list_places, reference_spread
+        data = train_args.get("data", "")
+        spread = reference_spread(list_places(data if os.path.isdir(data) else args.data, "train"),
+                                  train_args.get("crop", 96))
+        print(f"quality_spread {spread:.1f} (geometric mean over training crops)")
     model.eval()
-    export(model, args.output, name, args.default_quality, trained)
+    export(model, args.output, name, args.default_quality, trained, spread or 0,
+           train_args.get("lambda_ratio", 2.25))
     print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes, model '{name}', {trained})")
     macs = macs_per_pixel(model.hp)
     print(f"parameters {count_params(model)}; MACs per pixel: encode {macs['analysis']:.0f} + "

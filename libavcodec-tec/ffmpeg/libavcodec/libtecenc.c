@@ -50,6 +50,7 @@ typedef struct TecEncContext {
     int bands_opt;
     char *band_names_opt;
     int quality;
+    int fixed_quality;
     char *model;
     char *weights_dir;
     int keyint;
@@ -128,6 +129,7 @@ static int open_encoder(AVCodecContext *avctx, int bands)
     for (int i = 0; i < s->n_names; i++)
         set.band_names[i] = s->names[i];
     set.quality = s->quality;
+    set.fixed_quality = s->fixed_quality;
     set.model = s->model;
     set.weights_dir = s->weights_dir;
     set.threads = avctx->thread_count;
@@ -451,6 +453,8 @@ static const AVOption libtec_enc_options[] = {
     { "quality", "quality, " AV_STRINGIFY(TEC_QUALITY_MIN) " (smallest) to "
       AV_STRINGIFY(TEC_QUALITY_MAX) " (best); 0: the model's default", OFFSET(quality),
       AV_OPT_TYPE_INT, { .i64 = 0 }, 0, TEC_QUALITY_MAX, VE },
+    { "fixed_quality", "code every frame at the position quality names, not moved by the "
+      "frame's band spreads", OFFSET(fixed_quality), AV_OPT_TYPE_BOOL, { .i64 = 0 }, 0, 1, VE },
     { "model", "weights to code with (a name, NAME.tecw on the search path); "
       "default: chosen from the bands", OFFSET(model), AV_OPT_TYPE_STRING,
       { .str = NULL }, 0, 0, VE },

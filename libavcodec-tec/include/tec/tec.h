@@ -102,6 +102,10 @@ typedef struct TecEncoderSettings {
      * bands are coded one by one through the generic path. */
     const char *band_names[TEC_MAX_BANDS];
     int quality;             /* TEC_QUALITY_MIN..TEC_QUALITY_MAX; 0 = model default */
+    /* 0: each frame's position moves with its band spreads so that one
+     * quality is one trade-off in reflectance units (models that carry the
+     * calibration); 1: every frame at the position quality names. */
+    int fixed_quality;
     const char *model;       /* weights name; NULL = chosen from the bands */
     const char *weights_dir; /* searched before TEC_WEIGHTS and the built-in path */
     int threads;             /* 0 = one per core */
@@ -160,6 +164,14 @@ void tec_decoder_close(TecDecoder **dec);
 
 /* Parse a sequence header without loading weights (for tec info, probes). */
 int tec_parse_header(const uint8_t *header, size_t size, TecStreamInfo *info);
+
+/* What a frame packet's fixed header says, without weights. */
+typedef struct TecPacketInfo {
+    int intra;     /* frame type 0 */
+    int position;  /* quality position in 1/256 anchor units (doc/bitstream.md, 3) */
+} TecPacketInfo;
+/* 0, or TEC_EBITSTREAM for a packet too short or of an unknown frame type. */
+int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info);
 
 /*
  * The .tecv container (doc/bitstream.md, 6): a header with the stream
