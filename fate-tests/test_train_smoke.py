@@ -27,6 +27,8 @@ sys.path.insert(0, os.path.join(ROOT, "tools", "train"))
 from data import interpolate_replicated  # noqa: E402
 from interpolation import detect_dense  # noqa: E402
 from train import project_interpolated  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import tecio  # noqa: E402
 
 
 def check_interpolation():
@@ -100,6 +102,10 @@ def main():
         weights = os.path.join(tmp, "smoke.tecw")
         r = run([PY, EXPORT, os.path.join(out, "ckpt.pt"), "-o", weights])
         check(r.returncode == 0 and os.path.getsize(weights) > 0, "export")
+        meta = tecio.read_tecw(weights)[0] if r.returncode == 0 else {}
+        # The per-frame quality calibration, measured on the training crops.
+        check(int(meta.get("quality_spread", 0)) > 8 and meta.get("lambda_ratio_milli") == "2250",
+              "export writes quality_spread (%s) and lambda_ratio_milli" % meta.get("quality_spread"))
         r = run(base[:4] + ["--out", os.path.join(tmp, "run2"), "--resume", weights,
                             "--steps", "1", "--batch", "2", "--crop", "64", "--threads", "1"] + TINY)
         check(r.returncode == 0 and "resumed from" in r.stdout, "resume from an exported .tecw")
