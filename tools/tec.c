@@ -287,7 +287,7 @@ static void usage_encode(FILE *f)
 "\n"
 "  -o, --output FILE        output .tecv ('-' = stdout)\n"
 "  -q, --quality Q          %d (smallest file) .. %d (best); default: the model's\n"
-"                           default quality%s, 44-53 dB PSNR on\n"
+"                           default quality%s, 47-50 dB PSNR on\n"
 "                           typical Sentinel-2\n"
 "      --fixed-quality      code every frame at the quality position Q names; by\n"
 "                           default each frame's position follows its band spreads\n"
