@@ -109,6 +109,12 @@ def main():
         r = run(base[:4] + ["--out", os.path.join(tmp, "run2"), "--resume", weights,
                             "--steps", "1", "--batch", "2", "--crop", "64", "--threads", "1"] + TINY)
         check(r.returncode == 0 and "resumed from" in r.stdout, "resume from an exported .tecw")
+        r = run(base[:4] + ["--out", os.path.join(tmp, "run3"), "--resume", weights,
+                            "--steps", "2", "--batch", "2", "--crop", "64", "--threads", "1",
+                            "--spread-lambda", "404"] + TINY)
+        ck3 = os.path.join(tmp, "run3", "ckpt.pt")
+        done = torch.load(ck3)["step"] if r.returncode == 0 and os.path.exists(ck3) else -1
+        check(done == 2, "2 steps with the per-crop lambda (--spread-lambda): step %d" % done)
 
         fixture = os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy")
         stream, back = os.path.join(tmp, "s.tecv"), os.path.join(tmp, "s.npy")

@@ -72,6 +72,10 @@ def parse_args():
     ap.add_argument("--interp-prob", type=float, default=0.4,
                     help="share of training crops whose pixel-replicated bands are resampled "
                          "bilinearly instead (data.interpolate_replicated)")
+    ap.add_argument("--spread-lambda", type=float, default=0.0,
+                    help="reference spread S: each crop's lambda times (S / s)^2, s its RMS band "
+                         "spread, so that the anchors are the trade-offs the encoder's per-frame "
+                         "quality assumes (doc/design.md); 0: one lambda per anchor")
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--lr-final", type=float, default=2e-5)
     ap.add_argument("--warmup", type=int, default=300,
@@ -95,6 +99,13 @@ def project_interpolated(x_hat, interp):
     py = torch.stack([torch.as_tensor(i[2], dtype=x_hat.dtype) for i in interp]).to(x_hat.device)
     px = torch.stack([torch.as_tensor(i[3], dtype=x_hat.dtype) for i in interp]).to(x_hat.device)
     return x_hat.index_put((b, s), py @ x_hat[b, s] @ px.transpose(1, 2))
+
+
+def crop_spread(model, x, mask):
+    """RMS over the present bands of each crop's spreads, as the packet
+    carries them (the encoder's per-frame quality measure)."""
+    _, std = model.frame_stats(x)
+    return torch.sqrt((std ** 2 * mask).sum(1) / mask.sum(1).clamp(min=1))
 
 
 def rd_terms(model, x, mask, q, noise=True, interp=None):
@@ -250,7 +261,10 @@ def main():
         mask = torch.from_numpy(mask).to(args.device)
         q = torch.randint(0, args.anchors, (args.batch,), device=args.device)
         rate, dist, _ = rd_terms(model, x, mask, q, interp=interp)
-        loss = (rate + lambdas[q] * dist).mean()
+        lam = lambdas[q]
+        if args.spread_lambda > 0:
+            lam = lam * (args.spread_lambda / crop_spread(model, x, mask)) ** 2
+        loss = (rate + lam * dist).mean()
         if not torch.isfinite(loss):
             say(f"step {step}: non-finite loss, batch skipped")
             continue
