@@ -71,8 +71,8 @@ def main():
             check(worst <= 1, f"q{quality}: libtec vs PyTorch max |diff| {worst} <= 1")
             check(frac_off < 0.01, f"q{quality}: samples off by one {frac_off:.4f} < 1%")
             check(latents_off < 0.001,
-                  f"q{quality}: encoder latents not the (zero-biased) rounding of the PyTorch analysis "
-                  f"{latents_off:.5f} < 0.1%")
+                  f"q{quality}: encoder latents not the (zero-biased) rounding of the PyTorch "
+                  f"analysis {latents_off:.5f} < 0.1%")
             ratio = payload_bits / est_bits
             check(abs(ratio - 1) < 0.03, f"q{quality}: rANS bits / model estimate = {ratio:.4f}")
             print(f"q{quality}: max diff {worst}, off-by-one {frac_off:.5f}, "

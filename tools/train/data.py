@@ -3,9 +3,10 @@ import json
 import os
 
 import numpy as np
+import torch
 
 from interpolation import detect_dense
-from tecmodel import S2_SLOTS
+from tecmodel import S2_SLOTS, band_spreads, rms_spread
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SPLIT_FILE = os.path.join(HERE, "split.json")
@@ -71,10 +72,8 @@ def reference_spread(places, crop, seed=1, crops=2000, interp_prob=0.4):
     logs = []
     while len(logs) < crops:
         xs, masks, _ = sampler.sample(8)
-        for x, m in zip(xs, masks):
-            keep = m > 0
-            sd = np.maximum(np.round(x[keep].reshape(int(keep.sum()), -1).std(1)), 8)
-            logs.append(0.5 * np.log((sd ** 2).mean()))
+        spread = rms_spread(band_spreads(torch.from_numpy(xs)), torch.from_numpy(masks))
+        logs += torch.log(spread.double()).tolist()
     return float(np.exp(np.mean(logs)))
 
 

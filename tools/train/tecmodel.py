@@ -27,6 +27,18 @@ SCALE_LEVELS = 64
 STD_FLOOR = 8.0       # reflectance units: flat bands (B10 over land) stay finite
 
 
+def band_spreads(x):
+    """Per-band spread of (B, S, H, W) samples as a packet carries it: the
+    population standard deviation, rounded, at least STD_FLOOR."""
+    return torch.clamp(torch.round(x.var((2, 3), unbiased=False).sqrt()), STD_FLOOR, 65535)
+
+
+def rms_spread(std, mask):
+    """RMS over the present bands (mask 1) of per-band spreads (B, S): the
+    measure libtec's per-frame quality follows."""
+    return torch.sqrt((std ** 2 * mask).sum(1) / mask.sum(1).clamp(min=1))
+
+
 def scale_table():
     return torch.exp(torch.linspace(math.log(SCALE_MIN), math.log(SCALE_MAX), SCALE_LEVELS))
 
@@ -341,7 +353,7 @@ class ImageModel(nn.Module):
         # Rounded to the integers the packet carries (doc/bitstream.md, 3).
         x = x.detach()
         mean = torch.clamp(torch.round(x.mean((2, 3))), 0, 65535)
-        std = torch.clamp(torch.round(x.var((2, 3), unbiased=False).sqrt()), STD_FLOOR, 65535)
+        std = band_spreads(x)
         return mean, std
 
     def normalise(self, x, mask, stats):

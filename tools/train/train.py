@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import CropSampler, list_places, slot_statistics  # noqa: E402
 from interpolation import detect_dense  # noqa: E402
-from tecmodel import ImageModel, count_params, project_replicated  # noqa: E402
+from tecmodel import ImageModel, count_params, project_replicated, rms_spread  # noqa: E402
 
 # Rate-distortion trade-offs of the quality anchors: loss = bits per sample
 # + lambda * MSE of reflectance / 10000; anchor i uses lambda_min * ratio^i.
@@ -99,13 +99,6 @@ def project_interpolated(x_hat, interp):
     py = torch.stack([torch.as_tensor(i[2], dtype=x_hat.dtype) for i in interp]).to(x_hat.device)
     px = torch.stack([torch.as_tensor(i[3], dtype=x_hat.dtype) for i in interp]).to(x_hat.device)
     return x_hat.index_put((b, s), py @ x_hat[b, s] @ px.transpose(1, 2))
-
-
-def crop_spread(model, x, mask):
-    """RMS over the present bands of each crop's spreads, as the packet
-    carries them (the encoder's per-frame quality measure)."""
-    _, std = model.frame_stats(x)
-    return torch.sqrt((std ** 2 * mask).sum(1) / mask.sum(1).clamp(min=1))
 
 
 def rd_terms(model, x, mask, q, noise=True, interp=None):
@@ -263,7 +256,7 @@ def main():
         rate, dist, _ = rd_terms(model, x, mask, q, interp=interp)
         lam = lambdas[q]
         if args.spread_lambda > 0:
-            lam = lam * (args.spread_lambda / crop_spread(model, x, mask)) ** 2
+            lam = lam * (args.spread_lambda / rms_spread(model.frame_stats(x)[1], mask)) ** 2
         loss = (rate + lam * dist).mean()
         if not torch.isfinite(loss):
             say(f"step {step}: non-finite loss, batch skipped")
