@@ -75,7 +75,8 @@ def parse_args():
     ap.add_argument("--spread-lambda", type=float, default=0.0,
                     help="reference spread S: each crop's lambda times (S / s)^2, s its RMS band "
                          "spread, so that the anchors are the trade-offs the encoder's per-frame "
-                         "quality assumes (doc/design.md); 0: one lambda per anchor")
+                         "quality assumes (doc/design.md), the factor bounded to 5 anchors "
+                         "either way; 0: one lambda per anchor")
     ap.add_argument("--lr", type=float, default=4e-4)
     ap.add_argument("--lr-final", type=float, default=2e-5)
     ap.add_argument("--warmup", type=int, default=300,
@@ -256,7 +257,10 @@ def main():
         rate, dist, _ = rd_terms(model, x, mask, q, interp=interp)
         lam = lambdas[q]
         if args.spread_lambda > 0:
-            lam = lam * (args.spread_lambda / rms_spread(model.frame_stats(x)[1], mask)) ** 2
+            # Bounded at 5 anchors either way: a crop of nodata (spread at the
+            # floor) would otherwise weigh 2500 times a typical one.
+            ratio = (args.spread_lambda / rms_spread(model.frame_stats(x)[1], mask)) ** 2
+            lam = lam * ratio.clamp(args.lambda_ratio ** -5, args.lambda_ratio ** 5)
         loss = (rate + lam * dist).mean()
         if not torch.isfinite(loss):
             say(f"step {step}: non-finite loss, batch skipped")
