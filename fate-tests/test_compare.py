@@ -209,6 +209,8 @@ FAKE_TEC = """#!%s
 import sys, zlib, numpy as np
 a = sys.argv[1:]
 inp, out = a[1], a[a.index("-o") + 1]
+with open(sys.argv[0] + ".log", "a") as log:
+    log.write(" ".join(a) + "\\n")
 if a[0] == "encode":
     x = np.load(inp)
     step = 2.0 ** (12 - int(a[a.index("--quality") + 1]) / 3.0)
@@ -251,6 +253,30 @@ def _():
                    and r["range"] == "common" for r in bd), bd
         md = open(os.path.join(out, "bdrate.md")).read()
         assert "tec vs j2k" in md, md
+
+
+@check("tec is given the cube's band names, and none when they are unknown")
+def _():
+    with tempfile.TemporaryDirectory(prefix="test-compare-") as d:
+        tec = os.path.join(d, "tec")
+        with open(tec, "w") as f:
+            f.write(FAKE_TEC % PYTHON)
+        os.chmod(tec, 0o755)
+        npy = os.path.join(d, "tiny.npy")
+        np.save(npy, CUBE)
+        for bands in ("B08,B04,B03,B02", None):
+            cmd = [PYTHON, os.path.join(ROOT, "tools", "compare.py"), npy,
+                   "--out", os.path.join(d, "out-%s" % bool(bands)), "--codecs", "tec",
+                   "--tec", tec, "--qualities", "9", "--no-plots"]
+            res = subprocess.run(cmd + (["--bands", bands] if bands else []),
+                                 capture_output=True, text=True, timeout=120)
+            assert res.returncode == 0, res.stdout + res.stderr
+            with open(tec + ".log") as f:
+                encode = [line.split() for line in f if line.startswith("encode")][-1]
+            if bands:
+                assert encode[encode.index("--bands") + 1] == bands, encode
+            else:
+                assert "--bands" not in encode, encode
 
 
 @check("a raw .tecv is read as the same cube")

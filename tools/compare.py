@@ -545,8 +545,9 @@ class Codec:
         """The cube after the codec's sample conversion alone (no coding)."""
         return cube
 
-    def code(self, cube, setting, work, meter):
-        """Encode and decode; returns (reconstruction, bytes, notes)."""
+    def code(self, cube, setting, work, meter, bands=None):
+        """Encode and decode; returns (reconstruction, bytes, notes).  bands:
+        the cube's band names where known, for codecs that use them."""
         raise NotImplementedError
 
 
@@ -597,7 +598,7 @@ class J2K(Codec):
             os.remove(p)
         return out.reshape(comps.shape), nbytes
 
-    def code(self, cube, setting, work, meter):
+    def code(self, cube, setting, work, meter, bands=None):
         rec = np.empty_like(cube)
         total = 0
         for t in range(cube.shape[0]):
@@ -622,7 +623,7 @@ class J2KKLT(J2K):
             rec[t] = to_uint16(klt_inverse(mean, vecs, klt_from_uint16(q, off, step)))
         return rec
 
-    def code(self, cube, setting, work, meter):
+    def code(self, cube, setting, work, meter, bands=None):
         if setting == "lossless":
             raise CodecError("j2k_klt has no lossless mode (the float KLT is not reversible)")
         rec = np.empty_like(cube)
@@ -687,7 +688,7 @@ class FFmpegVideo(Codec):
     def from_frames(self, raw, t, h, w):
         return np.frombuffer(raw, dtype="<u2").reshape(t, h, w)
 
-    def code(self, cube, setting, work, meter):
+    def code(self, cube, setting, work, meter, bands=None):
         t, c, h, w = cube.shape
         ff = self.opts.ffmpeg
         rec = np.empty_like(cube)
@@ -797,7 +798,7 @@ class JXL(Codec):
     def scale_roundtrip(self, cube):
         return to_uint16(self.stretch(cube) * (PEAK / 65535.0))
 
-    def code(self, cube, setting, work, meter):
+    def code(self, cube, setting, work, meter, bands=None):
         t, c, h, w = cube.shape
         lossless = setting == "lossless"
         rec = np.empty_like(cube)
@@ -836,7 +837,7 @@ class ZSTD(Codec):
     def label(self, setting):
         return "level=%s" % setting
 
-    def code(self, cube, setting, work, meter):
+    def code(self, cube, setting, work, meter, bands=None):
         src = os.path.join(work, "cube.raw")
         bs = src + ".zst"
         dec = os.path.join(work, "dec.raw")
@@ -862,13 +863,16 @@ class TEC(Codec):
     def label(self, setting):
         return "q=%s" % setting
 
-    def code(self, cube, setting, work, meter):
+    def code(self, cube, setting, work, meter, bands=None):
         src = os.path.join(work, "in.npy")
         bs = os.path.join(work, "out.tecv")
         dec = os.path.join(work, "dec.npy")
         np.save(src, np.ascontiguousarray(cube))
+        # The band names place each band in the model's slots, as tec encode
+        # --bands does for a user; without them tec assumes Sentinel-2 order.
+        names = ["--bands", ",".join(bands)] if bands else []
         meter.run("enc", [self.opts.tec, "encode", src, "-o", bs, "--quality", setting,
-                          "--threads", str(self.opts.threads)])
+                          "--threads", str(self.opts.threads)] + names)
         n = os.path.getsize(bs)
         meter.run("dec", [self.opts.tec, "decode", bs, "-o", dec,
                           "--threads", str(self.opts.threads)])
@@ -1047,7 +1051,7 @@ def run_point(codec, cube, setting, opts, scale_psnr):
     work = tempfile.mkdtemp(prefix="tec-compare-", dir=opts.workdir)
     try:
         meter = Meter()
-        rec, nbytes, notes = codec.code(cube.data, setting, work, meter)
+        rec, nbytes, notes = codec.code(cube.data, setting, work, meter, cube.bands)
     finally:
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)
