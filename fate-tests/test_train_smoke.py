@@ -116,6 +116,22 @@ def main():
         done = torch.load(ck3)["step"] if r.returncode == 0 and os.path.exists(ck3) else -1
         check(done == 2, "2 steps with the per-crop lambda (--spread-lambda): step %d" % done)
 
+        # Weights that give a non-finite loss on every batch stop training
+        # with a message instead of drawing batches for ever.
+        broken = ("import sys; sys.path.insert(0, %r); import train\n"
+                  "real = train.rd_terms\n"
+                  "def nan_terms(*a, **k):\n"
+                  "    rate, dist, extra = real(*a, **k)\n"
+                  "    return rate * float('nan'), dist, extra\n"
+                  "train.rd_terms = nan_terms\n"
+                  "sys.argv = ['train.py'] + sys.argv[1:]\n"
+                  "train.main()\n" % os.path.dirname(TRAIN))
+        r = subprocess.run([PY, "-c", broken] + base[2:4] + ["--out", os.path.join(tmp, "run4"),
+                           "--steps", "5", "--batch", "2", "--crop", "64", "--threads", "1"] + TINY,
+                           capture_output=True, text=True, timeout=300)
+        check(r.returncode != 0 and "50 batches in a row gave a non-finite loss" in r.stderr,
+              "training gives up after 50 non-finite batches in a row (rc %d)" % r.returncode)
+
         fixture = os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy")
         stream, back = os.path.join(tmp, "s.tecv"), os.path.join(tmp, "s.npy")
         r = run([TEC, "encode", fixture, "-o", stream, "--model", "smoke", "--weights-dir", tmp])

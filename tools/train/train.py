@@ -172,6 +172,7 @@ def make_val_set(places, crop=256):
 
 
 GROWN = ("skip_", "ctx.")  # parts a resumed model may lack
+MAX_SKIPPED = 50  # non-finite batches in a row before training gives up
 
 
 def load_resume(model, opt, path, device):
@@ -241,6 +242,7 @@ def main():
     lambdas = torch.tensor(anchor_lambdas(args.lambda_min, args.lambda_ratio, args.anchors), device=args.device)
     t0 = time.time()
     run_r = run_d = run_l = 0.0
+    skipped = 0
     while step < args.steps:
         frac = step / max(args.steps, 1)
         lr = args.lr_final + 0.5 * (args.lr - args.lr_final) * (1 + math.cos(math.pi * frac))
@@ -263,8 +265,15 @@ def main():
             lam = lam * ratio.clamp(args.lambda_ratio ** -5, args.lambda_ratio ** 5)
         loss = (rate + lam * dist).mean()
         if not torch.isfinite(loss):
+            skipped += 1
             say(f"step {step}: non-finite loss, batch skipped")
+            if skipped == MAX_SKIPPED:
+                # Every batch failing means the weights themselves are broken:
+                # stop rather than draw batches for ever.
+                raise SystemExit(f"train: {MAX_SKIPPED} batches in a row gave a non-finite "
+                                 f"loss at step {step}; the last checkpoint is {ckpt}")
             continue
+        skipped = 0
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
