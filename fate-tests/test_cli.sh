@@ -195,6 +195,8 @@ check "raw: info --json says codec raw, no model" bash -c '
     "$0" info --json "$1" | "$2" -c "import json, sys; j = json.load(sys.stdin)
 assert j[\"codec\"] == \"raw\" and j[\"model\"] is None and j[\"frames\"] == 4"' \
     "$TEC" "$W/raw.tecv" "$PY"
+check "raw: info (text) gives '-' as each frame's anchor" bash -c '
+    test "$("$0" info "$1" | grep -cE "^ +[0-9]+ .* yes .* -\$")" = 4' "$TEC" "$W/raw.tecv"
 
 # ---- a stream written to a pipe has no frame count; it still decodes
 check "encode to stdout" bash -c '"$0" encode --weights-dir "$1" "$2" -o - > "$3"' \

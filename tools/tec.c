@@ -1573,6 +1573,8 @@ static void info_text(const InfoJob *j, int64_t frames)
                fr->bytes, bits, bits / (t.px * info->bands), bits / t.px);
         if (fr->position >= 0)
             printf(" %7.2f", fr->position / 256.0);
+        else
+            printf(" %7s", "-");  /* raw packet: no quality position */
         putchar('\n');
     }
     printf("%6s  %-24s %-4s %12" PRIu64 " %14.0f %9.5f %9.4f\n", "total", "", "", t.bytes,
