@@ -27,6 +27,7 @@ TEC_CODED    = $(TEC_FDIR)/tec-liri.tecv
 TEC_DAMAGED  = $(TEC_FDIR)/tec-liri-raw-damaged.tecv
 TEC_BADPAY   = $(TEC_FDIR)/tec-liri-damaged.tecv
 TEC_META     = --dates 2017-06-20,2017-07-10,2017-10-15,2017-12-24 \
+               --bands B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12 \
                --crs EPSG:32633 --geotransform 395720,10,0,4586320,0,-10 \
                --meta processing_level=L1C \
                --meta 'attribution=Contains modified Copernicus Sentinel data 2016-2022'
@@ -100,6 +101,10 @@ fate-tec-decode-rgb: CMD = framecrc $(TEC_DEC_OPTS) -i $(TEC_CODED)
 FATE_TEC-$(call ALLYES, TECV_DEMUXER TECV_MUXER FILE_PROTOCOL) += fate-tec-remux
 fate-tec-remux: $(TEC_CODED)
 fate-tec-remux: CMD = $(TEC_RUN) remux $(TEC_CODED) $(TEC_FDIR)/tec-remux.tecv
+
+FATE_TEC_FFPROBE-$(call ALLYES, TECV_DEMUXER TECV_MUXER FILE_PROTOCOL) += fate-tec-bands-meta
+fate-tec-bands-meta: $(TEC_CODED)
+fate-tec-bands-meta: CMD = $(TEC_RUN) bands-meta $(TEC_CODED) $(TEC_FDIR)/tec-bands-meta.tecv
 
 FATE_TEC-$(call ALLYES, TECV_DEMUXER TECV_MUXER FILE_PROTOCOL) += fate-tec-remux-raw
 fate-tec-remux-raw: $(TEC_RAW)

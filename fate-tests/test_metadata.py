@@ -128,11 +128,14 @@ def run(work):
         j = info(out)
         m = j["metadata"]
         check("%s: codec" % codec, j["codec"] == codec, j["codec"])
-        for k, v in expect.items():
+        # A tec stream keeps the band names in its sequence header (checked
+        # below through band_names), not a second time in the metadata.
+        want = dict(expect) if codec == "raw" else {k: v for k, v in expect.items() if k != "bands"}
+        for k, v in want.items():
             check("%s: metadata %r survives exactly" % (codec, k), m.get(k) == v,
                   "%r != %r" % (m.get(k), v))
         check("%s: no other keys but input_rank" % codec,
-              set(m) == set(expect) | {"input_rank"}, sorted(set(m) - set(expect)))
+              set(m) == set(want) | {"input_rank"}, sorted(set(m) ^ (set(want) | {"input_rank"})))
         check("%s: input_rank 4" % codec, m.get("input_rank") == "4", m.get("input_rank"))
         check("%s: --meta keys keep their order" % codec,
               [k for k in m if k in dict(user)] == [k for k, _ in user], list(m))

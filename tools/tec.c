@@ -411,8 +411,12 @@ static int encode_prepare_meta(EncodeJob *j)
                 return -1;
             }
         }
-        m->key[m->n] = "bands";
-        m->value[m->n++] = j->bands;
+        /* A tec stream's sequence header holds the names; only a raw
+         * stream needs them in the metadata. */
+        if (j->raw) {
+            m->key[m->n] = "bands";
+            m->value[m->n++] = j->bands;
+        }
     }
     if (j->dates) {
         if (tec_list_split(&j->date_list, j->dates) < 0) {

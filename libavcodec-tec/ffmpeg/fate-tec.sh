@@ -7,6 +7,7 @@
 #   fate-tec.sh damage SRC OUT                 a copy with two damaged packets
 #   fate-tec.sh damage-payload SRC OUT         bad frames 1 and 2, valid CRCs
 #   fate-tec.sh remux SRC OUT                  -c copy gives SRC's bytes back
+#   fate-tec.sh bands-meta CODED OUT           the "bands" key beside the header's names
 #   fate-tec.sh encode-vs-cli RAW CODED OUT    ffmpeg -c:v tec == tec encode
 #   fate-tec.sh bands-vs-cli CODED OUTBASE     -output bands == tec decode
 #   fate-tec.sh encode-rawvideo RAW OUTBASE    -f rawvideo needs -bands; refusals
@@ -90,6 +91,21 @@ remux)
     ff -i "$src" -c copy -f tecv -y "$out" || fail "remux: ffmpeg failed"
     cmp -s "$src" "$out" || fail "remux: $(basename "$src"): the copy differs"
     echo "remux: $(basename "$src"): identical"
+    rm -f "$out"
+    ;;
+bands-meta)
+    # A "bands" key naming the sequence header's bands is not stored twice;
+    # any other value is the user's metadata and is kept.
+    coded=$1 out=$2
+    probe() { ${TARGET_EXEC:-} ${TARGET_PATH:-.}/ffprobe -v error \
+        -show_entries format_tags=bands -of default=nw=1:nk=1 "$1"; }
+    header=B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12
+    other=b1,b2,b3,b4,b5,b6,b7,b8,b8a,b9,b10,b11,b12
+    ff -i "$coded" -c copy -metadata bands=$other -f tecv -y "$out" || fail "bands-meta: ffmpeg failed"
+    [ "$(probe "$out")" = "$other" ] || fail "bands-meta: other names lost: '$(probe "$out")'"
+    ff -i "$coded" -c copy -metadata bands=$header -f tecv -y "$out" || fail "bands-meta: ffmpeg failed"
+    [ -z "$(probe "$out")" ] || fail "bands-meta: the header's names stored again"
+    echo "bands-meta: other names kept, the header's not repeated"
     rm -f "$out"
     ;;
 encode-vs-cli)

@@ -71,8 +71,30 @@ static int is_ffmpeg_tag(const AVDictionaryEntry *e)
     return !strcmp(e->key, "encoder") && av_strstart(e->value, "Lavf", NULL);
 }
 
-/* The key/value list, zstd-compressed as libtec does (doc/bitstream.md). */
-static int build_meta(AVFormatContext *s, uint8_t **out, size_t *out_size)
+/* Is e the "bands" key naming exactly the bands of the sequence header?
+ * Then it says nothing the header does not: a tec stream stores its band
+ * names once, as the tec tool writes it. */
+static int names_header_bands(const AVDictionaryEntry *e, const TecStreamInfo *si)
+{
+    const char *p = e->value;
+
+    if (!si || strcmp(e->key, "bands"))
+        return 0;
+    for (int b = 0; b < si->bands; b++) {
+        size_t n = 0;
+        while (n < TEC_MAX_BAND_NAME && si->band_names[b][n])
+            n++;
+        if ((b && *p++ != ',') || strncmp(p, si->band_names[b], n))
+            return 0;
+        p += n;
+    }
+    return !*p;
+}
+
+/* The key/value list, zstd-compressed as libtec does (doc/bitstream.md);
+ * si: the sequence header of a tec stream, NULL for raw. */
+static int build_meta(AVFormatContext *s, const TecStreamInfo *si, uint8_t **out,
+                      size_t *out_size)
 {
     const AVDictionaryEntry *e = NULL;
     size_t raw_size = 4, bound, n_packed;
@@ -81,7 +103,7 @@ static int build_meta(AVFormatContext *s, uint8_t **out, size_t *out_size)
 
     while ((e = av_dict_get(s->metadata, "", e, AV_DICT_IGNORE_SUFFIX))) {
         size_t kl = strlen(e->key), vl = strlen(e->value);
-        if (is_ffmpeg_tag(e))
+        if (is_ffmpeg_tag(e) || names_header_bands(e, si))
             continue;
         if (!kl || kl > 0xffff) {
             av_log(s, AV_LOG_ERROR, "metadata key of %zu bytes cannot be stored\n", kl);
@@ -107,7 +129,7 @@ static int build_meta(AVFormatContext *s, uint8_t **out, size_t *out_size)
     p += 4;
     while ((e = av_dict_get(s->metadata, "", e, AV_DICT_IGNORE_SUFFIX))) {
         size_t kl = strlen(e->key), vl = strlen(e->value);
-        if (is_ffmpeg_tag(e))
+        if (is_ffmpeg_tag(e) || names_header_bands(e, si))
             continue;
         AV_WL16(p, kl);
         memcpy(p + 2, e->key, kl);
@@ -201,10 +223,10 @@ static int write_tecv_header(AVFormatContext *s, const uint8_t *seq, size_t seq_
     AVIOContext *pb = s->pb;
     uint8_t *meta = NULL, *p;
     size_t meta_size = 0, header_size;
+    TecStreamInfo si;
     int ret;
 
     if (c->codec == TEC_CODEC_TEC) {
-        TecStreamInfo si;
         ret = tec_parse_header(seq, seq_size, &si);
         if (ret < 0) {
             av_log(s, AV_LOG_ERROR, "invalid tec sequence header (extradata): %s\n",
@@ -215,7 +237,7 @@ static int write_tecv_header(AVFormatContext *s, const uint8_t *seq, size_t seq_
         c->width = si.width;
         c->height = si.height;
     }
-    ret = build_meta(s, &meta, &meta_size);
+    ret = build_meta(s, c->codec == TEC_CODEC_TEC ? &si : NULL, &meta, &meta_size);
     if (ret < 0)
         return ret;
     header_size = TECV_MIN_HEADER + seq_size + meta_size;
