@@ -111,10 +111,15 @@ def main():
         check(r.returncode == 0 and "resumed from" in r.stdout, "resume from an exported .tecw")
         r = run(base[:4] + ["--out", os.path.join(tmp, "run3"), "--resume", weights,
                             "--steps", "2", "--batch", "2", "--crop", "64", "--threads", "1",
-                            "--spread-lambda", "404"] + TINY)
+                            "--spread-lambda", "321"] + TINY)
         ck3 = os.path.join(tmp, "run3", "ckpt.pt")
         done = torch.load(ck3)["step"] if r.returncode == 0 and os.path.exists(ck3) else -1
         check(done == 2, "2 steps with the per-crop lambda (--spread-lambda): step %d" % done)
+        # Its anchors hold at spread 321 by construction: the export says so.
+        w3 = os.path.join(tmp, "run3.tecw")
+        r = run([PY, EXPORT, ck3, "-o", w3]) if done == 2 else None
+        spread3 = tecio.read_tecw(w3)[0].get("quality_spread") if r and r.returncode == 0 else None
+        check(spread3 == "321", "export of a --spread-lambda 321 run: quality_spread %s" % spread3)
 
         # Weights that give a non-finite loss on every batch stop training
         # with a message instead of drawing batches for ever.

@@ -285,8 +285,9 @@ def main():
     ap.add_argument("--default-quality", type=int, default=17)
     ap.add_argument("--quality-spread", type=float, default=None,
                     help="RMS band spread at which --quality means its anchor (meta quality_spread); "
-                         "default: measured on the training crops of the checkpoint's split, "
-                         "none for --random; 0: leave it out (every frame at one position)")
+                         "default: the training's --spread-lambda, else measured on the training "
+                         "crops of the checkpoint's split, none for --random; 0: leave it out "
+                         "(every frame at one position)")
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "..", "shared", "data"),
                     help="training data, for the default --quality-spread")
     ap.add_argument("--random", action="store_true", help="export a randomly initialised model (tests)")
@@ -328,6 +329,11 @@ def main():
         trained = f"steps {ck.get('step', 0)}"
     train_args = {} if args.random else ck.get("args", {})
     spread = args.quality_spread
+    if spread is None and train_args.get("spread_lambda", 0) > 0:
+        # Trained with --spread-lambda S: anchor i is lambda_i exactly at
+        # spread S, by construction.
+        spread = train_args["spread_lambda"]
+        print(f"quality_spread {spread:.1f} (the training's --spread-lambda)")
     if spread is None and not args.random:
         from data import list_places, reference_spread
         data = train_args.get("data", "")
