@@ -228,15 +228,21 @@ else:
 """
 
 
+def stand_in(d):
+    """The stand-in tec and the tiny cube in folder d: (tec, npy)."""
+    tec = os.path.join(d, "tec")
+    with open(tec, "w") as f:
+        f.write(FAKE_TEC % PYTHON)
+    os.chmod(tec, 0o755)
+    npy = os.path.join(d, "tiny.npy")
+    np.save(npy, CUBE)
+    return tec, npy
+
+
 @check("end to end with a stand-in tec: its points and the BD-rate table")
 def _():
     with tempfile.TemporaryDirectory(prefix="test-compare-") as d:
-        tec = os.path.join(d, "tec")
-        with open(tec, "w") as f:
-            f.write(FAKE_TEC % PYTHON)
-        os.chmod(tec, 0o755)
-        npy = os.path.join(d, "tiny.npy")
-        np.save(npy, CUBE)
+        tec, npy = stand_in(d)
         out = os.path.join(d, "out")
         cmd = [PYTHON, os.path.join(ROOT, "tools", "compare.py"), npy, "--out", out,
                "--codecs", "tec,j2k", "--tec", tec, "--qualities", "3,9,15,21",
@@ -258,12 +264,7 @@ def _():
 @check("tec is given the cube's band names, and none when they are unknown")
 def _():
     with tempfile.TemporaryDirectory(prefix="test-compare-") as d:
-        tec = os.path.join(d, "tec")
-        with open(tec, "w") as f:
-            f.write(FAKE_TEC % PYTHON)
-        os.chmod(tec, 0o755)
-        npy = os.path.join(d, "tiny.npy")
-        np.save(npy, CUBE)
+        tec, npy = stand_in(d)
         for bands in ("B08,B04,B03,B02", None):
             cmd = [PYTHON, os.path.join(ROOT, "tools", "compare.py"), npy,
                    "--out", os.path.join(d, "out-%s" % bool(bands)), "--codecs", "tec",
