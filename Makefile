@@ -6,7 +6,8 @@
 #   libavcodec-tec/src/*.c        the library (libtec.a, libtec.so)
 #   tools/tec.c                   the CLI's main()
 #   tools/bench_*.c               benchmarks, one program each
-#   tools/*.c (the rest)          helpers of the CLI, tests and fuzzers (npy.c)
+#   tools/*.c (the rest)          the CLI's commands (cmd_*.c) and helpers (cli_parse.c,
+#                                 npy.c, ...), also linked by tests and fuzzers
 #   fate-tests/unit/test_*.c      unit tests, one program each
 #   fate-tests/*.py, *.sh         end-to-end tests
 #   fate-tests/fuzz/fuzz_*.c      libFuzzer targets

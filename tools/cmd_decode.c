@@ -1,0 +1,448 @@
+/* tec decode: a .tecv stream back to a .npy cube of the input's shape. */
+#define _POSIX_C_SOURCE 200809L
+#define _FILE_OFFSET_BITS 64
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tec/tec.h"
+#include "npy.h"
+#include "tec_cli.h"
+
+/* ------------------------------------------------------------------ decode */
+
+void usage_decode(FILE *f)
+{
+    fprintf(f,
+"usage: tec decode IN.tecv -o OUT.npy [options]\n"
+"\n"
+"Writes every band of every frame as uint16, shaped like the encoder's input:\n"
+"(T, C, H, W), or (C, H, W) for a single acquisition encoded from (C, H, W).\n"
+"A damaged frame is reported on stderr with its index and left as zeros; the\n"
+"other frames are written, and tec exits with status 1.\n"
+"\n"
+"  -o, --output FILE        output .npy\n"
+"  -t, --threads N          worker threads, 0 = one per core (default)\n"
+"      --weights-dir DIR    look for the stream's weights in DIR first\n"
+"                           (then $TEC_WEIGHTS, the install and source trees)\n"
+"  -v, --verbose            one line per frame on stderr\n"
+"  -h, --help               this text\n");
+}
+
+enum { D_OUTPUT = 1, D_THREADS, D_WDIR, D_VERBOSE, D_HELP };
+
+static const OptDef decode_opts[] = {
+    { "output", 'o', 1, D_OUTPUT }, { "threads", 't', 1, D_THREADS },
+    { "weights-dir", 0, 1, D_WDIR }, { "verbose", 'v', 0, D_VERBOSE },
+    { "help", 'h', 0, D_HELP }, { NULL, 0, 0, 0 }
+};
+
+enum { FRAME_MISSING, FRAME_DONE, FRAME_BAD };
+
+/* The decoder's row_sink: stripes straight into the .npy. */
+typedef struct RowWriter {
+    const NpyFile *npy;
+    const int64_t *map;  /* decoder frame index -> output frame */
+    const int64_t *n_map;  /* packets sent before the current one */
+    int64_t size;          /* entries of map */
+    int64_t written;       /* output frame that last got rows, -1: none yet */
+    int failed;
+    char err[MSG_SIZE];
+} RowWriter;
+
+static int write_rows(void *opaque, int64_t frame, int y0, int rows, const uint16_t *data,
+                      ptrdiff_t stride, ptrdiff_t band_stride)
+{
+    RowWriter *rw = opaque;
+    int ret;
+    /* map[*n_map] is the packet being sent right now. */
+    if (frame < 0 || frame > *rw->n_map || frame >= rw->size) {
+        snprintf(rw->err, sizeof(rw->err), "the decoder gave rows of frame %" PRId64
+                 ", only %" PRId64 " were sent", frame, *rw->n_map + 1);
+        ret = TEC_EINVAL;
+    } else {
+        ret = npy_write_rows(rw->npy, rw->map[frame], y0, rows, data, stride, band_stride,
+                             rw->err, sizeof(rw->err));
+        rw->written = rw->map[frame];
+    }
+    if (ret < 0)
+        rw->failed = 1;
+    return ret;
+}
+
+typedef struct DecodeJob {
+    const char *input, *output, *weights_dir;
+    int threads, verbose;
+
+    TecvReader *r;
+    const TecvInfo *info;
+    Walk walk;
+    TecDecoder *dec;
+    NpyFile out;
+    int out_open;
+    int64_t frames;
+    /* Output frame of each packet sent (the decoder's frame_index counts
+     * rejected packets too), and of each packet accepted (whose frames come
+     * out of receive_frame in order). */
+    int64_t *map, *accepted;
+    int64_t n_sent, n_accepted, n_recv;
+    uint8_t *state;
+    int64_t problems;
+    RowWriter rw;
+} DecodeJob;
+
+/* A damaged frame is all zeros in the output (a new file is): where the
+ * decoder had delivered the rows above the damage through the sink, they
+ * are cleared again. */
+static void frame_failed(DecodeJob *j, int64_t idx, const char *why)
+{
+    cli_error("%s: frame %" PRId64 ": %s", j->input, idx, why);
+    j->problems++;
+    if (idx < 0 || idx >= j->frames)
+        return;
+    j->state[idx] = FRAME_BAD;
+    if (!j->out_open || j->rw.written != idx)
+        return;
+    uint16_t *zeros = calloc((size_t)j->info->bands * j->info->width, 2);
+    char err[MSG_SIZE];
+    for (int y = 0; zeros && y < j->info->height; y++)
+        if (npy_write_rows(&j->out, idx, y, 1, zeros, j->info->width, j->info->width, err,
+                           sizeof(err)) < 0) {
+            cli_error("%s", err);
+            break;
+        }
+    free(zeros);
+}
+
+static int decoder_fatal(DecodeJob *j)
+{
+    if (j->rw.failed)
+        cli_error("%s", j->rw.err);
+    else
+        cli_error("%s: decoding failed: %s", j->input, tec_decoder_error(j->dec));
+    return -1;
+}
+
+/* Takes every frame the decoder has finished.  0: it wants more packets;
+ * 1: it is drained after the flush; -1: failed (reported). */
+static int drain_frames(DecodeJob *j)
+{
+    const TecvInfo *info = j->info;
+    for (;;) {
+        TecPicture pic;
+        int ret = tec_decoder_receive_frame(j->dec, &pic);
+        if (ret == TEC_EAGAIN)
+            return 0;
+        if (ret == TEC_EOF)
+            return 1;
+        int64_t idx = j->n_recv < j->n_accepted ? j->accepted[j->n_recv] : -1;
+        j->n_recv++;
+        if (ret == TEC_EBITSTREAM && !j->rw.failed) {
+            frame_failed(j, idx, tec_decoder_error(j->dec));
+            continue;
+        }
+        if (ret < 0)
+            return decoder_fatal(j);
+        if (idx < 0) {
+            cli_error("%s: the decoder returned more frames than it was sent", j->input);
+            return -1;
+        }
+        if (pic.bands != info->bands || pic.width != info->width ||
+            pic.height != info->height) {
+            frame_failed(j, idx, "decoded picture of the wrong size");
+            continue;
+        }
+        if (pic.data) {  /* the decoder kept the frame instead of using the sink */
+            char err[MSG_SIZE];
+            if (npy_write_rows(&j->out, idx, 0, pic.height, pic.data, pic.stride,
+                               pic.band_stride, err, sizeof(err)) < 0) {
+                cli_error("%s", err);
+                return -1;
+            }
+        }
+        j->state[idx] = FRAME_DONE;
+        if (j->verbose)
+            fprintf(stderr, "tec: frame %" PRId64 " decoded\n", idx);
+    }
+}
+
+static int decode_raw_packet(DecodeJob *j, int64_t idx, const uint8_t *data, size_t size,
+                             uint16_t *buf)
+{
+    char err[MSG_SIZE];
+    size_t count = (size_t)j->info->bands * (size_t)j->info->width * (size_t)j->info->height;
+    if (size != count * 2) {
+        frame_failed(j, idx, "raw packet of the wrong size");
+        return 0;
+    }
+    memcpy(buf, data, size);  /* the payload need not be aligned */
+    cli_swap_to_le16(buf, count);
+    if (npy_write_frame(&j->out, idx, buf, err, sizeof(err)) < 0) {
+        cli_error("%s", err);
+        return -1;
+    }
+    j->state[idx] = FRAME_DONE;
+    return 0;
+}
+
+static int send_packet(DecodeJob *j, int64_t idx, const uint8_t *data, size_t size,
+                       int64_t time_ms, int has_time)
+{
+    int ret;
+    j->map[j->n_sent] = idx;
+    for (;;) {
+        ret = tec_decoder_send_packet(j->dec, data, size, time_ms, has_time);
+        if (ret != TEC_EAGAIN)
+            break;
+        /* Full: take frames out, then send again. */
+        int drained = drain_frames(j);
+        if (drained < 0)
+            return -1;
+        if (drained) {
+            cli_error("%s: the decoder ended early", j->input);
+            return -1;
+        }
+    }
+    j->n_sent++;
+    if (ret == TEC_EBITSTREAM && !j->rw.failed) {
+        frame_failed(j, idx, tec_decoder_error(j->dec));
+        return 0;
+    }
+    if (ret < 0)
+        return decoder_fatal(j);
+    j->accepted[j->n_accepted++] = idx;
+    return drain_frames(j) < 0 ? -1 : 0;
+}
+
+/* The frames that never showed up, as ranges. */
+static void report_missing(DecodeJob *j)
+{
+    for (int64_t i = 0; i < j->frames; i++) {
+        if (j->state[i] != FRAME_MISSING)
+            continue;
+        int64_t k = i;
+        while (k + 1 < j->frames && j->state[k + 1] == FRAME_MISSING)
+            k++;
+        if (k == i)
+            cli_error("%s: frame %" PRId64 ": no packet (file truncated?)", j->input, i);
+        else
+            cli_error("%s: frames %" PRId64 "-%" PRId64 ": no packets (file truncated?)",
+                  j->input, i, k);
+        j->problems += k - i + 1;
+        i = k;
+    }
+}
+
+static int decode_stream(DecodeJob *j)
+{
+    const TecvInfo *info = j->info;
+    uint16_t *raw_buf = NULL;
+    if (info->codec == TEC_CODEC_RAW) {
+        raw_buf = malloc((size_t)info->bands * (size_t)info->width * (size_t)info->height * 2);
+        if (!raw_buf) {
+            cli_error("out of memory");
+            return -1;
+        }
+    }
+    int ret = 0;
+    for (;;) {
+        const uint8_t *data;
+        size_t size;
+        int64_t time_ms, idx;
+        int flags;
+        ret = cli_walk_next(&j->walk, &data, &size, &time_ms, &flags, &idx);
+        if (ret == TEC_EOF) {
+            ret = 0;
+            break;
+        }
+        if (ret < 0) {
+            cli_error("%s", tec_tecv_reader_error(j->r));
+            break;
+        }
+        if (idx >= j->frames) {
+            cli_error("%s: more packets than the %" PRId64 " frames of the header; the rest is "
+                  "ignored", j->input, j->frames);
+            j->problems++;
+            ret = 0;
+            break;
+        }
+        if (ret == 1) {
+            frame_failed(j, idx, tec_tecv_reader_error(j->r));
+            continue;
+        }
+        if (j->state[idx] != FRAME_MISSING) {
+            cli_error("%s: frame %" PRId64 ": a second packet, ignored", j->input, idx);
+            j->problems++;
+            continue;
+        }
+        if (raw_buf)
+            ret = decode_raw_packet(j, idx, data, size, raw_buf);
+        else
+            ret = send_packet(j, idx, data, size, time_ms, !!(flags & TECV_FLAG_TIME));
+        if (ret < 0)
+            break;
+    }
+    if (ret >= 0 && j->dec) {
+        ret = tec_decoder_send_packet(j->dec, NULL, 0, 0, 0);
+        if (ret < 0)
+            ret = decoder_fatal(j);
+        else
+            ret = drain_frames(j) < 0 ? -1 : 0;
+    }
+    free(raw_buf);
+    return ret;
+}
+
+static int open_decoder(DecodeJob *j)
+{
+    const TecvInfo *info = j->info;
+    TecDecoderSettings s;
+    tec_decoder_default_settings(&s);
+    s.weights_dir = j->weights_dir;
+    s.threads = j->threads;
+    s.row_sink = write_rows;
+    s.row_opaque = &j->rw;
+    int ret = tec_decoder_open(&j->dec, &s, info->seq_header, info->seq_header_size);
+    if (ret < 0) {
+        const char *why = tec_decoder_error(NULL);
+        TecStreamInfo si;
+        /* Name the model the stream needs, unless the library did. */
+        if (ret == TEC_EMODEL && !tec_parse_header(info->seq_header, info->seq_header_size, &si) &&
+            !strstr(why, si.model))
+            cli_error("%s needs model '%s' (checksum %016" PRIx64 "): %s", j->input, si.model,
+                  si.model_checksum, why);
+        else
+            cli_error("%s: %s", j->input, why);
+        return -1;
+    }
+    const TecStreamInfo *si = tec_decoder_info(j->dec);
+    if (si->bands != info->bands || si->width != info->width || si->height != info->height) {
+        cli_error("%s: the container header (%d bands, %d x %d) and the sequence header (%d bands, "
+              "%d x %d) disagree", j->input, info->bands, info->width, info->height,
+              si->bands, si->width, si->height);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_decode(int argc, char **argv)
+{
+    DecodeJob j = { .out = { .fd = -1 } };
+    ArgIter it = { argc, argv, 1, 0, "decode" };
+    const char *v;
+    int id, rc = EXIT_USAGE;
+    char err[MSG_SIZE];
+
+    while ((id = cli_next_option(&it, decode_opts, &v)) != OPT_DONE) {
+        switch (id) {
+        case OPT_ERROR: goto end;
+        case OPT_POSITIONAL:
+            if (j.input) {
+                cli_error("decode: more than one input ('%s' and '%s')", j.input, v);
+                goto end;
+            }
+            j.input = v;
+            break;
+        case D_OUTPUT: j.output = v; break;
+        case D_THREADS: if (cli_parse_threads(v, &j.threads) < 0) goto end; break;
+        case D_WDIR: j.weights_dir = v; break;
+        case D_VERBOSE: j.verbose = 1; break;
+        case D_HELP: usage_decode(stdout); rc = EXIT_SUCCESS; goto end;
+        }
+    }
+    if (!j.input) {
+        cli_error("decode: no input file (usage: tec decode IN.tecv -o OUT.npy)");
+        goto end;
+    }
+    if (!j.output) {
+        cli_error("decode: no output file (-o OUT.npy)");
+        goto end;
+    }
+    if (cli_is_stdio(j.output)) {
+        cli_error("decode: the output must be a file (.npy is written in place)");
+        goto end;
+    }
+    if (cli_same_file(j.input, j.output)) {
+        cli_error("decode: the output file is the input");
+        goto end;
+    }
+
+    rc = EXIT_FAILURE;
+    if (cli_open_reader(&j.r, j.input) < 0)
+        goto end;
+    j.info = tec_tecv_info(j.r);
+    j.frames = j.info->frame_count;
+    if (!j.frames) {
+        if (cli_is_stdio(j.input)) {
+            cli_error("decode: the piped stream does not say how many frames it has; save it to "
+                  "a file first");
+            goto end;
+        }
+        if (cli_count_packets(j.input, &j.frames) < 0)
+            goto end;
+        if (!j.frames) {
+            cli_error("%s: the stream has no frames", j.input);
+            goto end;
+        }
+    }
+    if (cli_walk_init(&j.walk, j.r) < 0) {
+        cli_error("out of memory");
+        goto end;
+    }
+    j.map = calloc((size_t)j.frames, sizeof(*j.map));
+    j.accepted = calloc((size_t)j.frames, sizeof(*j.accepted));
+    j.state = calloc((size_t)j.frames, 1);
+    if (!j.map || !j.accepted || !j.state) {
+        cli_error("out of memory for %" PRId64 " frames", j.frames);
+        goto end;
+    }
+    /* Weights first: a missing model must not leave an empty output behind. */
+    if (j.info->codec == TEC_CODEC_TEC && open_decoder(&j) < 0)
+        goto end;
+
+    const char *rank = tec_tecv_meta(j.info, KEY_RANK);
+    int ndim = rank && !strcmp(rank, "3") && j.frames == 1 ? 3 : 4;
+    if (npy_create(&j.out, j.output, ndim, j.frames, j.info->bands, j.info->height,
+                   j.info->width, err, sizeof(err)) < 0) {
+        cli_error("%s", err);
+        goto end;
+    }
+    j.out_open = 1;
+    j.rw.npy = &j.out;
+    j.rw.map = j.map;
+    j.rw.n_map = &j.n_sent;
+    j.rw.size = j.frames;
+    j.rw.written = -1;
+
+    int ret = decode_stream(&j);
+    if (ret >= 0)
+        report_missing(&j);
+    j.out_open = 0;
+    if (npy_close(&j.out, err, sizeof(err)) < 0 && ret >= 0) {
+        cli_error("%s", err);
+        ret = -1;
+    }
+    if (ret < 0)
+        goto end;
+    if (j.problems) {
+        int64_t done = 0;
+        for (int64_t i = 0; i < j.frames; i++)
+            done += j.state[i] == FRAME_DONE;
+        cli_error("%s: %" PRId64 " of %" PRId64 " frames decoded; %s has zeros for the others",
+              j.input, done, j.frames, j.output);
+        goto end;
+    }
+    rc = EXIT_SUCCESS;
+
+end:
+    tec_decoder_close(&j.dec);
+    if (j.out_open)
+        npy_close(&j.out, err, sizeof(err));
+    cli_walk_free(&j.walk);
+    tec_tecv_close_read(&j.r);
+    free(j.map);
+    free(j.accepted);
+    free(j.state);
+    return rc;
+}
