@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "tec/tec.h"
 #include "bytes.h"
+#include "errors.h"
 
 #define TECV_FIXED_SIZE    16          /* magic .. header CRC */
 #define TECV_MAJOR         2
@@ -33,13 +33,7 @@
 
 #define ERR_SIZE 320
 
-static void set_error(char *buf, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, ERR_SIZE, fmt, ap);
-    va_end(ap);
-}
+#define set_error(buf, ...) ((void)tec_err(buf, ERR_SIZE, 0, __VA_ARGS__))
 
 /* Puts "prefix: " in front of the message in buf. */
 static void prefix_error(char *buf, const char *prefix)

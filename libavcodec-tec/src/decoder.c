@@ -1,11 +1,11 @@
 /* The decoder: sequence header -> model, packets -> pictures. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tec/tec.h"
 #include "bytes.h"
+#include "errors.h"
 #include "frame_codec.h"
 #include "model_image.h"
 #include "interpolation.h"
@@ -46,15 +46,12 @@ struct TecDecoder {
 
 static _Thread_local char open_error[ERR_SIZE];
 
-static int fail(TecDecoder *dec, int code, const char *fmt, ...)
+static char *err_buf(TecDecoder *dec)
 {
-    char *buf = dec ? dec->err : open_error;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, ERR_SIZE, fmt, ap);
-    va_end(ap);
-    return code;
+    return dec ? dec->err : open_error;
 }
+
+#define fail(dec, code, ...) tec_err(err_buf(dec), ERR_SIZE, code, __VA_ARGS__)
 
 void tec_decoder_default_settings(TecDecoderSettings *s)
 {
@@ -225,24 +222,24 @@ static int alloc_frame_state(TecDecoder *dec)
 static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *position)
 {
     const size_t n_chunks = (size_t)dec->hdr.n_groups * dec->geom.n_blocks;
-    if (size < TEC_PACKET_HEADER)
+    TecPacketHeader ph;
+    if (size < TEC_PACKET_HEADER || tec_packet_header_read(data, size, &ph) < 0)
         return fail(dec, TEC_EBITSTREAM, "packet of %zu bytes is too short", size);
-    if (data[0] != 0) {
-        if (data[0] == 1 && dec->hdr.inter_allowed)
+    if (ph.frame_type != TEC_FRAME_INTRA) {
+        if (ph.frame_type == TEC_FRAME_INTER && dec->hdr.inter_allowed)
             return fail(dec, TEC_EUNSUPPORTED, "inter frames are not supported by this build");
-        return fail(dec, TEC_EBITSTREAM, "unknown frame type %d", data[0]);
+        return fail(dec, TEC_EBITSTREAM, "unknown frame type %d", ph.frame_type);
     }
-    const int flags = data[1];
+    const int flags = ph.flags;
     if (flags & ~(TEC_PACKET_REPLICATION | TEC_PACKET_INTERPOLATION))
         return fail(dec, TEC_EBITSTREAM, "unknown packet flags 0x%02x", flags);
-    *position = tec_rl16(data + 2);
+    *position = ph.position;
     if (*position > (dec->model->qualities - 1) * 256)
         return fail(dec, TEC_EBITSTREAM, "quality position %d beyond the model's %d anchors",
                     *position, dec->model->qualities);
-    uint32_t count = tec_rl32(data + 4);
-    if (count != n_chunks)
-        return fail(dec, TEC_EBITSTREAM, "packet has %u chunks, the geometry needs %zu", count,
-                    n_chunks);
+    if (ph.n_chunks != n_chunks)
+        return fail(dec, TEC_EBITSTREAM, "packet has %u chunks, the geometry needs %zu",
+                    ph.n_chunks, n_chunks);
     const size_t stats = tec_norm_packet_size(dec->model, &dec->hdr);
     if (size - TEC_PACKET_HEADER < stats)
         return fail(dec, TEC_EBITSTREAM, "packet truncated in the band statistics");

@@ -1,12 +1,12 @@
 /* The encoder: settings -> sequence header, frames -> packets. */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tec/tec.h"
 #include "bytes.h"
+#include "errors.h"
 #include "frame_codec.h"
 #include "model_image.h"
 #include "interpolation.h"
@@ -75,15 +75,12 @@ struct TecEncoder {
 
 static _Thread_local char open_error[ERR_SIZE];
 
-static int fail(TecEncoder *enc, int code, const char *fmt, ...)
+static char *err_buf(TecEncoder *enc)
 {
-    char *buf = enc ? enc->err : open_error;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, ERR_SIZE, fmt, ap);
-    va_end(ap);
-    return code;
+    return enc ? enc->err : open_error;
 }
+
+#define fail(enc, code, ...) tec_err(err_buf(enc), ERR_SIZE, code, __VA_ARGS__)
 
 void tec_encoder_default_settings(TecEncoderSettings *s)
 {
@@ -471,10 +468,14 @@ static int assemble_packet(TecEncoder *enc)
         enc->packet_cap[cur] = total;
     }
     uint8_t *p = enc->packet_buf[cur];
-    p[0] = 0;  /* intra */
-    p[1] = (replicated ? TEC_PACKET_REPLICATION : 0) | (interpolated ? TEC_PACKET_INTERPOLATION : 0);
-    tec_wl16(p + 2, (uint16_t)enc->position);
-    tec_wl32(p + 4, (uint32_t)n_chunks);
+    const TecPacketHeader ph = {
+        .frame_type = TEC_FRAME_INTRA,
+        .flags = (replicated ? TEC_PACKET_REPLICATION : 0) |
+                 (interpolated ? TEC_PACKET_INTERPOLATION : 0),
+        .position = enc->position,
+        .n_chunks = (uint32_t)n_chunks,
+    };
+    tec_packet_header_write(&ph, p);
     if (stats)
         tec_norm_write(&enc->hdr, enc->stat_mean, enc->stat_spread, p + TEC_PACKET_HEADER);
     if (replicated)

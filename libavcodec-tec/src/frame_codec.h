@@ -15,9 +15,6 @@
 
 #define TEC_BLOCK 32             /* latents per block side; also the synthesis tile */
 #define TEC_SYNTH_HALO 2         /* latents: covers the synthesis' receptive field */
-#define TEC_PACKET_HEADER 8
-#define TEC_PACKET_REPLICATION 1 /* packet flag: the section of replicated blocks follows */
-#define TEC_PACKET_INTERPOLATION 2 /* packet flag: the section of interpolated bands follows */
 
 /* Workspace slots used here (the model uses those below TEC_WS_USER). */
 enum {

@@ -2,11 +2,11 @@
 #include "seqheader.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "bytes.h"
+#include "errors.h"
 
 #define SEQ_MAGIC "TECS"
 #define SEQ_VERSION 1
@@ -148,18 +148,9 @@ size_t tec_seq_write(const TecSeqHeader *h, uint8_t *buf)
     return (size_t)(p - buf);
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = snprintf(err, errlen, "sequence header: ");
-        if (n > 0 && (size_t)n < errlen)
-            vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-        va_end(ap);
-    }
-    return TEC_EBITSTREAM;
-}
+/* The format is always a literal, so the prefix joins it. */
+#define fail(err, errlen, ...) \
+    tec_err(err, errlen, TEC_EBITSTREAM, "sequence header: " __VA_ARGS__)
 
 /* A band name field: printable ASCII, then NUL padding (at least one NUL). */
 static int band_name_ok(const uint8_t *field)
@@ -287,14 +278,34 @@ int tec_parse_header(const uint8_t *header, size_t size, TecStreamInfo *info)
     return 0;
 }
 
+int tec_packet_header_read(const uint8_t *data, size_t size, TecPacketHeader *h)
+{
+    if (size < TEC_PACKET_PREFIX)
+        return TEC_EBITSTREAM;
+    h->frame_type = data[0];
+    h->flags = data[1];
+    h->position = tec_rl16(data + 2);
+    h->n_chunks = size >= TEC_PACKET_HEADER ? tec_rl32(data + 4) : 0;
+    return 0;
+}
+
+void tec_packet_header_write(const TecPacketHeader *h, uint8_t *p)
+{
+    p[0] = (uint8_t)h->frame_type;
+    p[1] = (uint8_t)h->flags;
+    tec_wl16(p + 2, (uint16_t)h->position);
+    tec_wl32(p + 4, h->n_chunks);
+}
+
 int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info)
 {
     if (!info || (!data && size))
         return TEC_EINVAL;
-    /* frame type, flags, u16 position: the bytes every packet starts with */
-    if (size < 4 || data[0] > 1)
+    TecPacketHeader h;
+    if (tec_packet_header_read(data, size, &h) < 0 ||
+        (h.frame_type != TEC_FRAME_INTRA && h.frame_type != TEC_FRAME_INTER))
         return TEC_EBITSTREAM;
-    info->intra = data[0] == 0;
-    info->position = data[2] | data[3] << 8;
+    info->intra = h.frame_type == TEC_FRAME_INTRA;
+    info->position = h.position;
     return 0;
 }

@@ -31,6 +31,29 @@ typedef struct TecSeqHeader {
 #define TEC_SEQ_MAX_SIZE (19 + 63 + 8 + TEC_MAX_BANDS * TEC_MAX_BAND_NAME + 1 + \
                           TEC_MAX_BANDS * 3 + 4)
 
+/* The fixed header every frame packet starts with (doc/bitstream.md, 3):
+ * u8 frame type, u8 flags, u16 quality position, u32 chunk count. */
+#define TEC_PACKET_HEADER 8
+#define TEC_PACKET_PREFIX 4        /* the bytes up to the chunk count */
+#define TEC_PACKET_REPLICATION 1   /* packet flag: the section of replicated blocks follows */
+#define TEC_PACKET_INTERPOLATION 2 /* packet flag: the section of interpolated bands follows */
+enum { TEC_FRAME_INTRA = 0, TEC_FRAME_INTER = 1 };
+
+typedef struct TecPacketHeader {
+    int frame_type;     /* TEC_FRAME_*, or any other value read */
+    int flags;          /* TEC_PACKET_* */
+    int position;       /* quality position, 1/256 anchor units */
+    uint32_t n_chunks;  /* 0 when the packet ends before it */
+} TecPacketHeader;
+
+/* The one reader of the fixed packet header: fills *h from the first
+ * TEC_PACKET_PREFIX bytes (and the chunk count when all TEC_PACKET_HEADER
+ * are there).  TEC_EBITSTREAM, *h untouched, when fewer than
+ * TEC_PACKET_PREFIX bytes; the caller judges the values. */
+int tec_packet_header_read(const uint8_t *data, size_t size, TecPacketHeader *h);
+/* Writes TEC_PACKET_HEADER bytes. */
+void tec_packet_header_write(const TecPacketHeader *h, uint8_t *p);
+
 /* Slot of a Sentinel-2 band name ("B04", "b4", "B8A"), or -1. */
 int tec_s2_slot(const char *name);
 /* Default names for a band count without names (13, 12, 10), or NULL. */

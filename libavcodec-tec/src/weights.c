@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 
 #include "tec/tec.h"
 #include "bytes.h"
+#include "errors.h"
 
 #ifndef TEC_WEIGHTS_INSTALL_DIR
 #define TEC_WEIGHTS_INSTALL_DIR "/usr/local/share/tec/weights"
@@ -45,15 +45,7 @@ struct TecWeights {
     int n_meta;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
+#define set_err(err, errlen, ...) ((void)tec_err(err, errlen, 0, __VA_ARGS__))
 
 static size_t dtype_size(int dtype)
 {
