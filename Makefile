@@ -10,6 +10,7 @@
 #                                 npy.c, ...), also linked by tests and fuzzers
 #   fate-tests/unit/test_*.c      unit tests, one program each
 #   fate-tests/*.py, *.sh         end-to-end tests
+#   fate-tests/ffmpeg/*.py        tests that need the FFmpeg build (check-ffmpeg)
 #   fate-tests/fuzz/fuzz_*.c      libFuzzer targets
 
 # Goals that make sense before ./configure has run.
@@ -64,6 +65,7 @@ BENCH_SRCS := $(wildcard tools/bench_*.c)
 BENCHES := $(BENCH_SRCS:tools/%.c=$(B)/%)
 PY_TESTS := $(wildcard fate-tests/*.py)
 SH_TESTS := $(wildcard fate-tests/*.sh)
+FFMPEG_PY_TESTS := $(wildcard fate-tests/ffmpeg/*.py)
 
 # tools/tec is built once tools/tec.c exists.
 PROGS := $(if $(wildcard tools/tec.c),$(TEC_BIN))
@@ -193,12 +195,14 @@ check: all
 ffmpeg: all
 	bash tools/ffmpeg-build.sh $(if $(FFMPEG_SOURCE),--ffmpeg-source '$(FFMPEG_SOURCE)')
 
-# FATE tests, their listing in make fate-list, and the demuxer fuzz loop.  A
+# FATE tests, their listing in make fate-list, the demuxer fuzz loop, and
+# the tests that use this FFmpeg (every codec of tec compare for real).  A
 # failed FFmpeg build counts as a failed test.
 check-ffmpeg:
 	@mkdir -p $(B)/check-logs
 	@if $(MAKE) --no-print-directory ffmpeg > $(B)/check-logs/ffmpeg-build.log 2>&1; then \
 	    $(TEST_ENV) $(RUNNER) run $(RESULTS) sh libavcodec-tec/ffmpeg/check.sh; \
+	    $(TEST_ENV) $(RUNNER) run $(RESULTS) py $(FFMPEG_PY_TESTS); \
 	else \
 	    echo "FAIL ffmpeg build" >> $(RESULTS); tail -n 30 $(B)/check-logs/ffmpeg-build.log; \
 	fi
@@ -285,7 +289,9 @@ endif
 
 # ---------------------------------------------------------------- benchmarks
 
+# The comparison runs every baseline, the video ones through build/ffmpeg.
 bench: all $(BENCHES)
+	@$(MAKE) --no-print-directory ffmpeg
 	PYTHON=$(PYTHON) bash tools/bench.sh
 
 # ---------------------------------------------------------------- install

@@ -191,14 +191,18 @@ if [ $FUZZ = yes ]; then
         --enable-protocol=file "$@"
     TARGETS=tools/target_dem_tecv_fuzzer
 else
+    # tec compare's video baselines (tools/tec_compare/codecs.py) need the
+    # hevc and obu (AV1) muxers, demuxers and decoders besides the encoders;
+    # fate-tests/ffmpeg/test_compare_baselines.py fails when one is missing.
     set -- --disable-everything --disable-doc --disable-autodetect \
     --enable-gpl --enable-zlib --enable-sdl2 --enable-ffplay \
     --enable-libtec --enable-libx264 --enable-libx265 --enable-libaom \
     --enable-libdav1d --enable-libsvtav1 \
     --enable-encoder=libtec,rawvideo,png,libx264,libx265,libaom_av1,libsvtav1 \
-    --enable-decoder=libtec,rawvideo,png,libdav1d \
-    --enable-muxer=tecv,rawvideo,image2,framecrc,framemd5,null,mp4,matroska \
-    --enable-demuxer=tecv,rawvideo,image2 \
+    --enable-decoder=libtec,rawvideo,png,libdav1d,hevc \
+    --enable-muxer=tecv,rawvideo,image2,framecrc,framemd5,null,mp4,matroska,hevc,obu \
+    --enable-demuxer=tecv,rawvideo,image2,hevc,obu \
+    --enable-parser=hevc,av1 --enable-bsf=av1_frame_merge,av1_metadata \
     --enable-filter=psnr,ssim,scale,format,null \
     --enable-protocol=file,pipe \
     ${PREFIX:+--prefix="$PREFIX"} "$@"
