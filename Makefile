@@ -27,11 +27,14 @@ endif
 tec_version = $(shell sed -n 's/.*define TEC_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' libavcodec-tec/include/tec/tec.h)
 VERSION_MAJOR := $(call tec_version,MAJOR)
 VERSION := $(VERSION_MAJOR).$(call tec_version,MINOR).$(call tec_version,PATCH)
-SONAME := libtec.so.$(VERSION_MAJOR)
+# The soname follows the API's major version (doc/design.md, libtec as a library).
+API_MAJOR := $(shell sed -n 's/.*define TEC_API_VERSION_MAJOR  *\([0-9][0-9]*\).*/\1/p' libavcodec-tec/include/tec/tec.h)
+SONAME := libtec.so.$(API_MAJOR)
 
-# Install layout; all of it follows PREFIX (and DESTDIR for staging).
+# Install layout; all of it follows PREFIX (and DESTDIR for staging),
+# LIBDIR unless ./configure --libdir set it.
 BINDIR = $(PREFIX)/bin
-LIBDIR = $(PREFIX)/lib
+LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR = $(PREFIX)/include
 DATADIR = $(PREFIX)/share
 WEIGHTSDIR = $(DATADIR)/tec/weights
@@ -48,11 +51,14 @@ else
 TEC_BIN = tools/tec
 endif
 
-# The library finds weights in the install tree, then in this source tree.
+# The library finds weights in the install tree only (after the caller's
+# directory and $TEC_WEIGHTS); tools/tec finds the source tree's weights/
+# itself when it runs from the tree.
 TEC_CPPFLAGS = -Ilibavcodec-tec/include -Ilibavcodec-tec/src \
-    -DTEC_WEIGHTS_INSTALL_DIR=\"$(WEIGHTSDIR)\" \
-    -DTEC_WEIGHTS_TREE_DIR=\"$(CURDIR)/weights\"
+    -DTEC_WEIGHTS_INSTALL_DIR=\"$(WEIGHTSDIR)\"
 ALL_CFLAGS = $(CFLAGS) $(SAN_CFLAGS) -fPIC $(TEC_CPPFLAGS) $(CPPFLAGS)
+# libtec.so exports what tec.h marks TEC_API, nothing else.
+LIB_CFLAGS = -fvisibility=hidden
 ALL_LIBS = $(LDFLAGS) $(SAN_LDFLAGS) $(LIBS)
 
 LIB_SRCS := $(wildcard libavcodec-tec/src/*.c)
@@ -94,13 +100,13 @@ all: $(LIBS_OUT) $(B)/tec.pc $(PROGS)
 # text does.
 $(B)/flags.stamp: FORCE
 	@mkdir -p $(@D)
-	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LIBS)' > $@.new
+	@echo '$(CC) $(ALL_CFLAGS) $(LIB_CFLAGS) $(ALL_LIBS)' > $@.new
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
 
 $(B)/src/%.o: libavcodec-tec/src/%.c $(B)/flags.stamp
 	@mkdir -p $(@D)
 	$(msg) CC $@
-	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(LIB_CFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/tools/%.o: tools/%.c $(B)/flags.stamp
 	@mkdir -p $(@D)
@@ -130,11 +136,16 @@ $(B)/$(SONAME) $(B)/libtec.so: $(B)/libtec.so.$(VERSION)
 # Paths under PREFIX are written as ${prefix}/..., so that pkg-config
 # --define-prefix can relocate the installed tree.
 under-prefix = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
-$(B)/tec.pc: libavcodec-tec/tec.pc.in $(B)/flags.stamp
+# Dependencies with a .pc of their own go to Requires.private (configure
+# says which); the others to Libs.private.
+PC_REQUIRES_PRIVATE ?=
+PC_LIBS_PRIVATE ?= $(LIBS)
+$(B)/tec.pc: libavcodec-tec/tec.pc.in $(B)/flags.stamp config.mak
 	$(msg) GEN $@
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(call under-prefix,$(LIBDIR))|' \
 	    -e 's|@INCLUDEDIR@|$(call under-prefix,$(INCLUDEDIR))|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@LIBS_PRIVATE@|$(LIBS)|' $< > $@
+	    -e 's|@REQUIRES_PRIVATE@|$(PC_REQUIRES_PRIVATE)|' \
+	    -e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|' $< > $@
 
 # The CLI links libtec statically, so it runs from the build tree as it is.
 $(TEC_BIN): $(B)/tools/tec.o $(B)/libtectools.a $(B)/libtec.a

@@ -299,7 +299,7 @@ static int open_decoder(DecodeJob *j)
     const TecvInfo *info = j->info;
     TecDecoderSettings s;
     tec_decoder_default_settings(&s);
-    s.weights_dir = j->weights_dir;
+    s.weights_dir = cli_weights_dir(j->weights_dir);
     s.threads = j->threads;
     s.row_sink = write_rows;
     s.row_opaque = &j->rw;

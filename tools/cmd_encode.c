@@ -9,7 +9,6 @@
 
 #include "tec/tec.h"
 #include "npy.h"
-#include "weights.h"
 #include "tec_cli.h"
 
 /* ------------------------------------------------------------------ metadata */
@@ -85,16 +84,10 @@ static int add_user_meta(Meta *m, char *keys_store, size_t store_size, size_t *u
 /* "the shipped tec-s2: 17", for the help text; quietly "" when no model is found. */
 static void default_quality_text(char *buf, size_t size)
 {
-    char path[4096], err[512];
-    TecWeights *w = NULL;
-    long q;
+    const int q = tec_model_default_quality(DEFAULT_MODEL, cli_weights_dir(NULL));
     buf[0] = '\0';
-    if (tec_weights_find(DEFAULT_MODEL, NULL, path, sizeof(path), err, sizeof(err)) < 0 ||
-        tec_weights_load(path, &w, err, sizeof(err)) < 0)
-        return;
-    if (!tec_weights_meta_int(w, "default_quality", &q))
-        snprintf(buf, size, " (%s: %ld)", DEFAULT_MODEL, q);
-    tec_weights_free(&w);
+    if (q > 0)
+        snprintf(buf, size, " (%s: %d)", DEFAULT_MODEL, q);
 }
 
 /* ------------------------------------------------------------------ encode */
@@ -438,7 +431,7 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
     s.quality = j->quality;
     s.fixed_quality = j->fixed_quality;
     s.model = j->model;
-    s.weights_dir = j->weights_dir;
+    s.weights_dir = cli_weights_dir(j->weights_dir);
     s.threads = j->threads;
     s.want_reconstruction = j->recon_open;
     s.row_source = read_rows;

@@ -160,6 +160,9 @@ mkdir -p "$PCDIR" "$BUILD/libtec"
 ln -sf "$ROOT/build/libtec.a" "$BUILD/libtec/libtec.a"
 VERSION=$(sed -n 's/^Version: *//p' "$ROOT/build/tec.pc")
 PRIV=$(sed -n 's/^Libs.private: *//p' "$ROOT/build/tec.pc")
+# and those of the dependencies it names by their own .pc (zstd, OpenBLAS).
+REQ=$(sed -n 's/^Requires.private: *//p' "$ROOT/build/tec.pc")
+if [ -n "$REQ" ]; then PRIV="$(pkg-config --libs $REQ) $PRIV"; fi
 # The library search paths libtec was linked with (e.g. OpenBLAS's).
 [ -f "$ROOT/config.mak" ] && PRIV="$(sed -n 's/^LDFLAGS *= *//p' "$ROOT/config.mak") $PRIV"
 cat > "$PCDIR/tec.pc.new" <<EOF

@@ -60,6 +60,11 @@ int cli_is_stdio(const char *path);
 int cli_same_file(const char *a, const char *b);
 /* Raw .tecv payloads are little-endian whatever the host. */
 void cli_swap_to_le16(uint16_t *p, size_t n);
+/* The weights directory to give libtec: dir (--weights-dir) when set; else,
+ * unless $TEC_WEIGHTS is set, the source tree's weights/ when this tec runs
+ * from the tree (tools/tec, build-asan/tec), since the library searches
+ * only the install directory; else NULL. */
+const char *cli_weights_dir(const char *dir);
 
 /*
  * Which frame a packet is.  Packets carry no index, so they are counted; a

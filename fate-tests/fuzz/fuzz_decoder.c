@@ -115,7 +115,7 @@ static int prepare(Layout *l)
                     b == 3 ? bilinear_sample(y, x) : (uint16_t)(1000 + (i * 37) % 3000);
             }
     TecPicture pic = { frame, l->width, (ptrdiff_t)l->width * l->height, l->bands, l->width,
-                       l->height, 0, 0 };
+                       l->height, 0, 0, NULL };
     TecPacket pkt;
     const uint8_t *hdr;
     int ret = tec_encoder_send_frame(enc, &pic);

@@ -39,7 +39,7 @@ static uint16_t *make_frame(int bands, int w, int h, unsigned seed)
 
 static TecPicture picture(uint16_t *data, int bands, int w, int h, int64_t t)
 {
-    TecPicture p = { data, w, (ptrdiff_t)w * h, bands, w, h, t, 1 };
+    TecPicture p = { data, w, (ptrdiff_t)w * h, bands, w, h, t, 1, NULL };
     return p;
 }
 
@@ -94,7 +94,7 @@ static Coded encode_one(const TecEncoderSettings *s, uint16_t *frame)
     TecPicture pic = picture(frame, s->bands, s->width, s->height, 1700000000000LL);
     c.ret = tec_encoder_send_frame(enc, s->row_source ? &(TecPicture){ NULL, 0, 0, s->bands,
                                                                        s->width, s->height,
-                                                                       1700000000000LL, 1 }
+                                                                       1700000000000LL, 1, NULL }
                                                       : &pic);
     TecPacket pkt;
     if (!c.ret)
@@ -351,7 +351,7 @@ static void test_rows(void)
     s.row_source = failing_source;
     TecEncoder *enc;
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), 0);
-    TecPicture p = { NULL, 0, 0, bands, w, h, 0, 0 };
+    TecPicture p = { NULL, 0, 0, bands, w, h, 0, 0, NULL };
     CHECK_EQ_INT(tec_encoder_send_frame(enc, &p), TEC_EIO);
     CHECK(strstr(tec_encoder_error(enc), "row source") != NULL);
     tec_encoder_close(&enc);
@@ -460,9 +460,80 @@ static void test_api(void)
     tec_encoder_close(&enc);
     free(copy);
     free(frame);
-    CHECK(!strcmp(tec_version(), "0.1.0"));
+    CHECK(!strcmp(tec_version(), "0.2.0"));
     CHECK(strlen(tec_strerror(TEC_EBITSTREAM)) > 0);
     CHECK(strlen(tec_strerror(12345)) > 0);
+}
+
+/* ---- room to grow: API version, reserved settings, user data ----------- */
+
+static void test_growth(void)
+{
+    const unsigned v = tec_version_api();
+    CHECK_EQ_INT(v, TEC_API_VERSION);
+    CHECK(TEC_API_MAJOR(v) == TEC_API_VERSION_MAJOR && TEC_API_MINOR(v) == TEC_API_VERSION_MINOR &&
+          TEC_API_PATCH(v) == TEC_API_VERSION_PATCH);
+
+    /* The default quality of a model, found as the encoder finds it. */
+    CHECK_EQ_INT(tec_model_default_quality(MODEL, model_dir), tecw_gen_defaults().default_quality);
+    CHECK(tec_model_default_quality("unit-nothere", model_dir) == TEC_EMODEL &&
+          strstr(tec_encoder_error(NULL), "unit-nothere") != NULL);
+    CHECK_EQ_INT(tec_model_default_quality("../x", model_dir), TEC_EINVAL);
+
+    /* Reserved settings: zeroed by the defaults, refused when set. */
+    TecEncoderSettings s;
+    TecEncoder *enc;
+    settings_for(&s, 2, 40, 30, 1);
+    for (size_t i = 0; i < sizeof(s.reserved) / sizeof(s.reserved[0]); i++)
+        CHECK(s.reserved[i] == 0);
+    s.reserved[7] = 1;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "reserved") != NULL);
+    s.reserved[7] = 0;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), 0);
+
+    /* user_data: picture -> packet and reconstruction in the encoder, packet
+     * -> picture in the decoder. */
+    int tag[2];
+    uint16_t *frame = make_frame(2, 40, 30, 3);
+    TecPicture pic = picture(frame, 2, 40, 30, 5);
+    pic.user_data = &tag[0];
+    TecPacket pkt;
+    TecPicture rec, out;
+    CHECK_EQ_INT(tec_encoder_send_frame(enc, &pic), 0);
+    CHECK_EQ_INT(tec_encoder_receive_packet(enc, &pkt), 0);
+    CHECK(pkt.user_data == &tag[0]);
+    CHECK_EQ_INT(tec_encoder_get_reconstruction(enc, &rec), 0);
+    CHECK(rec.user_data == &tag[0]);
+
+    const uint8_t *hdr;
+    size_t hdr_size;
+    tec_encoder_get_header(enc, &hdr, &hdr_size);
+    TecDecoderSettings ds;
+    TecDecoder *dec;
+    tec_decoder_default_settings(&ds);
+    ds.weights_dir = model_dir;
+    ds.reserved[0] = -1;
+    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, hdr, hdr_size), TEC_EINVAL);
+    CHECK(dec == NULL && strstr(tec_decoder_error(NULL), "reserved") != NULL);
+    ds.reserved[0] = 0;
+    CHECK_EQ_INT(tec_decoder_open(&dec, &ds, hdr, hdr_size), 0);
+    pkt.user_data = &tag[1];
+    pkt.time_ms = 11;
+    CHECK_EQ_INT(tec_decoder_send(dec, &pkt), 0);
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &out), 0);
+    CHECK(out.user_data == &tag[1] && out.time_ms == 11 && out.has_time == 1);
+    CHECK(!memcmp(out.data, rec.data, sizeof(uint16_t) * 2 * 40 * 30));
+    /* The old call hands no user data on. */
+    CHECK_EQ_INT(tec_decoder_send_packet(dec, pkt.data, pkt.size, 12, 0), 0);
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &out), 0);
+    CHECK(out.user_data == NULL && out.time_ms == 12 && out.has_time == 0);
+    CHECK_EQ_INT(tec_decoder_send(dec, NULL), 0);
+    CHECK_EQ_INT(tec_decoder_receive_frame(dec, &out), TEC_EOF);
+    CHECK_EQ_INT(tec_decoder_send(NULL, &pkt), TEC_EINVAL);
+    tec_decoder_close(&dec);
+    tec_encoder_close(&enc);
+    free(frame);
 }
 
 /* ---- corrupt input ------------------------------------------------------- */
@@ -776,6 +847,7 @@ int main(void)
     CHECK_EQ_INT(tecw_write(other_dir, &p), 0);
 
     test_api();
+    test_growth();
     test_round_trips();
     test_threads();
     test_rows();

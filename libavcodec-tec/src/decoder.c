@@ -106,6 +106,10 @@ int tec_decoder_open(TecDecoder **out, const TecDecoderSettings *s,
         tec_decoder_default_settings(&defaults);
         s = &defaults;
     }
+    for (size_t i = 0; i < sizeof(s->reserved) / sizeof(s->reserved[0]); i++)
+        if (s->reserved[i])
+            return fail(NULL, TEC_EINVAL, "reserved settings field %zu is not zero (settings "
+                        "from a newer libtec? start from tec_decoder_default_settings)", i);
     if (s->threads < 0)
         return fail(NULL, TEC_EINVAL, "threads must be >= 0, got %d", s->threads);
     TecDecoder *dec = calloc(1, sizeof(*dec));
@@ -405,9 +409,15 @@ static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
 int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,
                             int64_t time_ms, int has_time)
 {
+    const TecPacket pkt = { .data = data, .size = size, .time_ms = time_ms, .has_time = has_time };
+    return tec_decoder_send(dec, data ? &pkt : NULL);
+}
+
+int tec_decoder_send(TecDecoder *dec, const TecPacket *pkt)
+{
     if (!dec)
         return TEC_EINVAL;
-    if (!data) {
+    if (!pkt || !pkt->data) {
         dec->flushed = 1;
         return 0;
     }
@@ -417,7 +427,7 @@ int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,
         return fail(dec, TEC_EAGAIN, "receive the pending frame first");
 
     /* A corrupt packet still takes its place in the stream. */
-    int ret = decode_packet(dec, data, size);
+    int ret = decode_packet(dec, pkt->data, pkt->size);
     dec->frame_index++;
     if (ret < 0)
         return ret;
@@ -428,8 +438,9 @@ int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,
     dec->pic.bands = dec->hdr.info.bands;
     dec->pic.width = g->width;
     dec->pic.height = g->height;
-    dec->pic.time_ms = time_ms;
-    dec->pic.has_time = has_time;
+    dec->pic.time_ms = pkt->time_ms;
+    dec->pic.has_time = pkt->has_time;
+    dec->pic.user_data = pkt->user_data;
     dec->has_frame = 1;
     return 0;
 }

@@ -110,6 +110,10 @@ int tec_encoder_get_header(TecEncoder *enc, const uint8_t **data, size_t *size)
 
 static int check_settings(const TecEncoderSettings *s)
 {
+    for (size_t i = 0; i < sizeof(s->reserved) / sizeof(s->reserved[0]); i++)
+        if (s->reserved[i])
+            return fail(NULL, TEC_EINVAL, "reserved settings field %zu is not zero (settings "
+                        "from a newer libtec? start from tec_encoder_default_settings)", i);
     if (s->bands < 1 || s->bands > TEC_MAX_BANDS)
         return fail(NULL, TEC_EINVAL, "bands must be 1..%d, got %d", TEC_MAX_BANDS, s->bands);
     if (s->width < 1 || s->width > TEC_MAX_DIM || s->height < 1 || s->height > TEC_MAX_DIM)
@@ -165,6 +169,30 @@ static int load_model(TecEncoder *enc, const TecEncoderSettings *s, const char *
     if (ret < 0)
         return fail(NULL, ret, "%s: %s", path, msg);
     return 0;
+}
+
+int tec_model_default_quality(const char *model, const char *weights_dir)
+{
+    char path[4096], msg[ERR_SIZE];
+    const char *name = model ? model : DEFAULT_MODEL;
+    if (!tec_seq_model_name_ok(name))
+        return fail(NULL, TEC_EINVAL, "invalid model name '%s'", name);
+    int ret = tec_weights_find(name, weights_dir, path, sizeof(path), msg, sizeof(msg));
+    if (ret < 0)
+        return fail(NULL, ret, "%s", msg);
+    TecWeights *w;
+    if ((ret = tec_weights_load(path, &w, msg, sizeof(msg))) < 0)
+        return fail(NULL, ret, "%s", msg);
+    /* The key the image model reads, with the same bounds. */
+    long q;
+    if (tec_weights_meta_int(w, "default_quality", &q) < 0 || q < TEC_QUALITY_MIN ||
+        q > TEC_QUALITY_MAX)
+        ret = fail(NULL, TEC_EMODEL, "%s: meta default_quality missing or outside %d..%d",
+                   path, TEC_QUALITY_MIN, TEC_QUALITY_MAX);
+    else
+        ret = (int)q;
+    tec_weights_free(&w);
+    return ret;
 }
 
 static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
@@ -625,6 +653,7 @@ int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic)
         return ret;
     enc->pending.time_ms = pic->time_ms;
     enc->pending.has_time = pic->has_time;
+    enc->pending.user_data = pic->user_data;
     enc->pending.keyframe = 1;
     enc->pending.frame_index = enc->frame_index++;
     enc->has_pending = 1;
@@ -658,6 +687,7 @@ static int reconstruct(TecEncoder *enc)
     enc->recon_pic.height = g->height;
     enc->recon_pic.time_ms = enc->pending.time_ms;
     enc->recon_pic.has_time = enc->pending.has_time;
+    enc->recon_pic.user_data = enc->pending.user_data;
     return 0;
 }
 

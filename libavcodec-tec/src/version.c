@@ -13,6 +13,11 @@ const char *tec_version(void)
     return STR(TEC_VERSION_MAJOR) "." STR(TEC_VERSION_MINOR) "." STR(TEC_VERSION_PATCH);
 }
 
+unsigned tec_version_api(void)
+{
+    return TEC_API_VERSION;
+}
+
 const char *tec_strerror(int err)
 {
     switch (err) {

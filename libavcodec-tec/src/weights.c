@@ -21,9 +21,6 @@
 #ifndef TEC_WEIGHTS_INSTALL_DIR
 #define TEC_WEIGHTS_INSTALL_DIR "/usr/local/share/tec/weights"
 #endif
-#ifndef TEC_WEIGHTS_TREE_DIR
-#define TEC_WEIGHTS_TREE_DIR "weights"
-#endif
 
 #define TECW_HEADER_SIZE 24
 #define TECW_VERSION     1
@@ -482,11 +479,11 @@ int tec_weights_find(const char *name, const char *dir, char *path, size_t pathl
         env = colon ? colon + 1 : NULL;
     }
 
-    static const char *const builtin[] = { TEC_WEIGHTS_INSTALL_DIR, TEC_WEIGHTS_TREE_DIR };
-    for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
-        if (try_dir(builtin[i], strlen(builtin[i]), name, path, pathlen, searched,
-                    sizeof(searched)))
-            return 0;
+    /* Never the source tree: an installed library must not depend on where
+     * it was built (the in-tree tools pass the tree's weights/ instead). */
+    if (try_dir(TEC_WEIGHTS_INSTALL_DIR, strlen(TEC_WEIGHTS_INSTALL_DIR), name, path, pathlen,
+                searched, sizeof(searched)))
+        return 0;
 
     path[0] = '\0';
     set_err(err, errlen, "model '%s' not found: no %s.tecw in %s (set TEC_WEIGHTS or pass a "

@@ -24,8 +24,7 @@ int tec_weights_load(const char *path, TecWeights **w, char *err, size_t errlen)
 /* Parse from memory (the fuzzers and tests use this). */
 int tec_weights_parse(const uint8_t *file, size_t size, TecWeights **w, char *err, size_t errlen);
 /* Find NAME.tecw: dir (may be NULL), $TEC_WEIGHTS (colon-separated), the
- * install directory TEC_WEIGHTS_INSTALL_DIR, the source tree's
- * TEC_WEIGHTS_TREE_DIR.  Returns 0 and the path, or TEC_EMODEL with a
+ * install directory TEC_WEIGHTS_INSTALL_DIR.  Returns 0 and the path, or TEC_EMODEL with a
  * message listing the directories searched.  Names with '/' or ".." are
  * rejected. */
 int tec_weights_find(const char *name, const char *dir, char *path, size_t pathlen,

@@ -5,6 +5,12 @@
  * Model: opaque encoder/decoder contexts, a settings struct filled with
  * defaults, send/receive calls in the style of libavcodec and dav1d, and
  * every failure reported as a negative TEC_E* code with a message.
+ *
+ * Growing without breaking: the settings structs end in reserved space
+ * that new fields take (the default_settings calls zero it, the open calls
+ * refuse it non-zero), tec_version_api() says at run time which API the
+ * loaded library implements, and libtec.so exports only what is declared
+ * here (TEC_API).
  */
 #ifndef TEC_TEC_H
 #define TEC_TEC_H
@@ -16,9 +22,31 @@
 extern "C" {
 #endif
 
+#ifndef TEC_API
+#if defined(__GNUC__) || defined(__clang__)
+#define TEC_API __attribute__((visibility("default")))
+#else
+#define TEC_API
+#endif
+#endif
+
+/* The release. */
 #define TEC_VERSION_MAJOR 0
-#define TEC_VERSION_MINOR 1
+#define TEC_VERSION_MINOR 2
 #define TEC_VERSION_PATCH 0
+
+/* The API and ABI: MAJOR changes when a program built against an older
+ * header may no longer work (it is the soname, libtec.so.MAJOR), MINOR when
+ * calls or fields are added, PATCH for fixes.  0.2.0: settings' reserved
+ * space, user_data, tec_decoder_send, tec_model_default_quality. */
+#define TEC_API_VERSION_MAJOR 0
+#define TEC_API_VERSION_MINOR 2
+#define TEC_API_VERSION_PATCH 0
+#define TEC_API_VERSION \
+    ((TEC_API_VERSION_MAJOR << 16) | (TEC_API_VERSION_MINOR << 8) | TEC_API_VERSION_PATCH)
+#define TEC_API_MAJOR(v) ((v) >> 16)
+#define TEC_API_MINOR(v) (((v) >> 8) & 0xff)
+#define TEC_API_PATCH(v) ((v) & 0xff)
 
 /* Return codes.  0 is success; every error is negative. */
 enum {
@@ -34,9 +62,13 @@ enum {
 };
 
 /* Short static description of a return code. */
-const char *tec_strerror(int err);
-/* "0.1.0" */
-const char *tec_version(void);
+TEC_API const char *tec_strerror(int err);
+/* The release, "0.2.0". */
+TEC_API const char *tec_version(void);
+/* TEC_API_VERSION of the library actually loaded (the header may be
+ * another's): a program needing a call of API 0.x checks
+ * TEC_API_MAJOR(v) == 0 && TEC_API_MINOR(v) >= x. */
+TEC_API unsigned tec_version_api(void);
 
 #define TEC_MAX_BANDS 64
 #define TEC_MAX_BAND_NAME 16
@@ -55,6 +87,10 @@ typedef struct TecPicture {
     int bands, width, height;
     int64_t time_ms;  /* acquisition time, ms since 1970-01-01 UTC */
     int has_time;     /* 0: the acquisition time is unknown */
+    /* The caller's own: never read or freed by the library.  Sent to the
+     * encoder, it comes back in the frame's TecPacket (and reconstruction);
+     * given to tec_decoder_send, it comes back in the frame's picture. */
+    void *user_data;
 } TecPicture;
 
 /* A compressed frame.  The library owns `data` until the next call. */
@@ -65,6 +101,8 @@ typedef struct TecPacket {
     int has_time;
     int keyframe;         /* decodable without earlier frames */
     int64_t frame_index;  /* position in the stream, from 0 */
+    void *user_data;      /* the frame's TecPicture.user_data (encoder), or
+                           * what the decoder hands to the picture */
 } TecPacket;
 
 /*
@@ -113,6 +151,10 @@ typedef struct TecEncoderSettings {
     int want_reconstruction; /* keep the decoder-side picture of each frame */
     TecRowSource row_source; /* optional, see above */
     void *row_opaque;
+    /* Room for new fields: zero (tec_encoder_default_settings), or the
+     * open fails with TEC_EINVAL, so that a setting this library does not
+     * know is refused instead of ignored. */
+    int64_t reserved[8];
 } TecEncoderSettings;
 
 typedef struct TecDecoderSettings {
@@ -120,50 +162,65 @@ typedef struct TecDecoderSettings {
     int threads;             /* 0 = one per core */
     TecRowSink row_sink;     /* optional, see above */
     void *row_opaque;
+    int64_t reserved[8];     /* as in TecEncoderSettings */
 } TecDecoderSettings;
 
 typedef struct TecEncoder TecEncoder;
 typedef struct TecDecoder TecDecoder;
 
-void tec_encoder_default_settings(TecEncoderSettings *s);
-int tec_encoder_open(TecEncoder **enc, const TecEncoderSettings *s);
+TEC_API void tec_encoder_default_settings(TecEncoderSettings *s);
+TEC_API int tec_encoder_open(TecEncoder **enc, const TecEncoderSettings *s);
 /* The stream's sequence header (extradata). Valid until close. */
-int tec_encoder_get_header(TecEncoder *enc, const uint8_t **data, size_t *size);
-const TecStreamInfo *tec_encoder_info(const TecEncoder *enc);
+TEC_API int tec_encoder_get_header(TecEncoder *enc, const uint8_t **data, size_t *size);
+TEC_API const TecStreamInfo *tec_encoder_info(const TecEncoder *enc);
 /* Queue a frame; pic == NULL flushes.  With a row_source, pic->data may be
  * NULL (the geometry and time are still read from pic). */
-int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic);
+TEC_API int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic);
 /* TEC_EAGAIN: send more frames; TEC_EOF: flushed and drained. */
-int tec_encoder_receive_packet(TecEncoder *enc, TecPacket *pkt);
+TEC_API int tec_encoder_receive_packet(TecEncoder *enc, TecPacket *pkt);
 /* With want_reconstruction: the decoded picture of the packet last received.
  * Library-owned, valid until the next receive call. */
-int tec_encoder_get_reconstruction(TecEncoder *enc, TecPicture *pic);
+TEC_API int tec_encoder_get_reconstruction(TecEncoder *enc, TecPicture *pic);
 /* Detail of the last error, never NULL.  enc == NULL: why this thread's last
- * tec_encoder_open failed (a failed open leaves *enc NULL). */
-const char *tec_encoder_error(const TecEncoder *enc);
-void tec_encoder_close(TecEncoder **enc);
+ * tec_encoder_open (or tec_model_default_quality) failed (a failed open
+ * leaves *enc NULL). */
+TEC_API const char *tec_encoder_error(const TecEncoder *enc);
+TEC_API void tec_encoder_close(TecEncoder **enc);
 
-void tec_decoder_default_settings(TecDecoderSettings *s);
+TEC_API void tec_decoder_default_settings(TecDecoderSettings *s);
 /* Parse the sequence header and load the weights it names. */
-int tec_decoder_open(TecDecoder **dec, const TecDecoderSettings *s,
-                     const uint8_t *header, size_t header_size);
-const TecStreamInfo *tec_decoder_info(const TecDecoder *dec);
-/* One packet per frame; data == NULL flushes. */
-int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,
-                            int64_t time_ms, int has_time);
+TEC_API int tec_decoder_open(TecDecoder **dec, const TecDecoderSettings *s,
+                             const uint8_t *header, size_t header_size);
+TEC_API const TecStreamInfo *tec_decoder_info(const TecDecoder *dec);
+/* One packet per frame; data == NULL flushes.  The packet is decoded
+ * here: an error is the frame's, and it yields no picture. */
+TEC_API int tec_decoder_send_packet(TecDecoder *dec, const uint8_t *data, size_t size,
+                                    int64_t time_ms, int has_time);
+/* The same from a TecPacket: data, size, time_ms, has_time and user_data
+ * are read (user_data comes back in the frame's picture); pkt == NULL
+ * flushes.  A picture not received before flush or close takes its
+ * user_data with it: receive it first if that owns memory. */
+TEC_API int tec_decoder_send(TecDecoder *dec, const TecPacket *pkt);
 /* Library-owned picture valid until the next call.  With a row_sink the
  * rows went to the sink and pic->data is NULL. */
-int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic);
+TEC_API int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic);
 /* Forget the pending frame and the end of stream, keeping the model: the
  * next packet starts decoding afresh (after a seek).  It must be a keyframe
  * once streams have inter frames. */
-void tec_decoder_flush(TecDecoder *dec);
+TEC_API void tec_decoder_flush(TecDecoder *dec);
 /* As tec_encoder_error; dec == NULL: the last failed tec_decoder_open. */
-const char *tec_decoder_error(const TecDecoder *dec);
-void tec_decoder_close(TecDecoder **dec);
+TEC_API const char *tec_decoder_error(const TecDecoder *dec);
+TEC_API void tec_decoder_close(TecDecoder **dec);
+
+/* The quality a model codes at when TecEncoderSettings.quality is 0
+ * (TEC_QUALITY_MIN..TEC_QUALITY_MAX), found as the encoder finds weights:
+ * model NULL = the encoder's default, weights_dir searched first.
+ * Negative TEC_E* code when the weights are missing or unfit;
+ * tec_encoder_error(NULL) then says why. */
+TEC_API int tec_model_default_quality(const char *model, const char *weights_dir);
 
 /* Parse a sequence header without loading weights (for tec info, probes). */
-int tec_parse_header(const uint8_t *header, size_t size, TecStreamInfo *info);
+TEC_API int tec_parse_header(const uint8_t *header, size_t size, TecStreamInfo *info);
 
 /* What a frame packet's fixed header says, without weights. */
 typedef struct TecPacketInfo {
@@ -171,7 +228,7 @@ typedef struct TecPacketInfo {
     int position;  /* quality position in 1/256 anchor units (doc/bitstream.md, 3) */
 } TecPacketInfo;
 /* 0, or TEC_EBITSTREAM for a packet too short or of an unknown frame type. */
-int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info);
+TEC_API int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info);
 
 /*
  * The .tecv container (doc/bitstream.md, 6): a header with the stream
@@ -198,38 +255,38 @@ typedef struct TecvInfo {
 } TecvInfo;
 
 /* Value of the first metadata entry named key, or NULL. */
-const char *tec_tecv_meta(const TecvInfo *info, const char *key);
+TEC_API const char *tec_tecv_meta(const TecvInfo *info, const char *key);
 
 typedef struct TecvReader TecvReader;
 
 /* Open a file ("-" = stdin) or a memory buffer that must outlive the
  * reader.  On failure other than TEC_ENOMEM, *r is still set so that
  * tec_tecv_reader_error(*r) can say why; close it in any case. */
-int tec_tecv_open_read(TecvReader **r, const char *path);
-int tec_tecv_open_read_mem(TecvReader **r, const uint8_t *data, size_t size);
+TEC_API int tec_tecv_open_read(TecvReader **r, const char *path);
+TEC_API int tec_tecv_open_read_mem(TecvReader **r, const uint8_t *data, size_t size);
 /* Reader-owned, valid until close. */
-const TecvInfo *tec_tecv_info(const TecvReader *r);
+TEC_API const TecvInfo *tec_tecv_info(const TecvReader *r);
 /* Next packet: 0, TEC_EOF at the end, TEC_EBITSTREAM for a corrupt packet
  * (call again to get the next good one), TEC_EIO or TEC_ENOMEM.  *data is
  * reader-owned and valid until the next call. */
-int tec_tecv_read_packet(TecvReader *r, const uint8_t **data, size_t *size,
-                         int64_t *time_ms, int *flags);
+TEC_API int tec_tecv_read_packet(TecvReader *r, const uint8_t **data, size_t *size,
+                                 int64_t *time_ms, int *flags);
 /* Detail of the last error, never NULL (also for r == NULL). */
-const char *tec_tecv_reader_error(const TecvReader *r);
-void tec_tecv_close_read(TecvReader **r);
+TEC_API const char *tec_tecv_reader_error(const TecvReader *r);
+TEC_API void tec_tecv_close_read(TecvReader **r);
 
 typedef struct TecvWriter TecvWriter;
 
 /* Write the header of info (its frame_count is ignored) to path ("-" =
  * stdout).  Same failure convention as tec_tecv_open_read. */
-int tec_tecv_open_write(TecvWriter **w, const char *path, const TecvInfo *info);
+TEC_API int tec_tecv_open_write(TecvWriter **w, const char *path, const TecvInfo *info);
 /* For raw, size must be bands * width * height * 2 (little-endian u16). */
-int tec_tecv_write_packet(TecvWriter *w, const uint8_t *data, size_t size,
-                          int64_t time_ms, int flags);
-const char *tec_tecv_writer_error(const TecvWriter *w);
+TEC_API int tec_tecv_write_packet(TecvWriter *w, const uint8_t *data, size_t size,
+                                  int64_t time_ms, int flags);
+TEC_API const char *tec_tecv_writer_error(const TecvWriter *w);
 /* Patch frame_count when the output is seekable, then close and free.
  * Returns 0 or TEC_EIO. */
-int tec_tecv_close_write(TecvWriter **w);
+TEC_API int tec_tecv_close_write(TecvWriter **w);
 
 #ifdef __cplusplus
 }
