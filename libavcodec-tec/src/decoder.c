@@ -297,7 +297,7 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
     const int group = chunk / dec->geom.n_blocks, block = chunk % dec->geom.n_blocks;
     const TecBlockRect r = tec_geometry_block(&dec->geom, block);
     return tec_fc_decode_chunk(dec->model, dec->chunk_data[chunk], dec->chunk_size[chunk], &r,
-                               dec->igain, &dec->grids[group], &dec->workers.ws[slot], err,
+                               dec->igain, NULL, &dec->grids[group], &dec->workers.ws[slot], err,
                                errlen);
 }
 

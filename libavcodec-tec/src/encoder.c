@@ -418,7 +418,7 @@ static int block_task(void *ctx, int task, int slot)
         return ret;
 
     TecRansEncoder *re = &enc->workers.rans[slot];
-    ret = tec_fc_encode_block(m, yg, z, &r, enc->igain, re,
+    ret = tec_fc_encode_block(m, yg, z, &r, enc->igain, NULL, re,
                               enc->want_recon ? &enc->grids[group] : NULL, ws);
     const uint8_t *data;
     size_t size;

@@ -78,42 +78,88 @@ typedef struct BlockParams {
     int32_t *mean, *scale, *ctx_in, *sp_in;
     int n, slice;                /* positions, channels per slice */
     int h, w;
+    /* Inter blocks (doc/model.md, TEC-TT): the temporal model, the block's
+     * references and the attention output [dv][n]; NULL for intra. */
+    const TecTemporalModel *tt;
+    const TecTtBlock *refs;
+    int32_t *attention;
+    int16_t *refs_out;           /* [m][n] what the block leaves for later frames, or NULL */
 } BlockParams;
 
 static int block_params_init(const TecImageModel *m, const int32_t *params, int ph, int pw,
-                             const TecBlockRect *r, TecWorkspace *ws, BlockParams *bp)
+                             const TecBlockRect *r, const TecFcInter *inter, TecWorkspace *ws,
+                             BlockParams *bp)
 {
     const size_t n = (size_t)r->h * r->w;
     bp->n = (int)n;
     bp->h = r->h;
     bp->w = r->w;
     bp->slice = m->m / m->slices;
-    const size_t ctx_size = ((size_t)3 * m->m + bp->slice) * n;
+    bp->tt = inter ? inter->tt : NULL;
+    bp->refs = inter ? inter->refs : NULL;
+    bp->refs_out = inter ? inter->refs_out : NULL;
+    /* Context input rows: every slice's decoded values, then (intra) the
+     * next slice's mean and scale or (inter) those and the temporal rows. */
+    size_t ctx_rows = (size_t)m->m + 2 * bp->slice;
+    if (bp->tt)
+        ctx_rows += (size_t)tec_tt_extra_rows(bp->tt);
+    const size_t ctx_size = (2 * (size_t)m->m + ctx_rows) * n;
     const size_t sp_size = m->spatial ? (size_t)6 * bp->slice * ((n + 1) / 2) : 0;
-    int32_t *buf = tec_ws_get(ws, TEC_WS_CONTEXT, (ctx_size + sp_size) * sizeof(*buf));
+    const size_t att_size = bp->tt ? (size_t)bp->tt->dv * n : 0;
+    int32_t *buf = tec_ws_get(ws, TEC_WS_CONTEXT, (ctx_size + sp_size + att_size) * sizeof(*buf));
     if (!buf)
         return TEC_ENOMEM;
     bp->mean = buf;
     bp->scale = buf + (size_t)m->m * n;
     bp->ctx_in = buf + (size_t)2 * m->m * n;
     bp->sp_in = buf + ctx_size;
+    bp->attention = bp->tt ? buf + ctx_size + sp_size : NULL;
     for (int c = 0; c < m->m; c++)
         for (int y = 0; y < r->h; y++) {
             const size_t src = (size_t)c * ph * pw + (size_t)y * pw, dst = (size_t)c * n + y * r->w;
             memcpy(bp->mean + dst, params + src, r->w * sizeof(*buf));
             memcpy(bp->scale + dst, params + (size_t)m->m * ph * pw + src, r->w * sizeof(*buf));
         }
+    if (bp->tt)
+        return tec_tt_attention(bp->tt, bp->refs, bp->mean, bp->scale, r->h, r->w, bp->attention, ws);
     return 0;
+}
+
+/* Slice k's temporal rows after its mean and scale (doc/model.md): the
+ * latest reference's channels of the slice, the attention output and the
+ * latest reference's time features. */
+static void temporal_rows(const BlockParams *bp, int k, int32_t *rows)
+{
+    const size_t n = (size_t)bp->n;
+    const int w2 = bp->w + 2;
+    const int32_t *latest = bp->refs->ref[0];
+    for (int c = 0; c < bp->slice; c++) {
+        const int32_t *src = latest + (size_t)(k * bp->slice + c) * (bp->h + 2) * w2;
+        for (int y = 0; y < bp->h; y++)
+            memcpy(rows + c * n + (size_t)y * bp->w, src + (size_t)(y + 1) * w2 + 1,
+                   (size_t)bp->w * sizeof(*rows));
+    }
+    rows += (size_t)bp->slice * n;
+    memcpy(rows, bp->attention, (size_t)bp->tt->dv * n * sizeof(*rows));
+    rows += (size_t)bp->tt->dv * n;
+    for (int t = 0; t < TEC_TT_TAU; t++)
+        for (size_t i = 0; i < n; i++)
+            rows[t * n + i] = bp->refs->tau[0][t];
 }
 
 /* Before slice k is coded: its parameters refined from the slices before. */
 static int slice_context(const TecImageModel *m, BlockParams *bp, int k, TecWorkspace *ws)
 {
-    if (k == 0)
+    if (k == 0 && !bp->tt)
         return 0;
     const size_t plane = (size_t)bp->slice * bp->n, first = (size_t)k * plane;
     memcpy(bp->ctx_in + first, bp->mean + first, plane * sizeof(int32_t));
     memcpy(bp->ctx_in + first + plane, bp->scale + first, plane * sizeof(int32_t));
+    if (bp->tt) {
+        temporal_rows(bp, k, bp->ctx_in + first + 2 * plane);
+        return tec_tt_slice_context(bp->tt, k, bp->ctx_in, bp->n, bp->mean + first,
+                                    bp->scale + first, ws);
+    }
     return tec_img_channel_context(m, k, bp->ctx_in, bp->n, bp->mean + first,
                                    bp->scale + first, ws);
 }
@@ -144,7 +190,8 @@ static int slice_spatial(const TecImageModel *m, BlockParams *bp, int k, TecWork
                 row[5][j] = x + 1 < w ? val[i + 1] : 0;
             }
     }
-    int ret = tec_img_spatial_context(m, k, bp->sp_in, (int)n2, ws);
+    int ret = bp->tt ? tec_tt_spatial_context(bp->tt, k, bp->sp_in, (int)n2, ws)
+                     : tec_img_spatial_context(m, k, bp->sp_in, (int)n2, ws);
     if (ret < 0)
         return ret;
     for (int c = 0; c < gs; c++) {
@@ -173,11 +220,13 @@ static int pass_first_column(const TecImageModel *m, int pass, int y)
 static void slice_value(BlockParams *bp, size_t i, int32_t symbol, int32_t mean)
 {
     bp->ctx_in[i] = tec_saturate_i32((int64_t)symbol * 256 + mean);
+    if (bp->refs_out)
+        bp->refs_out[i] = tec_tt_reference_value(symbol, mean);
 }
 
 int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
-                        const TecBlockRect *r, const float *igain, TecRansEncoder *re,
-                        TecLatentGrid *grid, TecWorkspace *ws)
+                        const TecBlockRect *r, const float *igain, const TecFcInter *inter,
+                        TecRansEncoder *re, TecLatentGrid *grid, TecWorkspace *ws)
 {
     const int hz = tec_hyper_size(r->h), wz = tec_hyper_size(r->w);
     const int ph = 4 * hz, pw = 4 * wz;
@@ -191,7 +240,7 @@ int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
         zi[i] = round_clamped(z[i], Z_LIMIT);
     int ret = tec_img_hyper_synthesis(m, zi, hz, wz, params, ws);
     BlockParams bp;
-    if (ret < 0 || (ret = block_params_init(m, params, ph, pw, r, ws, &bp)) < 0)
+    if (ret < 0 || (ret = block_params_init(m, params, ph, pw, r, inter, ws, &bp)) < 0)
         return ret;
 
     tec_rans_enc_reset(re);
@@ -225,8 +274,8 @@ int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
 }
 
 int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size,
-                        const TecBlockRect *r, const float *igain, TecLatentGrid *grid,
-                        TecWorkspace *ws, char *err, size_t errlen)
+                        const TecBlockRect *r, const float *igain, const TecFcInter *inter,
+                        TecLatentGrid *grid, TecWorkspace *ws, char *err, size_t errlen)
 {
     const int hz = tec_hyper_size(r->h), wz = tec_hyper_size(r->w);
     const int ph = 4 * hz, pw = 4 * wz;
@@ -246,7 +295,7 @@ int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size
         return tec_err(err, errlen, TEC_EBITSTREAM, "corrupt hyper-latents");
     int ret = tec_img_hyper_synthesis(m, zi, hz, wz, params, ws);
     BlockParams bp;
-    if (ret < 0 || (ret = block_params_init(m, params, ph, pw, r, ws, &bp)) < 0)
+    if (ret < 0 || (ret = block_params_init(m, params, ph, pw, r, inter, ws, &bp)) < 0)
         return ret;
 
     const int step = m->spatial ? 2 : 1;

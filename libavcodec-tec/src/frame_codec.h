@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "model_image.h"
+#include "model_temporal.h"
 #include "rans.h"
 #include "seqheader.h"
 #include "threads.h"
@@ -67,18 +68,28 @@ static inline float *tec_grid_row(const TecLatentGrid *g, int c, int y)
     return g->y + ((size_t)c * g->h + (y - g->row0)) * g->w;
 }
 
+/* How a block is coded: intra (inter == NULL or inter->tt == NULL: the
+ * image model's contexts) or inter (the temporal model with the block's
+ * references).  refs_out, when set, receives what the block leaves for
+ * later frames ([m][bh][bw], tec_tt_reference_value), intra or inter. */
+typedef struct TecFcInter {
+    const TecTemporalModel *tt;
+    const TecTtBlock *refs;
+    int16_t *refs_out;
+} TecFcInter;
+
 /* Codes one block into re (reset first): z (float, [nh][hz][wz]) rounded,
  * then the symbols of the gained latents yg[m][bh][bw].  With a grid, the
  * decoder-side latents of the block land there at (y0, x0). */
 int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
-                        const TecBlockRect *r, const float *igain, TecRansEncoder *re,
-                        TecLatentGrid *grid, TecWorkspace *ws);
+                        const TecBlockRect *r, const float *igain, const TecFcInter *inter,
+                        TecRansEncoder *re, TecLatentGrid *grid, TecWorkspace *ws);
 
 /* Decodes one chunk into the grid; TEC_EBITSTREAM with a message on any
  * inconsistency. */
 int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size,
-                        const TecBlockRect *r, const float *igain, TecLatentGrid *grid,
-                        TecWorkspace *ws, char *err, size_t errlen);
+                        const TecBlockRect *r, const float *igain, const TecFcInter *inter,
+                        TecLatentGrid *grid, TecWorkspace *ws, char *err, size_t errlen);
 
 /* How the samples of each band of a frame are standardised for the model:
  * xn = (x - mean) / spread.  Models with frame_norm take the frame's own

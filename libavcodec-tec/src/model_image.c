@@ -726,8 +726,8 @@ int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
 
 /* Two integer 1x1 layers, ReLU between, over n positions; the output's first
  * gs rows are added to mean[gs][n], the next gs to scale (saturated). */
-static int context_layers(const TecIntConv layer[2], int gs, const int32_t *in, int n,
-                          int32_t *mean, int32_t *scale, TecWorkspace *ws)
+int tec_img_context_layers(const TecIntConv layer[2], int gs, const int32_t *in, int n,
+                           int32_t *mean, int32_t *scale, TecWorkspace *ws)
 {
     const TecIntConv *l0 = &layer[0], *l1 = &layer[1];
     int32_t *hidden = tec_ws_get(ws, TEC_WS_ACT0, (size_t)l0->cout * n * sizeof(int32_t));
@@ -747,7 +747,7 @@ static int context_layers(const TecIntConv layer[2], int gs, const int32_t *in, 
 int tec_img_channel_context(const TecImageModel *m, int k, const int32_t *in, int n,
                             int32_t *mean, int32_t *scale, TecWorkspace *ws)
 {
-    return context_layers(m->ctx[k], m->m / m->slices, in, n, mean, scale, ws);
+    return tec_img_context_layers(m->ctx[k], m->m / m->slices, in, n, mean, scale, ws);
 }
 
 int tec_img_spatial_context(const TecImageModel *m, int k, int32_t *in, int n,
@@ -755,7 +755,7 @@ int tec_img_spatial_context(const TecImageModel *m, int k, int32_t *in, int n,
 {
     const size_t gs = (size_t)(m->m / m->slices);
     /* in is read whole before the first row group is written. */
-    return context_layers(m->sp[k], (int)gs, in, n, in, in + gs * n, ws);
+    return tec_img_context_layers(m->sp[k], (int)gs, in, n, in, in + gs * n, ws);
 }
 
 int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, int wz,

@@ -128,6 +128,10 @@ int tec_img_hyper_synthesis(const TecImageModel *m, const int32_t *z, int hz, in
  * (saturated).  Bit-exact. */
 int tec_img_channel_context(const TecImageModel *m, int k, const int32_t *in, int n,
                             int32_t *mean, int32_t *scale, TecWorkspace *ws);
+/* Two 1x1 integer layers (ReLU between) of a context over n positions: in
+ * [cin][n] -> 2 gs corrections added (saturated) to mean and scale [gs][n]. */
+int tec_img_context_layers(const TecIntConv layer[2], int gs, const int32_t *in, int n,
+                           int32_t *mean, int32_t *scale, TecWorkspace *ws);
 /* Spatial (checkerboard) context of slice k over n non-anchor positions:
  * in holds 6 x m / slices rows of n, the slice's means and raw scales there,
  * then the decoded anchors above, below, left and right of each (0 outside

@@ -154,6 +154,85 @@ def spatial_context(k, values, mean, raw, bh, bw, t):
     return mean, raw
 
 
+# ------------------------------------------------------------ TEC-TT (inter)
+
+def reference_latents(sym, mu):
+    """What a decoded frame leaves for the frames after it: each latent as
+    the integer symbol + round(mean), clamped to 16 bits (doc/model.md)."""
+    return np.clip(sym + np.floor_divide(mu + 128, 256), -32768, 32767)
+
+
+def convert_reference_int(r, lg_cur, lig_ref, exp2):
+    """r (M, ...) integers of a reference coded at another position, in the
+    current frame's gained domain, Q8: r * 2^d, d = lg_cur + lig_ref (Q16)."""
+    d = np.clip(lg_cur + lig_ref, -20 << 16, 20 << 16)
+    e = d >> 16
+    mant = exp2[(d >> 8) & 255].astype(np.int64)
+    shape = (-1,) + (1,) * (r.ndim - 1)
+    prod = r.astype(np.int64) * mant.reshape(shape)
+    sh = (7 - e).reshape(shape)
+    down = (prod + (np.int64(1) << np.maximum(sh - 1, 0))) >> np.maximum(sh, 0)
+    up = prod << np.maximum(-sh, 0)
+    return saturate32(np.where(sh > 0, down, up))
+
+
+def log_gain_at_int(lg, pos):
+    q = lg.shape[0]
+    a = min(pos >> 8, q - 1)
+    t = pos & 255 if a + 1 < q else 0
+    if t == 0:
+        return lg[a].astype(np.int64)
+    return lg[a].astype(np.int64) + (((lg[a + 1].astype(np.int64) - lg[a]) * t) >> 8)
+
+
+def temporal_attention(rc, inside, tau, mean, raw, bh, bw, t, hp):
+    """The attention output (heads x value, n) of a block: rc[j] the
+    converted references over the block and a halo of one (M, bh+2, bw+2),
+    inside[j] 1 where that position lies in the frame, tau[j] the time
+    features of reference j."""
+    heads, dkh, dvh = hp["tt_heads"], hp["tt_key"], hp["tt_value"]
+    dk, dv = heads * dkh, heads * dvh
+    n = bh * bw
+    exp = t["tt.exp"].astype(np.int64)
+    query = dense_int(np.concatenate([mean, raw], 0), t["tt.q.weight"], t["tt.q.bias"])  # (dk, n)
+    pos = t["tt.pos"].astype(np.int64)                       # (9, dk)
+    scores, values, oks = [], [], []
+    for j in range(len(rc)):
+        m = rc[j].shape[0]
+        kv = dense_int(rc[j].reshape(m, -1), t["tt.kv.weight"], t["tt.kv.bias"]).reshape(dk + dv, bh + 2, bw + 2)
+        tk = dense_int(np.asarray(tau[j], np.int64)[:, None], t["tt.tk.weight"], t["tt.tk.bias"])[:, 0]
+        for wi in range(9):
+            dy, dx = divmod(wi, 3)
+            win = kv[:, dy:dy + bh, dx:dx + bw].reshape(dk + dv, n)
+            key = saturate32(win[:dk] + tk[:, None] + pos[wi][:, None])
+            prod = (query * key).reshape(heads, dkh, n).sum(1)
+            scores.append((prod + 512) >> 10)                # (heads, n)
+            values.append(win[dk:].reshape(heads, dvh, n))
+            oks.append(np.broadcast_to(inside[j][dy:dy + bh, dx:dx + bw].reshape(1, n), (heads, n)))
+    s = np.stack(scores)                                     # (T, heads, n)
+    ok = np.stack(oks).astype(bool)
+    mx = np.where(ok, s, np.iinfo(np.int64).min).max(0)
+    e = np.where(ok, exp[np.minimum((mx[None] - np.where(ok, s, mx[None])) >> 2, len(exp) - 1)], 0)
+    e = np.where(ok & (((mx[None] - s) >> 2) < len(exp)), e, 0)
+    den = e.sum(0)                                           # (heads, n)
+    num = (e[:, :, None, :] * np.stack(values)).sum(0)       # (heads, dvh, n)
+    o = np.floor_divide(2 * num + den[:, None, :], 2 * den[:, None, :])
+    return saturate32(o.reshape(dv, n))
+
+
+def temporal_slice_context(k, values, mean, raw, latest, o, tau0, t):
+    """Slice k's mean and raw scale in an inter frame: [decoded slices < k,
+    the slice's hyperprior mean and scale, the latest reference's slice k,
+    the attention output, the latest reference's time features]."""
+    n = mean.shape[1]
+    tau_b = np.broadcast_to(np.asarray(tau0, np.int64)[:, None], (len(tau0), n))
+    a = np.concatenate([values, mean, raw, latest, o, tau_b], 0)
+    h = np.maximum(dense_int(a, t[f"tt.c{k}.l0.weight"], t[f"tt.c{k}.l0.bias"]), 0)
+    d = dense_int(h, t[f"tt.c{k}.l1.weight"], t[f"tt.c{k}.l1.bias"])
+    gs = mean.shape[0]
+    return saturate32(mean + d[:gs]), saturate32(raw + d[gs:])
+
+
 def parse_seq_header(data):
     if data[:4] != b"TECS":
         raise ValueError("not a sequence header")

@@ -1,0 +1,71 @@
+/* Reference frames of inter coding: what each decoded frame leaves for the
+ * frames after it (its latents as 16-bit integers, doc/model.md), kept per
+ * band group and block row, compressed with zstd, so the references of a
+ * full Sentinel-2 tile stay far below its float latents (5.8 GB each). */
+#ifndef TEC_REFS_H
+#define TEC_REFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model_temporal.h"
+
+#define TEC_REF_SLOTS (TEC_TT_MAX_REFS + 1)  /* the references and the frame being coded */
+#define TEC_REF_NO_DAY INT64_MIN
+
+typedef struct TecRefFrame {
+    int valid;                 /* every block row stored */
+    uint64_t gop;              /* which keyframe it follows */
+    int gop_index;             /* frames since that keyframe */
+    int position;              /* quality position it was coded at */
+    int64_t day;               /* acquisition day since 1970, or TEC_REF_NO_DAY */
+    uint8_t **rows;            /* [groups][block_rows] compressed int16 [m][rows][lat_w] */
+    size_t *sizes;
+} TecRefFrame;
+
+typedef struct TecRefStore {
+    int m, groups, lat_h, lat_w, block_rows;
+    TecRefFrame frame[TEC_REF_SLOTS];
+    int current;               /* slot of the frame being coded, -1 none */
+    int16_t *staging;          /* [groups][m][TEC_BLOCK][lat_w]: the block row being coded */
+    /* Decompressed block rows of the references of the frame being coded:
+     * [refs][groups][3 block rows][m][TEC_BLOCK][lat_w], by row % 3. */
+    int16_t *window;
+    int window_row[TEC_TT_MAX_REFS][3];
+    int window_refs;
+    int refs[TEC_TT_MAX_REFS]; /* their slots, latest first */
+    void *zctx, *dctx;
+    size_t stored;             /* compressed bytes held, for the benchmarks */
+} TecRefStore;
+
+int tec_refs_init(TecRefStore *s, int m, int groups, int lat_h, int lat_w);
+void tec_refs_free(TecRefStore *s);
+/* Forgets every reference (a seek, a keyframe's start, a lost frame). */
+void tec_refs_reset(TecRefStore *s);
+
+/* The slot that holds gop_index of gop, or -1. */
+int tec_refs_find(const TecRefStore *s, uint64_t gop, int gop_index);
+/* Starts storing a frame (in the slot of the oldest one) and selects its
+ * references (slots, latest first; n may be 0). */
+int tec_refs_begin(TecRefStore *s, uint64_t gop, int gop_index, int position, int64_t day,
+                   const int *refs, int n);
+/* Where block (group, columns x0..) of the current block row writes what it
+ * leaves: [m][TEC_BLOCK][lat_w] at column x0, row stride lat_w. */
+static inline int16_t *tec_refs_staging(TecRefStore *s, int group)
+{
+    return s->staging + (size_t)group * s->m * 32 * s->lat_w;
+}
+/* Compresses the staged block row `row` into the current frame. */
+int tec_refs_store_row(TecRefStore *s, int row);
+/* Marks the current frame complete (valid) or lost. */
+void tec_refs_end(TecRefStore *s, int ok);
+
+/* Makes block rows row-1 .. row+1 of every reference readable. */
+int tec_refs_load_rows(TecRefStore *s, int row);
+/* The block's references with a halo of one position, converted to the
+ * current frame's domain: out[m][h+2][w+2] per reference, inside[] where
+ * the position lies in the frame. */
+void tec_refs_block(const TecRefStore *s, int ref, int group, int y0, int x0, int h, int w,
+                    const TecTtFactor *f, int32_t *out, uint8_t *inside);
+
+#endif
