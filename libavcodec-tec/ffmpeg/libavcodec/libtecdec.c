@@ -25,7 +25,6 @@
 #include "libavutil/avstring.h"
 #include "libavutil/common.h"
 #include "libavutil/dict.h"
-#include "libavutil/fifo.h"
 #include "libavutil/imgutils.h"
 #include "libavutil/intreadwrite.h"
 #include "libavutil/mem.h"
@@ -57,7 +56,6 @@ typedef struct TecDecContext {
     uint16_t *lut;          /* output=rgb: sample -> display value */
     AVPacket *pkt;          /* a packet libtec did not take yet */
     int have_pkt;
-    AVFifo *props;          /* AVPacket * (no data): one per frame in flight */
     int64_t frames;
 } TecDecContext;
 
@@ -182,8 +180,7 @@ static av_cold int libtec_decode_init(AVCodecContext *avctx)
     avctx->color_range = AVCOL_RANGE_JPEG;
 
     s->pkt = av_packet_alloc();
-    s->props = av_fifo_alloc2(4, sizeof(AVPacket *), AV_FIFO_FLAG_AUTO_GROW);
-    if (!s->pkt || !s->props)
+    if (!s->pkt)
         return AVERROR(ENOMEM);
     return 0;
 }
@@ -211,11 +208,16 @@ static int open_decoder(AVCodecContext *avctx)
     return 0;
 }
 
-static void drop_props(TecDecContext *s)
+/* A packet's properties (an AVPacket without data) ride with it through
+ * libtec as the user_data of the packet and then of its picture; a picture
+ * not yet received holds one, so take it before a flush or close. */
+static void drop_pending(TecDecContext *s)
 {
-    AVPacket *p;
-    while (av_fifo_read(s->props, &p, 1) >= 0)
-        av_packet_free(&p);
+    TecPicture pic;
+    if (s->dec && tec_decoder_receive_frame(s->dec, &pic) == TEC_OK) {
+        AVPacket *props = pic.user_data;
+        av_packet_free(&props);
+    }
 }
 
 /* Metadata of a packet: the time fields from the demuxer or encoder. */
@@ -331,6 +333,7 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
 {
     TecDecContext *s = avctx->priv_data;
     TecPicture pic;
+    TecPacket tpkt;
     AVPacket *props;
     int ret, stalled = 0;
 
@@ -338,17 +341,17 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
         if (s->dec) {
             ret = tec_decoder_receive_frame(s->dec, &pic);
             if (ret == TEC_OK || (ret != TEC_EAGAIN && ret != TEC_EOF)) {
-                if (av_fifo_read(s->props, &props, 1) < 0) {
-                    av_log(avctx, AV_LOG_ERROR, "libtec returned more frames than packets\n");
-                    return AVERROR_BUG;
-                }
                 s->frames++;
                 if (ret < 0) {
                     av_log(avctx, AV_LOG_ERROR, "frame %"PRId64": %s\n", s->frames - 1,
                            tec_decoder_error(s->dec));
-                    av_packet_free(&props);
                     s->need_key = 1;
                     return tec_error_to_av(ret);
+                }
+                props = pic.user_data;
+                if (!props) {
+                    av_log(avctx, AV_LOG_ERROR, "libtec returned a frame without its packet\n");
+                    return AVERROR_BUG;
                 }
                 ret = output_picture(avctx, frame, &pic);
                 if (ret >= 0)
@@ -412,7 +415,18 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
                 av_packet_unref(s->pkt);
                 return AVERROR_INVALIDDATA;
             }
-            ret = tec_decoder_send_packet(s->dec, s->pkt->data, s->pkt->size, t, has_time);
+            props = av_packet_alloc();
+            ret = props ? av_packet_copy_props(props, s->pkt) : AVERROR(ENOMEM);
+            if (ret < 0) {
+                av_packet_free(&props);
+                return ret;
+            }
+            props->size = s->pkt->size;   /* for frame->pkt_size; no data */
+            tpkt = (TecPacket){ .data = s->pkt->data, .size = s->pkt->size, .time_ms = t,
+                                .has_time = has_time, .user_data = props };
+            ret = tec_decoder_send(s->dec, &tpkt);
+            if (ret < 0)
+                av_packet_free(&props);   /* libtec keeps it only with a picture */
             if (ret == TEC_EAGAIN) {
                 stalled = 1;  /* a frame is waiting: take it first, keep the packet */
                 continue;
@@ -428,17 +442,7 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
             }
             if (key)
                 s->need_key = 0;
-            props = av_packet_alloc();
-            ret = props ? av_packet_copy_props(props, s->pkt) : AVERROR(ENOMEM);
-            if (props)
-                props->size = s->pkt->size;   /* for frame->pkt_size; no data */
             av_packet_unref(s->pkt);
-            if (ret >= 0)
-                ret = av_fifo_write(s->props, &props, 1);
-            if (ret < 0) {
-                av_packet_free(&props);
-                return ret;
-            }
         }
     }
 }
@@ -447,8 +451,8 @@ static av_cold void libtec_decode_flush(AVCodecContext *avctx)
 {
     TecDecContext *s = avctx->priv_data;
     /* After a seek: the same decoder and weights, nothing pending. */
+    drop_pending(s);
     tec_decoder_flush(s->dec);
-    drop_props(s);
     av_packet_unref(s->pkt);
     s->have_pkt = 0;
     s->eof_sent = 0;
@@ -457,11 +461,8 @@ static av_cold void libtec_decode_flush(AVCodecContext *avctx)
 static av_cold int libtec_decode_close(AVCodecContext *avctx)
 {
     TecDecContext *s = avctx->priv_data;
+    drop_pending(s);
     tec_decoder_close(&s->dec);
-    if (s->props) {
-        drop_props(s);
-        av_fifo_freep2(&s->props);
-    }
     av_packet_free(&s->pkt);
     av_freep(&s->lut);
     return 0;
