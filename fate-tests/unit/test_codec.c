@@ -460,7 +460,7 @@ static void test_api(void)
     tec_encoder_close(&enc);
     free(copy);
     free(frame);
-    CHECK(!strcmp(tec_version(), "0.2.0"));
+    CHECK(!strcmp(tec_version(), "0.3.0"));
     CHECK(strlen(tec_strerror(TEC_EBITSTREAM)) > 0);
     CHECK(strlen(tec_strerror(12345)) > 0);
 }
@@ -486,10 +486,18 @@ static void test_growth(void)
     settings_for(&s, 2, 40, 30, 1);
     for (size_t i = 0; i < sizeof(s.reserved) / sizeof(s.reserved[0]); i++)
         CHECK(s.reserved[i] == 0);
-    s.reserved[7] = 1;
+    const size_t last = sizeof(s.reserved) / sizeof(s.reserved[0]) - 1;
+    s.reserved[last] = 1;
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
     CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "reserved") != NULL);
-    s.reserved[7] = 0;
+    s.reserved[last] = 0;
+    s.reserved_int = 1;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    s.reserved_int = 0;
+    s.context_frames = TEC_MAX_CONTEXT + 1;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "context") != NULL);
+    s.context_frames = 0;
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), 0);
 
     /* user_data: picture -> packet and reconstruction in the encoder, packet
@@ -809,11 +817,18 @@ static void test_quality_adaptation(void)
         coded_free(&fb);
     }
 
-    /* The packet parser needs the first 4 bytes and a known frame type. */
-    const uint8_t p[4] = { 0, 0, 0x34, 0x02 }, inter[4] = { 1, 0, 0, 0 }, bad[4] = { 2, 0, 0, 0 };
+    /* The packet parser needs the first 4 bytes and a known frame type, and
+     * for an inter frame its inter section (3 frames after the keyframe, 1
+     * reference, 10 chunks of which 2 inter). */
+    const uint8_t p[4] = { 0, 0, 0x34, 0x02 }, bad[4] = { 2, 0, 0, 0 };
+    const uint8_t inter[8 + 12 + 2] = { 1, 0, 0, 0, 10, 0, 0, 0, 3, 0, 1, 0, 0xff, 0xff, 5, 0,
+                                        1, 2, 3, 4, 0x41, 0x00 };
     TecPacketInfo pi;
     CHECK(tec_parse_packet(p, 4, &pi) == 0 && pi.intra == 1 && pi.position == 0x234);
-    CHECK(tec_parse_packet(inter, 4, &pi) == 0 && pi.intra == 0);
+    CHECK(tec_parse_packet(inter, sizeof(inter), &pi) == 0 && pi.intra == 0 &&
+          pi.gop_index == 3 && pi.n_refs == 1 && pi.inter_chunks == 2 && pi.n_chunks == 10);
+    CHECK_EQ_INT(tec_parse_packet(inter, 4, &pi), TEC_EBITSTREAM);
+    CHECK_EQ_INT(tec_parse_packet(inter, sizeof(inter) - 1, &pi), TEC_EBITSTREAM);
     CHECK_EQ_INT(tec_parse_packet(p, 3, &pi), TEC_EBITSTREAM);
     CHECK_EQ_INT(tec_parse_packet(bad, 4, &pi), TEC_EBITSTREAM);
     CHECK_EQ_INT(tec_parse_packet(NULL, 4, &pi), TEC_EINVAL);

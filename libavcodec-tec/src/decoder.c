@@ -8,7 +8,9 @@
 #include "errors.h"
 #include "frame_codec.h"
 #include "model_image.h"
+#include "model_temporal.h"
 #include "interpolation.h"
+#include "refs.h"
 #include "replication.h"
 #include "seqheader.h"
 #include "weights.h"
@@ -37,6 +39,18 @@ struct TecDecoder {
     const uint8_t **chunk_data;
     size_t *chunk_size;
     int *chunk_status;
+
+    /* Inter frames: the temporal model, the references, the keyframes seen
+     * (references are looked up within the group of the last one) and the
+     * current packet's inter section. */
+    TecTemporalModel *tt;
+    int refs_on;
+    TecRefStore refs;
+    int gop_index;
+    TecInterHeader inter;
+    int is_inter, position;
+    TecTtFactor *factors;
+    int32_t tau[TEC_TT_MAX_REFS][TEC_TT_TAU];
 
     TecPicture pic;
     int has_frame, flushed;
@@ -89,6 +103,8 @@ static int load_model(TecDecoder *dec, const char *weights_dir)
         return TEC_EMODEL;
     }
     ret = tec_img_load(&dec->model, w, msg, sizeof(msg));
+    if (ret >= 0)
+        ret = tec_tt_load(&dec->tt, w, dec->model, msg, sizeof(msg));
     tec_weights_free(&w);
     if (ret < 0)
         return fail(NULL, ret, "%s: %s", path, msg);
@@ -163,6 +179,11 @@ static void free_frame_state(TecDecoder *dec)
     free(dec->chunk_status);
     tec_repl_free(&dec->repl);
     tec_interp_free(&dec->interp);
+    if (dec->refs_on)
+        tec_refs_free(&dec->refs);
+    dec->refs_on = 0;
+    free(dec->factors);
+    dec->factors = NULL;
     dec->grids = NULL;
     dec->samples = NULL;
     dec->chunk_data = NULL;
@@ -179,6 +200,7 @@ void tec_decoder_close(TecDecoder **pdec)
     free(dec->gain);
     free(dec->igain);
     tec_workers_free(&dec->workers);
+    tec_tt_free(&dec->tt);
     tec_img_free(&dec->model);
     free(dec);
     *pdec = NULL;
@@ -206,6 +228,12 @@ static int alloc_frame_state(TecDecoder *dec)
     /* Synthesising block row r needs latent rows [32 r - halo, 32 r + 32 + halo);
      * the window keeps those and the rest of block row r + 1, decoded ahead. */
     const int window = imin(g->lat_h, 2 * TEC_BLOCK + TEC_SYNTH_HALO);
+    if (ok && dec->tt && dec->hdr.inter_allowed) {
+        dec->factors = calloc(TEC_TT_MAX_REFS, sizeof(*dec->factors));
+        ok = dec->factors && tec_refs_init(&dec->refs, dec->model->m, groups, g->lat_h,
+                                           g->lat_w) == 0;
+        dec->refs_on = 1;
+    }
     for (int i = 0; ok && i < groups; i++) {
         dec->grids[i].h = window;
         dec->grids[i].w = g->lat_w;
@@ -229,11 +257,16 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
     TecPacketHeader ph;
     if (size < TEC_PACKET_HEADER || tec_packet_header_read(data, size, &ph) < 0)
         return fail(dec, TEC_EBITSTREAM, "packet of %zu bytes is too short", size);
-    if (ph.frame_type != TEC_FRAME_INTRA) {
-        if (ph.frame_type == TEC_FRAME_INTER && dec->hdr.inter_allowed)
-            return fail(dec, TEC_EUNSUPPORTED, "inter frames are not supported by this build");
+    if (ph.frame_type == TEC_FRAME_INTER) {
+        if (!dec->hdr.inter_allowed)
+            return fail(dec, TEC_EBITSTREAM, "inter frame in a stream whose header has none");
+        if (!dec->tt)
+            return fail(dec, TEC_EBITSTREAM, "inter frame, but model '%s' has no temporal model",
+                        dec->hdr.info.model);
+    } else if (ph.frame_type != TEC_FRAME_INTRA) {
         return fail(dec, TEC_EBITSTREAM, "unknown frame type %d", ph.frame_type);
     }
+    dec->is_inter = ph.frame_type == TEC_FRAME_INTER;
     const int flags = ph.flags;
     if (flags & ~(TEC_PACKET_REPLICATION | TEC_PACKET_INTERPOLATION))
         return fail(dec, TEC_EBITSTREAM, "unknown packet flags 0x%02x", flags);
@@ -244,12 +277,21 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
     if (ph.n_chunks != n_chunks)
         return fail(dec, TEC_EBITSTREAM, "packet has %u chunks, the geometry needs %zu",
                     ph.n_chunks, n_chunks);
+    size_t head = TEC_PACKET_HEADER;
+    if (dec->is_inter) {
+        char why[128];
+        size_t used;
+        if (tec_inter_header_read(data + head, size - head, n_chunks, &dec->inter, &used, why,
+                                  sizeof(why)) < 0)
+            return fail(dec, TEC_EBITSTREAM, "%s", why);
+        head += used;
+    }
     const size_t stats = tec_norm_packet_size(dec->model, &dec->hdr);
-    if (size - TEC_PACKET_HEADER < stats)
+    if (size - head < stats)
         return fail(dec, TEC_EBITSTREAM, "packet truncated in the band statistics");
-    if (stats && tec_norm_read(&dec->hdr, data + TEC_PACKET_HEADER, &dec->norm) < 0)
+    if (stats && tec_norm_read(&dec->hdr, data + head, &dec->norm) < 0)
         return fail(dec, TEC_EBITSTREAM, "band statistics with a zero spread");
-    size_t head = TEC_PACKET_HEADER + stats;
+    head += stats;
     tec_repl_clear(&dec->repl);
     if (flags & TEC_PACKET_REPLICATION) {
         char why[128];
@@ -296,9 +338,41 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
 {
     const int group = chunk / dec->geom.n_blocks, block = chunk % dec->geom.n_blocks;
     const TecBlockRect r = tec_geometry_block(&dec->geom, block);
-    return tec_fc_decode_chunk(dec->model, dec->chunk_data[chunk], dec->chunk_size[chunk], &r,
-                               dec->igain, NULL, &dec->grids[group], &dec->workers.ws[slot], err,
-                               errlen);
+    TecWorkspace *ws = &dec->workers.ws[slot];
+    if (!dec->refs_on)
+        return tec_fc_decode_chunk(dec->model, dec->chunk_data[chunk], dec->chunk_size[chunk],
+                                   &r, dec->igain, NULL, &dec->grids[group], ws, err, errlen);
+    /* What the block leaves for later frames, and (inter chunks) the
+     * references around it, as the encoder built them. */
+    const TecImageModel *m = dec->model;
+    const int inter = dec->is_inter && tec_inter_chunk(&dec->inter, (size_t)chunk);
+    const int n_refs = inter ? dec->inter.n_refs : 0;
+    const size_t n = (size_t)r.h * r.w, nh = (size_t)(r.h + 2) * (r.w + 2);
+    uint8_t *buf = tec_ws_get(ws, TEC_WS_TEMPORAL, m->m * n * sizeof(int16_t) +
+                              (size_t)n_refs * m->m * nh * sizeof(int32_t) + nh);
+    if (!buf)
+        return TEC_ENOMEM;
+    int16_t *left = (int16_t *)buf;
+    int32_t *refs = (int32_t *)(left + (size_t)m->m * n);
+    uint8_t *in_frame = (uint8_t *)(refs + (size_t)n_refs * m->m * nh);
+    TecTtBlock tb = { .n_refs = n_refs, .inside = in_frame };
+    for (int j = 0; j < n_refs; j++) {
+        int32_t *rc = refs + (size_t)j * m->m * nh;
+        tec_refs_block(&dec->refs, j, group, r.y0, r.x0, r.h, r.w, &dec->factors[j], rc, in_frame);
+        tb.ref[j] = rc;
+        memcpy(tb.tau[j], dec->tau[j], sizeof(tb.tau[j]));
+    }
+    const TecFcInter how = { inter ? dec->tt : NULL, inter ? &tb : NULL, left };
+    int ret = tec_fc_decode_chunk(m, dec->chunk_data[chunk], dec->chunk_size[chunk], &r,
+                                  dec->igain, &how, &dec->grids[group], ws, err, errlen);
+    if (ret < 0)
+        return ret;
+    int16_t *row = tec_refs_staging(&dec->refs, group);
+    for (int c = 0; c < m->m; c++)
+        for (int y = 0; y < r.h; y++)
+            memcpy(row + ((size_t)c * TEC_BLOCK + y) * dec->geom.lat_w + r.x0,
+                   left + ((size_t)c * r.h + y) * r.w, (size_t)r.w * sizeof(int16_t));
+    return 0;
 }
 
 static int chunk_task(void *ctx, int task, int slot)
@@ -316,7 +390,10 @@ static int decode_block_row(TecDecoder *dec, int row)
 {
     const int tasks = dec->hdr.n_groups * dec->geom.block_cols;
     dec->task_row = row;
-    int ret = tec_workers_run(&dec->workers, dec->workers.count, tasks, chunk_task, dec);
+    int ret;
+    if (dec->refs_on && dec->is_inter && (ret = tec_refs_load_rows(&dec->refs, row)) < 0)
+        return fail(dec, ret, "reference frames unreadable at block row %d", row);
+    ret = tec_workers_run(&dec->workers, dec->workers.count, tasks, chunk_task, dec);
     if (ret < 0)
         return fail(dec, ret, "chunk decoding failed (%s)", tec_strerror(ret));
     for (int t = 0; t < tasks; t++) {
@@ -330,7 +407,41 @@ static int decode_block_row(TecDecoder *dec, int row)
                         i / dec->geom.n_blocks, i % dec->geom.n_blocks, why);
         }
     }
+    if (dec->refs_on && (ret = tec_refs_store_row(&dec->refs, row)) < 0)
+        return fail(dec, ret, "out of memory for the reference frames");
     return 0;
+}
+
+/* Finds the frames an inter packet references in the group of the last
+ * keyframe; a frame lost or cut away since then stops here, with the
+ * frame named, until the next keyframe. */
+static int select_references(TecDecoder *dec)
+{
+    int slots[TEC_TT_MAX_REFS];
+    TecRefStore *rs = &dec->refs;
+    if (!dec->is_inter) {
+        tec_refs_reset(rs);
+        dec->gop_index = 0;
+        return tec_refs_begin(rs, 0, 0, dec->position, TEC_REF_NO_DAY, NULL, 0);
+    }
+    const TecInterHeader *ih = &dec->inter;
+    for (int j = 0; j < ih->n_refs; j++) {
+        const int want = ih->gop_index - 1 - j;
+        slots[j] = tec_refs_find_crc(rs, want, ih->crc[j]);
+        if (slots[j] < 0)
+            return fail(dec, TEC_EBITSTREAM, "inter frame %d after its keyframe: the frame %d "
+                        "after the keyframe it refers to was not decoded (a cut stream, a seek or "
+                        "a lost frame); frames resume at the next keyframe", ih->gop_index, want);
+    }
+    dec->gop_index = ih->gop_index;
+    for (int j = 0; j < ih->n_refs; j++) {
+        const int ref_pos = rs->frame[slots[j]].position;
+        tec_tt_factors(dec->tt, dec->position, ref_pos, &dec->factors[j]);
+        tec_tt_time_features(ih->gap[j], ih->doy, dec->position, ref_pos, j, dec->tau[j]);
+    }
+    int ret = tec_refs_begin(rs, 0, ih->gop_index, dec->position, TEC_REF_NO_DAY, slots,
+                             ih->n_refs);
+    return ret < 0 ? fail(dec, ret, "out of memory for the reference frames") : 0;
 }
 
 /* Moves every group's window to start at latent row row0, keeping the rows
@@ -386,6 +497,9 @@ static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
     if ((ret = alloc_frame_state(dec)) < 0 || (ret = parse_packet(dec, data, size, &position)) < 0)
         return ret;
     tec_img_gains(dec->model, position, dec->gain, dec->igain);
+    dec->position = position;
+    if (dec->refs_on && (ret = select_references(dec)) < 0)
+        return ret;
 
     /* Block rows are entropy-decoded one ahead of the synthesis, so only a
      * window of latents is ever held.  A corrupt chunk stops the frame at its
@@ -426,9 +540,15 @@ int tec_decoder_send(TecDecoder *dec, const TecPacket *pkt)
     if (dec->has_frame)
         return fail(dec, TEC_EAGAIN, "receive the pending frame first");
 
-    /* A corrupt packet still takes its place in the stream. */
+    /* A corrupt packet still takes its place in the stream.  It leaves no
+     * reference, so the inter frames after it fail until the next keyframe. */
     int ret = decode_packet(dec, pkt->data, pkt->size);
     dec->frame_index++;
+    if (dec->refs_on) {
+        tec_refs_end(&dec->refs, ret >= 0, ret >= 0 ? tec_crc32(0, pkt->data, pkt->size) : 0);
+        if (ret < 0)
+            tec_refs_reset(&dec->refs);
+    }
     if (ret < 0)
         return ret;
     const TecGeometry *g = &dec->geom;
@@ -451,6 +571,8 @@ void tec_decoder_flush(TecDecoder *dec)
         return;
     dec->has_frame = 0;
     dec->flushed = 0;
+    if (dec->refs_on)
+        tec_refs_reset(&dec->refs);
 }
 
 int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic)

@@ -9,7 +9,9 @@
 #include "errors.h"
 #include "frame_codec.h"
 #include "model_image.h"
+#include "model_temporal.h"
 #include "interpolation.h"
+#include "refs.h"
 #include "replication.h"
 #include "seqheader.h"
 #include "weights.h"
@@ -63,6 +65,21 @@ struct TecEncoder {
     TecPacket pending;
     int has_pending, flushed;
     int64_t frame_index;
+
+    /* Inter coding (doc/model.md, TEC-TT): on when the model has a temporal
+     * model and keyframes are more than one frame apart. */
+    TecTemporalModel *tt;
+    int inter_on, keyframe_interval, context;
+    TecRefStore refs;
+    uint64_t gop;              /* keyframes so far */
+    int gop_index;             /* of the frame being coded: 0 = keyframe */
+    int n_refs;                /* of the frame being coded */
+    int ref_slot;              /* where it is stored */
+    TecInterHeader inter;      /* its inter section */
+    TecTtFactor *factors;      /* [TEC_TT_MAX_REFS] */
+    int32_t tau[TEC_TT_MAX_REFS][TEC_TT_TAU];
+    uint8_t *chunk_inter;      /* [n_chunks]: 1 = coded with the temporal model */
+    TecRansEncoder *rans_inter; /* one per worker */
 
     int want_recon;
     TecLatentGrid *grids;      /* decoder-side latents of the pending frame */
@@ -127,6 +144,12 @@ static int check_settings(const TecEncoderSettings *s)
     if (s->keyframe_interval < 0 || s->keyframe_interval > 65535)
         return fail(NULL, TEC_EINVAL, "keyframe interval must be 0..65535, got %d",
                     s->keyframe_interval);
+    if (s->context_frames < 0 || s->context_frames > TEC_MAX_CONTEXT)
+        return fail(NULL, TEC_EINVAL, "context must be 1..%d frames (0 = default %d), got %d",
+                    TEC_MAX_CONTEXT, TEC_DEFAULT_CONTEXT, s->context_frames);
+    if (s->reserved_int)
+        return fail(NULL, TEC_EINVAL, "reserved settings field is not zero (settings from a "
+                    "newer libtec? start from tec_encoder_default_settings)");
     if (s->model && !tec_seq_model_name_ok(s->model))
         return fail(NULL, TEC_EINVAL, "invalid model name '%s'", s->model);
     for (int b = 0; b < s->bands; b++) {
@@ -165,6 +188,8 @@ static int load_model(TecEncoder *enc, const TecEncoderSettings *s, const char *
     if (ret < 0)
         return fail(NULL, ret, "%s", msg);
     ret = tec_img_load(&enc->model, w, msg, sizeof(msg));
+    if (ret >= 0)
+        ret = tec_tt_load(&enc->tt, w, enc->model, msg, sizeof(msg));
     tec_weights_free(&w);
     if (ret < 0)
         return fail(NULL, ret, "%s: %s", path, msg);
@@ -226,6 +251,17 @@ static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
         if (!enc->window)
             return TEC_ENOMEM;
     }
+    if (enc->inter_on) {
+        const size_t n_chunks = (size_t)groups * g->n_blocks;
+        enc->factors = calloc(TEC_TT_MAX_REFS, sizeof(*enc->factors));
+        enc->chunk_inter = calloc(n_chunks, sizeof(*enc->chunk_inter));
+        enc->rans_inter = calloc((size_t)enc->workers.count, sizeof(*enc->rans_inter));
+        if (!enc->factors || !enc->chunk_inter || !enc->rans_inter ||
+            tec_refs_init(&enc->refs, m->m, groups, g->lat_h, g->lat_w) < 0)
+            return TEC_ENOMEM;
+        for (int i = 0; i < enc->workers.count; i++)
+            tec_rans_enc_init(&enc->rans_inter[i]);
+    }
     if (enc->want_recon) {
         enc->grids = calloc((size_t)groups, sizeof(*enc->grids));
         enc->recon = malloc((size_t)s->bands * g->height * g->width * sizeof(uint16_t));
@@ -264,7 +300,14 @@ int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
     info->bands = s->bands;
     info->width = s->width;
     info->height = s->height;
-    info->keyframe_interval = s->keyframe_interval ? s->keyframe_interval : 1;
+    enc->keyframe_interval = s->keyframe_interval ? s->keyframe_interval
+                                                  : TEC_DEFAULT_KEYFRAME_INTERVAL;
+    enc->context = s->context_frames ? s->context_frames : TEC_DEFAULT_CONTEXT;
+    enc->inter_on = enc->tt && enc->keyframe_interval > 1;
+    /* A model without a temporal model codes every frame intra: the header
+     * says so, whatever interval was asked for. */
+    info->keyframe_interval = enc->inter_on ? enc->keyframe_interval : 1;
+    enc->hdr.inter_allowed = enc->inter_on;
     snprintf(info->model, sizeof(info->model), "%s", model_name);
     info->model_checksum = enc->model->checksum;
     fill_band_names(info, s);
@@ -317,7 +360,16 @@ void tec_encoder_close(TecEncoder **penc)
     free(enc->gain);
     free(enc->igain);
     free(enc->input_bias);
+    if (enc->rans_inter)
+        for (int i = 0; i < enc->workers.count; i++)
+            tec_rans_enc_free(&enc->rans_inter[i]);
+    free(enc->rans_inter);
+    free(enc->factors);
+    free(enc->chunk_inter);
+    if (enc->inter_on)
+        tec_refs_free(&enc->refs);
     tec_workers_free(&enc->workers);
+    tec_tt_free(&enc->tt);
     tec_img_free(&enc->model);
     free(enc);
     *penc = NULL;
@@ -380,6 +432,30 @@ static int store_chunk(Chunk *c, const uint8_t *data, size_t size)
     return 0;
 }
 
+/* Codes a block one way and stores its chunk. */
+static int code_block(TecEncoder *enc, const float *yg, const float *z, const TecBlockRect *r,
+                      const TecFcInter *inter, TecRansEncoder *re, TecLatentGrid *grid,
+                      TecWorkspace *ws, size_t chunk)
+{
+    int ret = tec_fc_encode_block(enc->model, yg, z, r, enc->igain, inter, re, grid, ws);
+    const uint8_t *data;
+    size_t size;
+    if (ret < 0 || (ret = tec_rans_enc_finish(re, &data, &size)) < 0)
+        return ret;
+    return store_chunk(&enc->chunks[chunk], data, size);
+}
+
+/* Copies what block r leaves ([m][h][w]) into the staged block row. */
+static void stage_block(TecEncoder *enc, int group, const TecBlockRect *r, const int16_t *left)
+{
+    int16_t *row = tec_refs_staging(&enc->refs, group);
+    const int lw = enc->geom.lat_w;
+    for (int c = 0; c < enc->model->m; c++)
+        for (int y = 0; y < r->h; y++)
+            memcpy(row + ((size_t)c * TEC_BLOCK + y) * lw + r->x0,
+                   left + ((size_t)c * r->h + y) * r->w, (size_t)r->w * sizeof(int16_t));
+}
+
 /* Analysis, hyper-analysis and coding of one (group, block) of a block row. */
 static int block_task(void *ctx, int task, int slot)
 {
@@ -417,14 +493,58 @@ static int block_task(void *ctx, int task, int slot)
     if ((ret = tec_img_hyper_analysis(m, yg, r.h, r.w, z, ws)) < 0)
         return ret;
 
+    const size_t chunk = (size_t)group * g->n_blocks + block;
+    TecLatentGrid *grid = enc->want_recon ? &enc->grids[group] : NULL;
     TecRansEncoder *re = &enc->workers.rans[slot];
-    ret = tec_fc_encode_block(m, yg, z, &r, enc->igain, NULL, re,
-                              enc->want_recon ? &enc->grids[group] : NULL, ws);
-    const uint8_t *data;
-    size_t size;
-    if (ret < 0 || (ret = tec_rans_enc_finish(re, &data, &size)) < 0)
+    if (!enc->inter_on)
+        return code_block(enc, yg, z, &r, NULL, re, grid, ws, chunk);
+    /* What the block leaves for later frames, intra and inter, then (inter
+     * frames) the references around it. */
+    const size_t n = (size_t)r.h * r.w, nh = (size_t)(r.h + 2) * (r.w + 2);
+    uint8_t *buf = tec_ws_get(ws, TEC_WS_TEMPORAL, 2 * m->m * n * sizeof(int16_t) +
+                              (size_t)enc->n_refs * m->m * nh * sizeof(int32_t) + nh);
+    if (!buf)
+        return TEC_ENOMEM;
+    int16_t *left_intra = (int16_t *)buf, *left_inter = left_intra + (size_t)m->m * n;
+    TecFcInter intra = { NULL, NULL, left_intra };
+    if (!enc->n_refs) {
+        if ((ret = code_block(enc, yg, z, &r, &intra, re, grid, ws, chunk)) < 0)
+            return ret;
+        stage_block(enc, group, &r, left_intra);
+        return 0;
+    }
+    int32_t *refs = (int32_t *)(left_inter + (size_t)m->m * n);
+    uint8_t *in_frame = (uint8_t *)(refs + (size_t)enc->n_refs * m->m * nh);
+    TecTtBlock tb = { .n_refs = enc->n_refs, .inside = in_frame };
+    for (int j = 0; j < enc->n_refs; j++) {
+        int32_t *rc = refs + (size_t)j * m->m * nh;
+        tec_refs_block(&enc->refs, j, group, r.y0, r.x0, r.h, r.w, &enc->factors[j], rc, in_frame);
+        tb.ref[j] = rc;
+        memcpy(tb.tau[j], enc->tau[j], sizeof(tb.tau[j]));
+    }
+    TecFcInter inter = { enc->tt, &tb, left_inter };
+    /* Both ways; the smaller chunk wins (a cloud that came or went, a
+     * changed field: the image model alone may predict better). */
+    TecRansEncoder *ri = &enc->rans_inter[slot];
+    const uint8_t *d_intra, *d_inter;
+    size_t s_intra, s_inter;
+    if ((ret = tec_fc_encode_block(m, yg, z, &r, enc->igain, &inter, ri, NULL, ws)) < 0 ||
+        (ret = tec_rans_enc_finish(ri, &d_inter, &s_inter)) < 0 ||
+        (ret = tec_fc_encode_block(m, yg, z, &r, enc->igain, &intra, re, NULL, ws)) < 0 ||
+        (ret = tec_rans_enc_finish(re, &d_intra, &s_intra)) < 0)
         return ret;
-    return store_chunk(&enc->chunks[(size_t)group * g->n_blocks + block], data, size);
+    const int use_inter = s_inter < s_intra;
+    enc->chunk_inter[chunk] = (uint8_t)use_inter;
+    if ((ret = store_chunk(&enc->chunks[chunk], use_inter ? d_inter : d_intra,
+                           use_inter ? s_inter : s_intra)) < 0)
+        return ret;
+    stage_block(enc, group, &r, use_inter ? left_inter : left_intra);
+    /* The reconstruction takes the latents of the chosen coding: code it
+     * once more with the grid (only when a reconstruction is asked for). */
+    if (grid && (ret = tec_fc_encode_block(m, yg, z, &r, enc->igain, use_inter ? &inter : &intra,
+                                           re, grid, ws)) < 0)
+        return ret;
+    return 0;
 }
 
 /* Slides the row window to cover block row `row` and its halo, reading each
@@ -481,7 +601,9 @@ static int assemble_packet(TecEncoder *enc)
     const int replicated = tec_repl_any(&enc->repl), interpolated = tec_interp_any(&enc->interp);
     const size_t repl = replicated ? tec_repl_size(&enc->repl) : 0;
     const size_t interp = interpolated ? tec_interp_size(&enc->interp) : 0;
-    size_t total = TEC_PACKET_HEADER + stats + repl + interp + 4 * n_chunks;
+    const int inter = enc->inter_on && enc->n_refs;
+    const size_t inter_size = inter ? tec_inter_header_size(enc->n_refs, n_chunks) : 0;
+    size_t total = TEC_PACKET_HEADER + inter_size + stats + repl + interp + 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         if (enc->chunks[i].size > UINT32_MAX)
             return fail(enc, TEC_EUNSUPPORTED, "chunk %zu exceeds 4 GiB", i);
@@ -497,20 +619,24 @@ static int assemble_packet(TecEncoder *enc)
     }
     uint8_t *p = enc->packet_buf[cur];
     const TecPacketHeader ph = {
-        .frame_type = TEC_FRAME_INTRA,
+        .frame_type = inter ? TEC_FRAME_INTER : TEC_FRAME_INTRA,
         .flags = (replicated ? TEC_PACKET_REPLICATION : 0) |
                  (interpolated ? TEC_PACKET_INTERPOLATION : 0),
         .position = enc->position,
         .n_chunks = (uint32_t)n_chunks,
     };
     tec_packet_header_write(&ph, p);
+    uint8_t *q = p + TEC_PACKET_HEADER;
+    if (inter)
+        tec_inter_header_write(&enc->inter, enc->chunk_inter, n_chunks, q);
+    q += inter_size;
     if (stats)
-        tec_norm_write(&enc->hdr, enc->stat_mean, enc->stat_spread, p + TEC_PACKET_HEADER);
+        tec_norm_write(&enc->hdr, enc->stat_mean, enc->stat_spread, q);
     if (replicated)
-        tec_repl_write(&enc->repl, p + TEC_PACKET_HEADER + stats);
+        tec_repl_write(&enc->repl, q + stats);
     if (interpolated)
-        tec_interp_write(&enc->interp, p + TEC_PACKET_HEADER + stats + repl);
-    uint8_t *sizes = p + TEC_PACKET_HEADER + stats + repl + interp, *body = sizes + 4 * n_chunks;
+        tec_interp_write(&enc->interp, q + stats + repl);
+    uint8_t *sizes = q + stats + repl + interp, *body = sizes + 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         tec_wl32(sizes + 4 * i, (uint32_t)enc->chunks[i].size);
         memcpy(body, enc->chunks[i].data, enc->chunks[i].size);
@@ -577,6 +703,46 @@ static int frame_statistics(TecEncoder *enc, const TecPicture *pic)
     return 0;
 }
 
+/* Whether the frame is a keyframe or an inter frame, and if so which
+ * frames it references and what it knows of their times (the position is
+ * the frame's own, already chosen). */
+static int plan_frame(TecEncoder *enc, const TecPicture *pic)
+{
+    TecRefStore *rs = &enc->refs;
+    int idx = enc->frame_index == 0 || enc->gop_index + 1 >= enc->keyframe_interval
+                  ? 0 : enc->gop_index + 1;
+    int slots[TEC_TT_MAX_REFS], n = 0;
+    for (int j = 0; idx && j < imin(enc->context, idx); j++) {
+        const int slot = tec_refs_find(rs, enc->gop, idx - 1 - j);
+        if (slot < 0)
+            break;
+        slots[n++] = slot;
+    }
+    if (!n) {
+        idx = 0;
+        enc->gop++;
+        tec_refs_reset(rs);
+    }
+    enc->gop_index = idx;
+    enc->n_refs = n;
+    const int64_t day = pic->has_time ? tec_tt_day(pic->time_ms) : TEC_REF_NO_DAY;
+    enc->inter.gop_index = idx;
+    enc->inter.n_refs = n;
+    enc->inter.doy = day == TEC_REF_NO_DAY ? TEC_INTER_UNKNOWN : tec_tt_day_of_year(day);
+    for (int j = 0; j < n; j++) {
+        const TecRefFrame *f = &rs->frame[slots[j]];
+        int64_t gap = day - f->day;
+        gap = gap < 0 ? -gap : gap;
+        enc->inter.gap[j] = day == TEC_REF_NO_DAY || f->day == TEC_REF_NO_DAY
+                                ? TEC_INTER_UNKNOWN : (int)(gap < 65534 ? gap : 65534);
+        enc->inter.crc[j] = f->crc;
+        tec_tt_factors(enc->tt, enc->position, f->position, &enc->factors[j]);
+        tec_tt_time_features(enc->inter.gap[j], enc->inter.doy, enc->position, f->position, j,
+                             enc->tau[j]);
+    }
+    return tec_refs_begin(rs, enc->gop, idx, enc->position, day, slots, n);
+}
+
 static int encode_frame(TecEncoder *enc, const TecPicture *pic)
 {
     PixelView view = { pic->data, pic->stride, pic->band_stride, 0 };
@@ -593,6 +759,8 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
                                                  sqrt(sum2 / enc->hdr.info.bands));
         tec_img_gains(enc->model, enc->position, enc->gain, enc->igain);
     }
+    if (enc->inter_on && (status = plan_frame(enc, pic)) < 0)
+        return fail(enc, status, "out of memory for the reference frames");
     tec_repl_scan_begin(&enc->repl);
     tec_interp_scan_begin(&enc->interp);
     if (!enc->source)
@@ -606,11 +774,31 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
         tec_interp_scan_stripe(&enc->interp, view.data + (ptrdiff_t)(y0 - view.y0) * view.stride,
                                view.stride, view.band_stride, y0, imin(g->stripe_rows, g->height - y0));
         RowJob job = { enc, &view, row };
+        if (enc->inter_on && enc->n_refs && (ret = tec_refs_load_rows(&enc->refs, row)) < 0)
+            return fail(enc, ret, "reference frames unreadable at block row %d", row);
         ret = tec_workers_run(&enc->workers, parallel, enc->hdr.n_groups * g->block_cols,
                               block_task, &job);
+        if (ret >= 0 && enc->inter_on)
+            ret = tec_refs_store_row(&enc->refs, row);
         if (ret < 0)
             return fail(enc, ret, "%s while coding block row %d",
                         ret == TEC_ENOMEM ? "out of memory" : tec_strerror(ret), row);
+    }
+    if (enc->inter_on) {
+        const int slot = enc->ref_slot = enc->refs.current;
+        tec_refs_end(&enc->refs, 1, 0);   /* the CRC follows with the packet */
+        /* Every block chose intra (a scene that changed, a cloud that
+         * cleared): the frame is a keyframe and starts a new group. */
+        const size_t n_chunks = (size_t)enc->hdr.n_groups * g->n_blocks;
+        int any = 0;
+        for (size_t i = 0; enc->n_refs && i < n_chunks; i++)
+            any |= enc->chunk_inter[i];
+        if (enc->n_refs && !any) {
+            enc->n_refs = 0;
+            enc->gop_index = 0;
+            enc->gop++;
+            tec_refs_keep_only(&enc->refs, slot, enc->gop, 0);
+        }
     }
     tec_repl_scan_end(&enc->repl);
     tec_interp_scan_end(&enc->interp);
@@ -626,7 +814,10 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
         else
             enc->repl.active[b] = 0;
     }
-    return assemble_packet(enc);
+    int ret = assemble_packet(enc);
+    if (ret >= 0 && enc->inter_on)
+        enc->refs.frame[enc->ref_slot].crc = tec_crc32(0, enc->pending.data, enc->pending.size);
+    return ret;
 }
 
 int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic)
@@ -649,12 +840,19 @@ int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic)
         return fail(enc, TEC_EINVAL, "picture without data or with bad strides");
 
     int ret = encode_frame(enc, pic);
-    if (ret < 0)
+    if (ret < 0) {
+        /* The next frame starts a new group: this one left no reference. */
+        if (enc->inter_on) {
+            tec_refs_end(&enc->refs, 0, 0);
+            tec_refs_reset(&enc->refs);
+            enc->gop_index = enc->keyframe_interval;
+        }
         return ret;
+    }
     enc->pending.time_ms = pic->time_ms;
     enc->pending.has_time = pic->has_time;
     enc->pending.user_data = pic->user_data;
-    enc->pending.keyframe = 1;
+    enc->pending.keyframe = !(enc->inter_on && enc->n_refs);
     enc->pending.frame_index = enc->frame_index++;
     enc->has_pending = 1;
     return 0;

@@ -26,6 +26,7 @@ enum {
     TEC_WS_HYPER_INT,            /* integer hyper-latent */
     TEC_WS_PARAMS,               /* hyper-synthesis output */
     TEC_WS_CONTEXT,              /* a block's entropy parameters, channel context input */
+    TEC_WS_TEMPORAL,             /* an inter block's references and what it leaves */
 };
 
 static inline int imin(int a, int b) { return a < b ? a : b; }

@@ -33,6 +33,10 @@ void tec_tt_free(TecTemporalModel **ptt)
             free(tt->c[k][i].weight); free(tt->c[k][i].bias);
             free(tt->sp[k][i].weight); free(tt->sp[k][i].bias);
         }
+    for (int k = 0; k < TEC_IMG_MAX_SLICES; k++) {
+        free(tt->lin[k].weight);
+        free(tt->lin[k].bias);
+    }
     free(tt->pos);
     free(tt->exp_table);
     free(tt->exp2_table);
@@ -118,14 +122,14 @@ int tec_tt_load(TecTemporalModel **out, const TecWeights *w, const TecImageModel
     int ret;
     if ((ret = meta_positive(w, "tt_heads", 64, &tt->heads, err, errlen)) < 0 ||
         (ret = meta_positive(w, "tt_key", 256, &tt->key, err, errlen)) < 0 ||
-        (ret = meta_positive(w, "tt_value", 256, &tt->value, err, errlen)) < 0) {
+        (ret = meta_positive(w, "tt_value", 256, &tt->value, err, errlen)) < 0 ||
+        (ret = meta_positive(w, "tt_hidden", 4096, &tt->hidden, err, errlen)) < 0) {
         tec_tt_free(&tt);
         return ret;
     }
     tt->m = img->m;
     tt->slices = img->slices;
     tt->gs = img->m / img->slices;
-    tt->hidden = img->ctx_hidden;
     tt->spatial = img->spatial;
     tt->qualities = img->qualities;
     tt->dk = tt->heads * tt->key;
@@ -152,11 +156,13 @@ int tec_tt_load(TecTemporalModel **out, const TecWeights *w, const TecImageModel
         load_dense(&l, &tt->c[k][0], name, tt->hidden, (k + 2) * tt->gs + extra);
         snprintf(name, sizeof(name), "tt.c%d.l1", k);
         load_dense(&l, &tt->c[k][1], name, 2 * tt->gs, tt->hidden);
+        snprintf(name, sizeof(name), "tt.c%d.lin", k);
+        load_dense(&l, &tt->lin[k], name, 2 * tt->gs, extra);
         if (tt->spatial) {
             snprintf(name, sizeof(name), "tt.sp%d.l0", k);
-            load_dense(&l, &tt->sp[k][0], name, tt->hidden, 6 * tt->gs);
+            load_dense(&l, &tt->sp[k][0], name, img->ctx_hidden, 6 * tt->gs);
             snprintf(name, sizeof(name), "tt.sp%d.l1", k);
-            load_dense(&l, &tt->sp[k][1], name, 2 * tt->gs, tt->hidden);
+            load_dense(&l, &tt->sp[k][1], name, 2 * tt->gs, img->ctx_hidden);
         }
     }
     if (l.failed) {
@@ -166,7 +172,7 @@ int tec_tt_load(TecTemporalModel **out, const TecWeights *w, const TecImageModel
     int bounded = dense_bounded(&tt->kv) && dense_bounded(&tt->tk) && dense_bounded(&tt->q);
     for (int k = 0; k < tt->slices; k++)
         for (int i = 0; i < 2; i++)
-            bounded = bounded && dense_bounded(&tt->c[k][i]) &&
+            bounded = bounded && dense_bounded(&tt->c[k][i]) && dense_bounded(&tt->lin[k]) &&
                       (!tt->spatial || dense_bounded(&tt->sp[k][i]));
     for (int i = 0; i < TEC_TT_EXP_SIZE; i++)
         if (tt->exp_table[i] < 0 || tt->exp_table[i] > 65536 || (i && tt->exp_table[i] > tt->exp_table[i - 1]))
@@ -216,6 +222,28 @@ int tec_tt_factors(const TecTemporalModel *tt, int cur_pos, int ref_pos, TecTtFa
 }
 
 /* ---- time ----------------------------------------------------------------- */
+
+static int leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+int tec_tt_day_of_year(int64_t day)
+{
+    /* Whole 400-year cycles (146097 days) first, so any day is cheap. */
+    int64_t y = 1970;
+    int64_t cycles = day / 146097;
+    day -= cycles * 146097;
+    if (day < 0) {
+        day += 146097;
+        cycles--;
+    }
+    y += 400 * cycles;
+    for (;;) {
+        const int len = leap(y) ? 366 : 365;
+        if (day < len)
+            return (int)day;
+        day -= len;
+        y++;
+    }
+}
 
 void tec_tt_time_features(int gap, int doy, int cur_pos, int ref_pos, int order, int32_t *tau)
 {
@@ -354,7 +382,20 @@ int tec_tt_attention(const TecTemporalModel *tt, const TecTtBlock *b, const int3
 int tec_tt_slice_context(const TecTemporalModel *tt, int k, const int32_t *in, int n,
                          int32_t *mean, int32_t *scale, TecWorkspace *ws)
 {
-    return tec_img_context_layers(tt->c[k], tt->gs, in, n, mean, scale, ws);
+    int ret = tec_img_context_layers(tt->c[k], tt->gs, in, n, mean, scale, ws);
+    if (ret < 0)
+        return ret;
+    const TecIntConv *lin = &tt->lin[k];
+    int32_t *out = tec_ws_get(ws, TEC_WS_ACT1, (size_t)lin->cout * n * sizeof(int32_t));
+    if (!out)
+        return TEC_ENOMEM;
+    tec_dense_i32(in + (size_t)(k + 2) * tt->gs * n, lin->cin, n, lin->weight, lin->bias,
+                  lin->cout, out);
+    for (size_t i = 0; i < (size_t)tt->gs * n; i++) {
+        mean[i] = tec_saturate_i32((int64_t)mean[i] + out[i]);
+        scale[i] = tec_saturate_i32((int64_t)scale[i] + out[(size_t)tt->gs * n + i]);
+    }
+    return 0;
 }
 
 int tec_tt_spatial_context(const TecTemporalModel *tt, int k, int32_t *in, int n,

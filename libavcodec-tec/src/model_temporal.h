@@ -21,7 +21,8 @@
 #define TEC_TT_UNKNOWN 0xffff    /* a gap or day of year the stream does not know */
 
 typedef struct TecTemporalModel {
-    int m, slices, gs, hidden, spatial;
+    int m, slices, gs, spatial;
+    int hidden;                  /* of the slice contexts (the checkerboard keeps the image model's) */
     int heads, key, value;       /* per head */
     int dk, dv;                  /* heads x key, heads x value */
     TecIntConv kv, tk, q;
@@ -31,6 +32,7 @@ typedef struct TecTemporalModel {
     int32_t *log_gain, *log_igain; /* [qualities][m], log2 in 16 fractional bits */
     int qualities;
     TecIntConv c[TEC_IMG_MAX_SLICES][2], sp[TEC_IMG_MAX_SLICES][2];
+    TecIntConv lin[TEC_IMG_MAX_SLICES]; /* the temporal rows straight to corrections */
 } TecTemporalModel;
 
 /* The temporal model of the weights, if they hold one: 0 with *tt NULL when
@@ -62,6 +64,14 @@ static inline int16_t tec_tt_reference_value(int32_t symbol, int32_t mean)
 {
     const int64_t v = (int64_t)symbol + (((int64_t)mean + 128) >> 8);
     return (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+}
+
+/* Day of the year, 0..365, of a day counted from 1970-01-01 (UTC). */
+int tec_tt_day_of_year(int64_t day);
+/* The day of an acquisition time in ms since 1970 (floor). */
+static inline int64_t tec_tt_day(int64_t time_ms)
+{
+    return time_ms >= 0 ? time_ms / 86400000 : -((-time_ms + 86399999) / 86400000);
 }
 
 /* The TEC_TT_TAU time features (Q8) of one reference: gap in days and the

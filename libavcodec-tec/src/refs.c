@@ -86,6 +86,14 @@ int tec_refs_find(const TecRefStore *s, uint64_t gop, int gop_index)
     return -1;
 }
 
+int tec_refs_find_crc(const TecRefStore *s, int gop_index, uint32_t crc)
+{
+    for (int i = 0; i < TEC_REF_SLOTS; i++)
+        if (s->frame[i].valid && s->frame[i].gop_index == gop_index && s->frame[i].crc == crc)
+            return i;
+    return -1;
+}
+
 int tec_refs_begin(TecRefStore *s, uint64_t gop, int gop_index, int position, int64_t day,
                    const int *refs, int n)
 {
@@ -162,15 +170,26 @@ int tec_refs_store_row(TecRefStore *s, int row)
     return 0;
 }
 
-void tec_refs_end(TecRefStore *s, int ok)
+void tec_refs_end(TecRefStore *s, int ok, uint32_t crc)
 {
     if (s->current < 0)
         return;
-    if (ok)
+    if (ok) {
         s->frame[s->current].valid = 1;
+        s->frame[s->current].crc = crc;
+    }
     else
         drop_frame(s, &s->frame[s->current]);
     s->current = -1;
+}
+
+void tec_refs_keep_only(TecRefStore *s, int slot, uint64_t gop, int gop_index)
+{
+    for (int i = 0; i < TEC_REF_SLOTS; i++)
+        if (i != slot)
+            drop_frame(s, &s->frame[i]);
+    s->frame[slot].gop = gop;
+    s->frame[slot].gop_index = gop_index;
 }
 
 static int16_t *window_row(const TecRefStore *s, int ref, int group, int row)

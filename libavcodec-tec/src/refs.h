@@ -19,6 +19,7 @@ typedef struct TecRefFrame {
     int gop_index;             /* frames since that keyframe */
     int position;              /* quality position it was coded at */
     int64_t day;               /* acquisition day since 1970, or TEC_REF_NO_DAY */
+    uint32_t crc;              /* CRC-32 of its packet, which inter packets name */
     uint8_t **rows;            /* [groups][block_rows] compressed int16 [m][rows][lat_w] */
     size_t *sizes;
 } TecRefFrame;
@@ -45,6 +46,8 @@ void tec_refs_reset(TecRefStore *s);
 
 /* The slot that holds gop_index of gop, or -1. */
 int tec_refs_find(const TecRefStore *s, uint64_t gop, int gop_index);
+/* The slot that holds gop_index with that packet CRC, or -1. */
+int tec_refs_find_crc(const TecRefStore *s, int gop_index, uint32_t crc);
 /* Starts storing a frame (in the slot of the oldest one) and selects its
  * references (slots, latest first; n may be 0). */
 int tec_refs_begin(TecRefStore *s, uint64_t gop, int gop_index, int position, int64_t day,
@@ -57,8 +60,12 @@ static inline int16_t *tec_refs_staging(TecRefStore *s, int group)
 }
 /* Compresses the staged block row `row` into the current frame. */
 int tec_refs_store_row(TecRefStore *s, int row);
-/* Marks the current frame complete (valid) or lost. */
-void tec_refs_end(TecRefStore *s, int ok);
+/* Marks the current frame complete (valid, with its packet's CRC) or lost. */
+void tec_refs_end(TecRefStore *s, int ok, uint32_t crc);
+
+/* Makes slot the only reference, as frame gop_index of gop (an inter
+ * frame that coded every block intra becomes a keyframe). */
+void tec_refs_keep_only(TecRefStore *s, int slot, uint64_t gop, int gop_index);
 
 /* Makes block rows row-1 .. row+1 of every reference readable. */
 int tec_refs_load_rows(TecRefStore *s, int row);

@@ -297,6 +297,56 @@ void tec_packet_header_write(const TecPacketHeader *h, uint8_t *p)
     tec_wl32(p + 4, h->n_chunks);
 }
 
+int tec_inter_header_read(const uint8_t *p, size_t size, size_t n_chunks, TecInterHeader *h,
+                          size_t *used, char *why, size_t whylen)
+{
+    if (size < 6)
+        return tec_err(why, whylen, TEC_EBITSTREAM, "packet truncated in the inter section");
+    h->gop_index = tec_rl16(p);
+    h->n_refs = p[2];
+    if (h->gop_index < 1)
+        return tec_err(why, whylen, TEC_EBITSTREAM, "inter frame with keyframe distance 0");
+    if (h->n_refs < 1 || h->n_refs > TEC_INTER_MAX_REFS || h->n_refs > h->gop_index)
+        return tec_err(why, whylen, TEC_EBITSTREAM,
+                       "inter frame %d frames after its keyframe with %d references",
+                       h->gop_index, h->n_refs);
+    if (p[3])
+        return tec_err(why, whylen, TEC_EBITSTREAM, "reserved inter byte is %d", p[3]);
+    const size_t need = tec_inter_header_size(h->n_refs, n_chunks);
+    if (size < need)
+        return tec_err(why, whylen, TEC_EBITSTREAM, "packet truncated in the inter section");
+    h->doy = tec_rl16(p + 4);
+    if (h->doy > 365 && h->doy != TEC_INTER_UNKNOWN)
+        return tec_err(why, whylen, TEC_EBITSTREAM, "day of year %d", h->doy);
+    for (int j = 0; j < h->n_refs; j++) {
+        h->gap[j] = tec_rl16(p + 6 + 2 * j);
+        h->crc[j] = tec_rl32(p + 6 + 2 * h->n_refs + 4 * j);
+    }
+    h->modes = p + 6 + 6 * h->n_refs;
+    /* The bits past the last chunk are 0, so every packet has one form. */
+    if (n_chunks % 8 && h->modes[n_chunks / 8] >> (n_chunks % 8))
+        return tec_err(why, whylen, TEC_EBITSTREAM, "chunk mode bits past the last chunk");
+    *used = need;
+    return 0;
+}
+
+void tec_inter_header_write(const TecInterHeader *h, const uint8_t *modes, size_t n_chunks,
+                            uint8_t *p)
+{
+    tec_wl16(p, (uint16_t)h->gop_index);
+    p[2] = (uint8_t)h->n_refs;
+    p[3] = 0;
+    tec_wl16(p + 4, (uint16_t)h->doy);
+    for (int j = 0; j < h->n_refs; j++) {
+        tec_wl16(p + 6 + 2 * j, (uint16_t)h->gap[j]);
+        tec_wl32(p + 6 + 2 * h->n_refs + 4 * j, h->crc[j]);
+    }
+    uint8_t *bits = p + 6 + 6 * h->n_refs;
+    memset(bits, 0, (n_chunks + 7) / 8);
+    for (size_t i = 0; i < n_chunks; i++)
+        bits[i / 8] |= (uint8_t)((modes[i] & 1) << (i % 8));
+}
+
 int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info)
 {
     if (!info || (!data && size))
@@ -305,7 +355,21 @@ int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info)
     if (tec_packet_header_read(data, size, &h) < 0 ||
         (h.frame_type != TEC_FRAME_INTRA && h.frame_type != TEC_FRAME_INTER))
         return TEC_EBITSTREAM;
+    memset(info, 0, sizeof(*info));
     info->intra = h.frame_type == TEC_FRAME_INTRA;
     info->position = h.position;
+    info->n_chunks = (int)h.n_chunks;
+    if (!info->intra) {
+        TecInterHeader ih;
+        size_t used;
+        if (size < TEC_PACKET_HEADER ||
+            tec_inter_header_read(data + TEC_PACKET_HEADER, size - TEC_PACKET_HEADER, h.n_chunks,
+                                  &ih, &used, NULL, 0) < 0)
+            return TEC_EBITSTREAM;
+        info->gop_index = ih.gop_index;
+        info->n_refs = ih.n_refs;
+        for (uint32_t i = 0; i < h.n_chunks; i++)
+            info->inter_chunks += tec_inter_chunk(&ih, i);
+    }
     return 0;
 }

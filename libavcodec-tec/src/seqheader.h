@@ -54,6 +54,36 @@ int tec_packet_header_read(const uint8_t *data, size_t size, TecPacketHeader *h)
 /* Writes TEC_PACKET_HEADER bytes. */
 void tec_packet_header_write(const TecPacketHeader *h, uint8_t *p);
 
+/* The inter section that follows the fixed header of an inter packet
+ * (doc/bitstream.md, 3): u16 gop_index, u8 n_refs, u8 reserved, u16 day of
+ * year, n_refs x u16 gap in days, n_refs x u32 CRC-32 of each referenced
+ * frame's packet, then one bit per chunk (1 = coded with the temporal
+ * model). */
+#define TEC_INTER_MAX_REFS 4
+#define TEC_INTER_UNKNOWN 0xffff
+typedef struct TecInterHeader {
+    int gop_index;               /* frames since the keyframe, >= 1 */
+    int n_refs;                  /* the frames gop_index - 1 .. gop_index - n_refs */
+    int doy;                     /* 0..365, or TEC_INTER_UNKNOWN */
+    int gap[TEC_INTER_MAX_REFS]; /* days to each reference, or TEC_INTER_UNKNOWN */
+    uint32_t crc[TEC_INTER_MAX_REFS]; /* of each reference's packet: the right frame */
+    const uint8_t *modes;        /* the chunk bits (read: inside the packet) */
+} TecInterHeader;
+static inline size_t tec_inter_header_size(int n_refs, size_t n_chunks)
+{
+    return 6 + 6 * (size_t)n_refs + (n_chunks + 7) / 8;
+}
+/* TEC_EBITSTREAM with a reason for a section that is cut or out of range. */
+int tec_inter_header_read(const uint8_t *p, size_t size, size_t n_chunks, TecInterHeader *h,
+                          size_t *used, char *why, size_t whylen);
+/* Writes tec_inter_header_size bytes; modes holds one byte per chunk. */
+void tec_inter_header_write(const TecInterHeader *h, const uint8_t *modes, size_t n_chunks,
+                            uint8_t *p);
+static inline int tec_inter_chunk(const TecInterHeader *h, size_t chunk)
+{
+    return (h->modes[chunk / 8] >> (chunk % 8)) & 1;
+}
+
 /* Slot of a Sentinel-2 band name ("B04", "b4", "B8A"), or -1. */
 int tec_s2_slot(const char *name);
 /* Default names for a band count without names (13, 12, 10), or NULL. */

@@ -230,6 +230,9 @@ def temporal_slice_context(k, values, mean, raw, latest, o, tau0, t):
     h = np.maximum(dense_int(a, t[f"tt.c{k}.l0.weight"], t[f"tt.c{k}.l0.bias"]), 0)
     d = dense_int(h, t[f"tt.c{k}.l1.weight"], t[f"tt.c{k}.l1.bias"])
     gs = mean.shape[0]
+    mean, raw = saturate32(mean + d[:gs]), saturate32(raw + d[gs:])
+    extra = len(tau0) + latest.shape[0] + o.shape[0]
+    d = dense_int(a[-extra:], t[f"tt.c{k}.lin.weight"], t[f"tt.c{k}.lin.bias"])
     return saturate32(mean + d[:gs]), saturate32(raw + d[gs:])
 
 

@@ -31,6 +31,7 @@ TT_KEY = 8            # key/query values per head
 TT_VALUE = 16         # value values per head
 TT_WINDOW = 3         # a position attends to the 3 x 3 window around it in every reference
 TT_MAX_REFS = 4
+TT_EXTRA_HIDDEN = 64  # hidden units of the slice contexts beyond the image model's
 # Time features of one reference (all Q8 integers, value / 256):
 GAP_KNOTS = (0, 5, 10, 20, 40, 80, 160, 320, 640)   # days: hat functions over these
 DOY_KNOTS = 6                                       # circular hats, one every 61 days
@@ -167,11 +168,19 @@ class TemporalContext(nn.Module):
     offset; q: the hyperprior's mean and scale -> query.  Slice k's layers
     c{k} see [decoded slices < k, mean and scale of slice k, the latest
     reference's slice k, the attention output, the latest reference's time
-    features]; sp{k} is the checkerboard pass (as the image model's)."""
+    features] through a hidden layer of `hidden` (the image model's width
+    plus TT_EXTRA_HIDDEN), and lin{k} maps the temporal inputs alone straight
+    to corrections: a prediction from the reference needs a path per channel,
+    which a hidden layer as wide as the image model's, busy with its own
+    context, cannot give.  sp{k} is the checkerboard pass (as the image
+    model's)."""
 
     def __init__(self, m, groups, hidden, spatial):
         super().__init__()
         self.m, self.groups, self.gs, self.spatial = m, groups, m // groups, spatial
+        self.image_hidden = hidden
+        hidden = hidden + TT_EXTRA_HIDDEN
+        self.hidden = hidden
         dk, dv = TT_HEADS * TT_KEY, TT_HEADS * TT_VALUE
         self.kv = nn.Conv2d(m, dk + dv, 1)
         self.tk = nn.Conv2d(TT_TAU, dk, 1)
@@ -181,15 +190,17 @@ class TemporalContext(nn.Module):
         self.extra = gs + dv + TT_TAU
         self.c_l0 = nn.ModuleList([nn.Conv2d(k * gs + 2 * gs + self.extra, hidden, 1) for k in range(groups)])
         self.c_l1 = nn.ModuleList([nn.Conv2d(hidden, 2 * gs, 1) for _ in range(groups)])
+        self.c_lin = nn.ModuleList([nn.Conv2d(self.extra, 2 * gs, 1) for _ in range(groups)])
         if spatial:
-            self.sp_l0 = nn.ModuleList([nn.Conv2d(6 * gs, hidden, 1) for _ in range(groups)])
-            self.sp_l1 = nn.ModuleList([nn.Conv2d(hidden, 2 * gs, 1) for _ in range(groups)])
+            ih = self.image_hidden
+            self.sp_l0 = nn.ModuleList([nn.Conv2d(6 * gs, ih, 1) for _ in range(groups)])
+            self.sp_l1 = nn.ModuleList([nn.Conv2d(ih, 2 * gs, 1) for _ in range(groups)])
         for conv in (self.kv, self.q):
             nn.init.normal_(conv.weight, std=0.5 / math.sqrt(conv.weight.shape[1]))
             nn.init.zeros_(conv.bias)
         nn.init.zeros_(self.tk.weight)
         nn.init.zeros_(self.tk.bias)
-        for conv in self.c_l1:
+        for conv in list(self.c_l1) + list(self.c_lin):
             nn.init.zeros_(conv.weight)
             nn.init.zeros_(conv.bias)
 
@@ -201,11 +212,13 @@ class TemporalContext(nn.Module):
         with torch.no_grad():
             for k in range(1, self.groups):
                 src0, src1 = ctx.l0[k - 1], ctx.l1[k - 1]
+                ih, cin = src0.weight.shape[:2]
                 w = self.c_l0[k].weight
-                w.zero_()
-                w[:, : src0.weight.shape[1]] = src0.weight
-                self.c_l0[k].bias.copy_(src0.bias)
-                self.c_l1[k].weight.copy_(src1.weight)
+                w[:ih].zero_()
+                w[:ih, :cin] = src0.weight
+                self.c_l0[k].bias[:ih].copy_(src0.bias)
+                self.c_l1[k].weight.zero_()
+                self.c_l1[k].weight[:, :ih] = src1.weight
                 self.c_l1[k].bias.copy_(src1.bias)
             if self.spatial:
                 for k in range(self.groups):
@@ -259,7 +272,7 @@ class TemporalContext(nn.Module):
             mu_k, scale_k = mu[:, sl], scale[:, sl]
             inp = torch.cat(hats + [mu_k, scale_k, latest[:, sl], o, tau0], 1)
             hid = F.relu(int_layer(self.c_l0[k], inp))
-            d = int_layer(self.c_l1[k], hid)
+            d = int_layer(self.c_l1[k], hid) + int_layer(self.c_lin[k], inp[:, -self.extra:])
             mu_k, scale_k = mu_k + d[:, :gs], scale_k + d[:, gs:]
             hat = round_ste(yg[:, sl] - mu_k) + mu_k
             if self.spatial:
@@ -279,7 +292,8 @@ def tt_layers(groups, spatial):
     layers, in file order."""
     out = [("tt.kv", "kv"), ("tt.tk", "tk"), ("tt.q", "q")]
     for k in range(groups):
-        out += [(f"tt.c{k}.l0", f"c_l0.{k}"), (f"tt.c{k}.l1", f"c_l1.{k}")]
+        out += [(f"tt.c{k}.l0", f"c_l0.{k}"), (f"tt.c{k}.l1", f"c_l1.{k}"),
+                (f"tt.c{k}.lin", f"c_lin.{k}")]
     if spatial:
         for k in range(groups):
             out += [(f"tt.sp{k}.l0", f"sp_l0.{k}"), (f"tt.sp{k}.l1", f"sp_l1.{k}")]
@@ -296,7 +310,8 @@ def macs_per_latent(m, groups, hidden, spatial, refs):
     macs += 2 * m * dk                           # query
     macs += refs * win * (dk + dv)               # scores and weighted sums
     extra = gs + dv + TT_TAU
-    macs += sum((k * gs + 2 * gs + extra) * hidden + hidden * 2 * gs for k in range(groups))
+    th = hidden + TT_EXTRA_HIDDEN
+    macs += sum((k * gs + 2 * gs + extra) * th + th * 2 * gs + extra * 2 * gs for k in range(groups))
     # minus the image model's channel context, which an inter frame does not run
     macs -= sum((k + 2) * gs * hidden + hidden * 2 * gs for k in range(1, groups))
     return macs

@@ -265,7 +265,13 @@ def main():
     hp = image.hp
     tt = TemporalContext(hp["m"], hp["ctx_groups"], hp["ctx_hidden"], hp["ctx_spatial"])
     tt.init_from_image(image.ctx)
-    opt = torch.optim.Adam(tt.parameters(), lr=args.lr)
+    # What starts as the image model's context learns slower than what is new.
+    copied = {id(p) for k in range(1, tt.groups) for p in (*tt.c_l1[k].parameters(),)}
+    copied |= {id(p) for p in (tt.sp_l0.parameters() if tt.spatial else [])}
+    copied |= {id(p) for p in (tt.sp_l1.parameters() if tt.spatial else [])}
+    groups = [{"params": [p for p in tt.parameters() if id(p) not in copied], "lr_mult": 1.0},
+              {"params": [p for p in tt.parameters() if id(p) in copied], "lr_mult": 0.25}]
+    opt = torch.optim.Adam(groups, lr=args.lr)
     step = 0
     ckpt = os.path.join(args.out, "ckpt.pt")
     src = args.resume or (ckpt if os.path.exists(ckpt) else None)
@@ -297,7 +303,7 @@ def main():
         if fresh:
             lr *= min(1.0, (step + 1) / args.warmup)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["lr_mult"]
         x, mask, valid, times = sampler.sample(args.batch)
         pos_cur, pos_refs = random_positions(rng, args.batch, args.max_refs, trainer.q)
         logged = (step + 1) % 5 == 0

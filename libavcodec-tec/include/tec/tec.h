@@ -32,15 +32,16 @@ extern "C" {
 
 /* The release. */
 #define TEC_VERSION_MAJOR 0
-#define TEC_VERSION_MINOR 2
+#define TEC_VERSION_MINOR 3
 #define TEC_VERSION_PATCH 0
 
 /* The API and ABI: MAJOR changes when a program built against an older
  * header may no longer work (it is the soname, libtec.so.MAJOR), MINOR when
  * calls or fields are added, PATCH for fixes.  0.2.0: settings' reserved
- * space, user_data, tec_decoder_send, tec_model_default_quality. */
+ * space, user_data, tec_decoder_send, tec_model_default_quality.  0.3.0:
+ * inter frames (context_frames, TecPacketInfo gop_index .. n_chunks). */
 #define TEC_API_VERSION_MAJOR 0
-#define TEC_API_VERSION_MINOR 2
+#define TEC_API_VERSION_MINOR 3
 #define TEC_API_VERSION_PATCH 0
 #define TEC_API_VERSION \
     ((TEC_API_VERSION_MAJOR << 16) | (TEC_API_VERSION_MINOR << 8) | TEC_API_VERSION_PATCH)
@@ -63,7 +64,7 @@ enum {
 
 /* Short static description of a return code. */
 TEC_API const char *tec_strerror(int err);
-/* The release, "0.2.0". */
+/* The release, "0.3.0". */
 TEC_API const char *tec_version(void);
 /* TEC_API_VERSION of the library actually loaded (the header may be
  * another's): a program needing a call of API 0.x checks
@@ -130,6 +131,13 @@ typedef int (*TecRowSource)(void *opaque, int64_t frame_index, int y0, int rows,
 typedef int (*TecRowSink)(void *opaque, int64_t frame_index, int y0, int rows,
                           const uint16_t *data, ptrdiff_t stride, ptrdiff_t band_stride);
 
+/* Inter coding: a keyframe (intra, decodable alone) every keyframe_interval
+ * frames, the frames between coded with the temporal model against up to
+ * context_frames frames before them (doc/model.md, TEC-TT). */
+#define TEC_DEFAULT_KEYFRAME_INTERVAL 16
+#define TEC_DEFAULT_CONTEXT 2
+#define TEC_MAX_CONTEXT 4
+
 #define TEC_QUALITY_MIN 1
 #define TEC_QUALITY_MAX 29
 
@@ -147,14 +155,19 @@ typedef struct TecEncoderSettings {
     const char *model;       /* weights name; NULL = chosen from the bands */
     const char *weights_dir; /* searched before TEC_WEIGHTS and the built-in path */
     int threads;             /* 0 = one per core */
-    int keyframe_interval;   /* 0 = default */
+    int keyframe_interval;   /* 1: every frame intra; 0 = TEC_DEFAULT_KEYFRAME_INTERVAL */
     int want_reconstruction; /* keep the decoder-side picture of each frame */
     TecRowSource row_source; /* optional, see above */
     void *row_opaque;
+    /* Inter frames (models with a temporal model, keyframe_interval > 1):
+     * how many earlier frames each one may reference, 1..TEC_MAX_CONTEXT;
+     * 0 = TEC_DEFAULT_CONTEXT.  (API 0.3.0, from the reserved space.) */
+    int context_frames;
+    int32_t reserved_int;
     /* Room for new fields: zero (tec_encoder_default_settings), or the
      * open fails with TEC_EINVAL, so that a setting this library does not
      * know is refused instead of ignored. */
-    int64_t reserved[8];
+    int64_t reserved[7];
 } TecEncoderSettings;
 
 typedef struct TecDecoderSettings {
@@ -226,6 +239,10 @@ TEC_API int tec_parse_header(const uint8_t *header, size_t size, TecStreamInfo *
 typedef struct TecPacketInfo {
     int intra;     /* frame type 0 */
     int position;  /* quality position in 1/256 anchor units (doc/bitstream.md, 3) */
+    /* Inter frames (API 0.3.0): frames since the keyframe, how many frames
+     * before it are referenced, how many of the chunks are coded inter. */
+    int gop_index, n_refs, inter_chunks, n_chunks;
+    int reserved[8];   /* room to grow; set to 0 */
 } TecPacketInfo;
 /* 0, or TEC_EBITSTREAM for a packet too short or of an unknown frame type. */
 TEC_API int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info);
