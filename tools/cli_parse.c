@@ -96,6 +96,17 @@ int cli_parse_quality(const char *v, int *q)
     return 0;
 }
 
+int cli_parse_range(const char *v, const char *option, int lo, int hi, int *out)
+{
+    long x;
+    if (tec_parse_int(v, lo, hi, &x)) {
+        cli_error("%s '%s': need an integer from %d to %d", option, v, lo, hi);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
 int cli_parse_threads(const char *v, int *threads)
 {
     long x;

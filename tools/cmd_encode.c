@@ -112,6 +112,11 @@ void usage_encode(FILE *f)
 "      --model NAME         weights NAME.tecw (default: " DEFAULT_MODEL ")\n"
 "      --weights-dir DIR    look for weights in DIR first (then $TEC_WEIGHTS)\n"
 "  -t, --threads N          worker threads, 0 = one per core (default)\n"
+"  -g, --keyframe-interval G  a keyframe (intra, decodable alone: where seeking\n"
+"                           lands) every G frames, the frames between coded with\n"
+"                           the temporal model (models that have one, such as\n"
+"                           tec-s2-tt); 1 = every frame intra; default %d\n"
+"      --context K          frames an inter frame may reference, 1..%d (default %d)\n"
 "      --raw                store the samples uncompressed (codec raw)\n"
 "metadata, kept in the .tecv header:\n"
 "      --dates D1,D2,..     one per frame: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[Z]\n"
@@ -125,12 +130,13 @@ void usage_encode(FILE *f)
 "      --meta KEY=VALUE     any other key (repeatable), e.g. source=..., attribution=...\n"
 "  -v, --verbose            one line per frame on stderr\n"
 "  -h, --help               this text\n",
-            TEC_QUALITY_MIN, TEC_QUALITY_MAX, dq);
+            TEC_QUALITY_MIN, TEC_QUALITY_MAX, dq, TEC_DEFAULT_KEYFRAME_INTERVAL, TEC_MAX_CONTEXT,
+            TEC_DEFAULT_CONTEXT);
 }
 
 enum {
     E_OUTPUT = 1, E_QUALITY, E_MODEL, E_WDIR, E_THREADS, E_RAW, E_DATES, E_BANDS, E_NODATA,
-    E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP, E_FIXED
+    E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP, E_FIXED, E_KEYINT, E_CONTEXT
 };
 
 static const OptDef encode_opts[] = {
@@ -138,6 +144,7 @@ static const OptDef encode_opts[] = {
     { "model", 0, 1, E_MODEL },       { "weights-dir", 0, 1, E_WDIR },
     { "threads", 't', 1, E_THREADS }, { "raw", 0, 0, E_RAW },
     { "fixed-quality", 0, 0, E_FIXED },
+    { "keyframe-interval", 'g', 1, E_KEYINT }, { "context", 0, 1, E_CONTEXT },
     { "dates", 0, 1, E_DATES },       { "bands", 0, 1, E_BANDS },
     { "nodata", 0, 1, E_NODATA },     { "crs", 0, 1, E_CRS },
     { "geotransform", 0, 1, E_GEO },  { "meta", 0, 1, E_META },
@@ -151,7 +158,7 @@ typedef struct EncodeJob {
     const char *input, *output, *recon_path;
     const char *model, *weights_dir;
     const char *dates, *bands, *nodata, *crs, *geotransform;
-    int quality, fixed_quality, threads, raw, verbose;
+    int quality, fixed_quality, threads, raw, verbose, keyframe_interval, context;
 
     NpyFile in, recon;
     int in_open, recon_open;
@@ -433,6 +440,8 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
     s.model = j->model;
     s.weights_dir = cli_weights_dir(j->weights_dir);
     s.threads = j->threads;
+    s.keyframe_interval = j->keyframe_interval;
+    s.context_frames = j->context;
     s.want_reconstruction = j->recon_open;
     s.row_source = read_rows;
     s.row_opaque = &rr;
@@ -521,6 +530,14 @@ int cmd_encode(int argc, char **argv)
         case E_THREADS: if (cli_parse_threads(v, &j->threads) < 0) goto end; break;
         case E_RAW: j->raw = 1; break;
         case E_FIXED: j->fixed_quality = 1; break;
+        case E_KEYINT:
+            if (cli_parse_range(v, "--keyframe-interval", 1, 65535, &j->keyframe_interval) < 0)
+                goto end;
+            break;
+        case E_CONTEXT:
+            if (cli_parse_range(v, "--context", 1, TEC_MAX_CONTEXT, &j->context) < 0)
+                goto end;
+            break;
         case E_DATES: j->dates = v; break;
         case E_BANDS: j->bands = v; break;
         case E_NODATA: j->nodata = v; break;

@@ -41,6 +41,8 @@ typedef struct FrameRec {
     int64_t time_ms;
     uint64_t bytes;
     int position;  /* quality position (1/256 anchors); -1: none (raw) */
+    int inter;     /* 1: coded with the temporal model */
+    int gop_index, n_refs, inter_chunks, n_chunks;
 } FrameRec;
 
 typedef struct InfoJob {
@@ -103,8 +105,15 @@ static int info_scan(InfoJob *j)
             fr.status = REC_OK;
             fr.bytes = size;
             TecPacketInfo pi;
-            fr.position = j->info->codec == TEC_CODEC_TEC && !tec_parse_packet(data, size, &pi)
-                              ? pi.position : -1;
+            const int parsed = j->info->codec == TEC_CODEC_TEC && !tec_parse_packet(data, size, &pi);
+            fr.position = parsed ? pi.position : -1;
+            fr.inter = parsed && !pi.intra;
+            if (fr.inter) {
+                fr.gop_index = pi.gop_index;
+                fr.n_refs = pi.n_refs;
+                fr.inter_chunks = pi.inter_chunks;
+                fr.n_chunks = pi.n_chunks;
+            }
         }
         if (info_record(j, idx, &fr) < 0) {
             cli_error("out of memory");
@@ -201,8 +210,10 @@ static void info_text(const InfoJob *j, int64_t frames)
         tec_print_clean(stdout, info->meta_values[i]);
         putchar('\n');
     }
-    printf("\n%6s  %-24s %-4s %12s %14s %9s %9s %7s\n", "frame", "date", "key", "bytes", "bits",
-           "bpppb", "bpp", "anchor");
+    printf("\n%6s  %-24s %-4s %12s %14s %9s %9s %7s  %s\n", "frame", "date", "key", "bytes", "bits",
+           "bpppb", "bpp", "anchor", "type");
+    double split_bits[2] = { 0, 0 };
+    int64_t split_frames[2] = { 0, 0 };
     for (int64_t i = 0; i < frames; i++) {
         char label[64];
         const FrameRec *fr = i < j->n_rec ? &j->rec[i] : NULL;
@@ -227,10 +238,28 @@ static void info_text(const InfoJob *j, int64_t frames)
             printf(" %7.2f", fr->position / 256.0);
         else
             printf(" %7s", "-");  /* raw packet: no quality position */
+        /* The references of an inter frame are the n frames before it. */
+        if (fr->inter && fr->n_refs == 1)
+            printf("  inter: frame %" PRId64 ", %d of %d blocks inter", i - 1, fr->inter_chunks,
+                   fr->n_chunks);
+        else if (fr->inter)
+            printf("  inter: frames %" PRId64 "..%" PRId64 ", %d of %d blocks inter", i - fr->n_refs,
+                   i - 1, fr->inter_chunks, fr->n_chunks);
+        else if (fr->position >= 0)
+            printf("  intra");
         putchar('\n');
+        split_bits[fr->inter] += bits;
+        split_frames[fr->inter]++;
     }
     printf("%6s  %-24s %-4s %12" PRIu64 " %14.0f %9.5f %9.4f\n", "total", "", "", t.bytes,
            t.bits, t.bpppb, t.bpp);
+    if (split_frames[1])
+        printf("\nintra         %" PRId64 " frames, %.0f bits (%.5f bpppb a frame)\n"
+               "inter         %" PRId64 " frames, %.0f bits (%.5f bpppb a frame)\n",
+               split_frames[0], split_bits[0],
+               split_bits[0] / (t.px * info->bands) / (split_frames[0] ? split_frames[0] : 1),
+               split_frames[1], split_bits[1],
+               split_bits[1] / (t.px * info->bands) / split_frames[1]);
     if (t.ratio > 0)
         printf("\ncompression   %.2f : 1 against raw 16-bit samples (whole file)\n", t.ratio);
 }
@@ -364,9 +393,15 @@ static void info_json(const InfoJob *j, int64_t frames)
                    "\"bpppb\": %.6f, \"bpp\": %.6f", fr->flags & TECV_FLAG_KEY ? "true" : "false",
                    fr->bytes, bits, bits / (t.px * info->bands), bits / t.px);
             if (fr->position >= 0)
-                printf(", \"anchor\": %.4f}", fr->position / 256.0);
+                printf(", \"anchor\": %.4f", fr->position / 256.0);
             else
-                printf(", \"anchor\": null}");
+                printf(", \"anchor\": null");
+            if (fr->inter)
+                printf(", \"type\": \"inter\", \"keyframe_distance\": %d, \"references\": [%"
+                       PRId64 ", %" PRId64 "], \"inter_blocks\": %d, \"blocks\": %d}",
+                       fr->gop_index, i - fr->n_refs, i - 1, fr->inter_chunks, fr->n_chunks);
+            else
+                printf(", \"type\": \"%s\"}", fr->position >= 0 ? "intra" : "raw");
         } else {
             printf("}");
         }

@@ -53,6 +53,8 @@ int cli_next_option(ArgIter *it, const OptDef *defs, const char **val);
 /* --quality and --threads values; 0, or -1 (reported). */
 int cli_parse_quality(const char *v, int *q);
 int cli_parse_threads(const char *v, int *threads);
+/* An integer option from lo to hi. */
+int cli_parse_range(const char *v, const char *option, int lo, int hi, int *out);
 
 /* "-": stdin or stdout. */
 int cli_is_stdio(const char *path);

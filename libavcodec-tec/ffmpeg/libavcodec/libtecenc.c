@@ -54,6 +54,7 @@ typedef struct TecEncContext {
     char *model;
     char *weights_dir;
     int keyint;
+    int context;
 
     TecEncoder *enc;
     int bands, band_height;
@@ -134,6 +135,7 @@ static int open_encoder(AVCodecContext *avctx, int bands)
     set.weights_dir = s->weights_dir;
     set.threads = avctx->thread_count;
     set.keyframe_interval = s->keyint > 0 ? s->keyint : FFMAX(avctx->gop_size, 0);
+    set.context_frames = s->context;
 
     ret = tec_encoder_open(&s->enc, &set);
     if (ret < 0) {
@@ -462,6 +464,8 @@ static const AVOption libtec_enc_options[] = {
       AV_OPT_TYPE_STRING, { .str = NULL }, 0, 0, VE },
     { "keyint", "keyframe interval (1: every frame intra); 0: -g, else libtec's default",
       OFFSET(keyint), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, 65535, VE },
+    { "context", "frames an inter frame may reference (temporal model); 0: libtec's default",
+      OFFSET(context), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, TEC_MAX_CONTEXT, VE },
     { NULL },
 };
 
