@@ -157,7 +157,7 @@ int tec_tt_load(TecTemporalModel **out, const TecWeights *w, const TecImageModel
         snprintf(name, sizeof(name), "tt.c%d.l1", k);
         load_dense(&l, &tt->c[k][1], name, 2 * tt->gs, tt->hidden);
         snprintf(name, sizeof(name), "tt.c%d.lin", k);
-        load_dense(&l, &tt->lin[k], name, 2 * tt->gs, extra);
+        load_dense(&l, &tt->lin[k], name, 2 * tt->gs, 2 * tt->gs + extra);
         if (tt->spatial) {
             snprintf(name, sizeof(name), "tt.sp%d.l0", k);
             load_dense(&l, &tt->sp[k][0], name, img->ctx_hidden, 6 * tt->gs);
@@ -389,7 +389,9 @@ int tec_tt_slice_context(const TecTemporalModel *tt, int k, const int32_t *in, i
     int32_t *out = tec_ws_get(ws, TEC_WS_ACT1, (size_t)lin->cout * n * sizeof(int32_t));
     if (!out)
         return TEC_ENOMEM;
-    tec_dense_i32(in + (size_t)(k + 2) * tt->gs * n, lin->cin, n, lin->weight, lin->bias,
+    /* Its input: the slice's mean and scale as they came in, then the
+     * temporal rows.  mean and scale were only written above. */
+    tec_dense_i32(in + (size_t)k * tt->gs * n, lin->cin, n, lin->weight, lin->bias,
                   lin->cout, out);
     for (size_t i = 0; i < (size_t)tt->gs * n; i++) {
         mean[i] = tec_saturate_i32((int64_t)mean[i] + out[i]);

@@ -32,7 +32,8 @@ typedef struct TecTemporalModel {
     int32_t *log_gain, *log_igain; /* [qualities][m], log2 in 16 fractional bits */
     int qualities;
     TecIntConv c[TEC_IMG_MAX_SLICES][2], sp[TEC_IMG_MAX_SLICES][2];
-    TecIntConv lin[TEC_IMG_MAX_SLICES]; /* the temporal rows straight to corrections */
+    TecIntConv lin[TEC_IMG_MAX_SLICES]; /* the slice's mean, scale and temporal rows straight
+                                         * to corrections */
 } TecTemporalModel;
 
 /* The temporal model of the weights, if they hold one: 0 with *tt NULL when

@@ -92,9 +92,15 @@ def main():
         with torch.no_grad():
             for p in tt.parameters():
                 p.normal_(0, 0.3 / max(1.0, p.shape[-1] ** 0.5) if p.dim() > 1 else 0.05)
+            gs = m // groups
+            eye = torch.eye(gs)[:, :, None, None]
             for k in range(groups):
                 tt.c_l1[k].weight.mul_(0.2)
                 tt.c_lin[k].weight.mul_(0.2)
+                # Half-way from the hyperprior's mean to the latest
+                # reference, so that on a repeated frame inter blocks win.
+                tt.c_lin[k].weight[:gs, :gs] -= 0.5 * eye
+                tt.c_lin[k].weight[:gs, 2 * gs:3 * gs] += 0.5 * eye
     elif args.checkpoint:
         ck = torch.load(args.checkpoint, map_location="cpu")
         tt.load_state_dict(ck["tt"])

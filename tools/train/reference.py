@@ -134,7 +134,7 @@ def channel_context(k, values, mean, raw, t):
     return saturate32(mean + d[:gs]), saturate32(raw + d[gs:])
 
 
-def spatial_context(k, values, mean, raw, bh, bw, t):
+def spatial_context(k, values, mean, raw, bh, bw, t, family="sp"):
     """Corrections of slice k's mean and raw scale at the non-anchor
     positions (doc/model.md): from the slice's own parameters there and the
     decoded anchors above, below, left and right (zero outside the block)."""
@@ -146,8 +146,8 @@ def spatial_context(k, values, mean, raw, bh, bw, t):
     ny, nx = yy[odd] + 1, xx[odd] + 1
     nb = [p[:, ny - 1, nx], p[:, ny + 1, nx], p[:, ny, nx - 1], p[:, ny, nx + 1]]
     inp = np.concatenate([mean[:, odd], raw[:, odd]] + nb, 0)
-    h = np.maximum(dense_int(inp, t[f"sp{k}.l0.weight"], t[f"sp{k}.l0.bias"]), 0)
-    d = dense_int(h, t[f"sp{k}.l1.weight"], t[f"sp{k}.l1.bias"])
+    h = np.maximum(dense_int(inp, t[f"{family}{k}.l0.weight"], t[f"{family}{k}.l0.bias"]), 0)
+    d = dense_int(h, t[f"{family}{k}.l1.weight"], t[f"{family}{k}.l1.bias"])
     mean, raw = mean.copy(), raw.copy()
     mean[:, odd] = saturate32(mean[:, odd] + d[:gs])
     raw[:, odd] = saturate32(raw[:, odd] + d[gs:])
@@ -194,7 +194,8 @@ def temporal_attention(rc, inside, tau, mean, raw, bh, bw, t, hp):
     dk, dv = heads * dkh, heads * dvh
     n = bh * bw
     exp = t["tt.exp"].astype(np.int64)
-    query = dense_int(np.concatenate([mean, raw], 0), t["tt.q.weight"], t["tt.q.bias"])  # (dk, n)
+    lim = 1 << 20          # queries, keys and values are clamped (no 64-bit overflow)
+    query = np.clip(dense_int(np.concatenate([mean, raw], 0), t["tt.q.weight"], t["tt.q.bias"]), -lim, lim)
     pos = t["tt.pos"].astype(np.int64)                       # (9, dk)
     scores, values, oks = [], [], []
     for j in range(len(rc)):
@@ -204,10 +205,10 @@ def temporal_attention(rc, inside, tau, mean, raw, bh, bw, t, hp):
         for wi in range(9):
             dy, dx = divmod(wi, 3)
             win = kv[:, dy:dy + bh, dx:dx + bw].reshape(dk + dv, n)
-            key = saturate32(win[:dk] + tk[:, None] + pos[wi][:, None])
+            key = np.clip(win[:dk] + tk[:, None] + pos[wi][:, None], -lim, lim)
             prod = (query * key).reshape(heads, dkh, n).sum(1)
             scores.append((prod + 512) >> 10)                # (heads, n)
-            values.append(win[dk:].reshape(heads, dvh, n))
+            values.append(np.clip(win[dk:], -lim, lim).reshape(heads, dvh, n))
             oks.append(np.broadcast_to(inside[j][dy:dy + bh, dx:dx + bw].reshape(1, n), (heads, n)))
     s = np.stack(scores)                                     # (T, heads, n)
     ok = np.stack(oks).astype(bool)
@@ -231,8 +232,7 @@ def temporal_slice_context(k, values, mean, raw, latest, o, tau0, t):
     d = dense_int(h, t[f"tt.c{k}.l1.weight"], t[f"tt.c{k}.l1.bias"])
     gs = mean.shape[0]
     mean, raw = saturate32(mean + d[:gs]), saturate32(raw + d[gs:])
-    extra = len(tau0) + latest.shape[0] + o.shape[0]
-    d = dense_int(a[-extra:], t[f"tt.c{k}.lin.weight"], t[f"tt.c{k}.lin.bias"])
+    d = dense_int(a[values.shape[0]:], t[f"tt.c{k}.lin.weight"], t[f"tt.c{k}.lin.bias"])
     return saturate32(mean + d[:gs]), saturate32(raw + d[gs:])
 
 
@@ -261,12 +261,66 @@ def parse_seq_header(data):
                 names=names, groups=groups)
 
 
-def decode_symbols(packet, seq, t, hp):
+def parse_inter(packet, pos, nchunks):
+    """The inter section of an inter packet (doc/bitstream.md, 3)."""
+    gop_index, n_refs, reserved, doy = struct.unpack("<HBBH", packet[pos:pos + 6])
+    assert 1 <= n_refs <= 4 and n_refs <= gop_index and reserved == 0, "bad inter section"
+    gaps = struct.unpack("<%dH" % n_refs, packet[pos + 6:pos + 6 + 2 * n_refs])
+    crcs = struct.unpack("<%dI" % n_refs, packet[pos + 6 + 2 * n_refs:pos + 6 + 6 * n_refs])
+    p = pos + 6 + 6 * n_refs
+    bits = np.unpackbits(np.frombuffer(packet[p:p + (nchunks + 7) // 8], np.uint8), bitorder="little")
+    return dict(gop_index=gop_index, n_refs=n_refs, doy=doy, gaps=gaps, crcs=crcs,
+                modes=bits[:nchunks]), p + (nchunks + 7) // 8
+
+
+class Stream:
+    """What an inter frame needs of the frames before it: each decoded
+    frame's reference latents (per group), quality position, keyframe
+    distance and packet CRC, as libtec's decoder keeps them."""
+
+    def __init__(self):
+        self.frames = []
+
+    def find(self, gop_index, crc):
+        for f in self.frames:
+            if f["gop_index"] == gop_index and f["crc"] == crc:
+                return f
+        raise ValueError(f"reference {gop_index} (CRC {crc:08x}) was not decoded")
+
+    def add(self, decoded, packet):
+        gi = decoded["inter"]["gop_index"] if decoded["inter"] else 0
+        if gi == 0:
+            self.frames = []
+        self.frames = (self.frames + [dict(gop_index=gi, crc=zlib.crc32(packet), qpos=decoded["qpos"],
+                                           refs=[reference_latents(g["sym"], g["mu"])
+                                                 for g in decoded["groups"]])])[-5:]
+
+
+def tt_hp(t, meta_hp):
+    return dict(tt_heads=meta_hp["tt_heads"], tt_key=meta_hp["tt_key"], tt_value=meta_hp["tt_value"])
+
+
+def decode_symbols(packet, seq, t, hp, stream=None):
     """Decode every chunk of a frame packet: per group the integer symbols,
-    means (i32/256) and scale indices of the whole latent grid, and z."""
+    means (i32/256) and scale indices of the whole latent grid, and z.
+    Inter packets need the Stream of the frames before them."""
+    import temporal
     ftype, flags, qpos, nchunks = struct.unpack("<BBHI", packet[:8])
     assert flags & ~3 == 0, "unknown packet flags"
     pos = 8
+    inter = None
+    if ftype == 1:
+        assert stream is not None and hp.get("tt_heads"), "inter frame without a temporal model"
+        inter, pos = parse_inter(packet, pos, nchunks)
+        refs = [stream.find(inter["gop_index"] - 1 - j, inter["crcs"][j]) for j in range(inter["n_refs"])]
+        exp2 = t["tt.exp2"].astype(np.int64)
+        factors = [(log_gain_at_int(t["tt.log_gain"], qpos), log_gain_at_int(t["tt.log_igain"], f["qpos"]))
+                   for f in refs]
+        taus = [temporal.time_features(None if g == 0xFFFF else g, None if inter["doy"] == 0xFFFF
+                                       else inter["doy"], qpos, f["qpos"], j)
+                for j, (g, f) in enumerate(zip(inter["gaps"], refs))]
+    else:
+        assert ftype == 0, "unknown frame type"
     stats = []
     for pairs in seq["groups"]:
         if hp.get("frame_norm"):
@@ -322,9 +376,27 @@ def decode_symbols(packet, seq, t, hp):
                 values = np.zeros((m, n), np.int64)
                 block = np.zeros((m, n), np.int64)
                 idx = np.zeros((m, n), np.int64)
+                tt = inter is not None and inter["modes"][ci - 1]
+                if tt:
+                    # The references over the block and a halo of one, in the
+                    # current frame's domain; zero and left out beyond the frame.
+                    rc, inside = [], np.zeros((bh + 2, bw + 2), np.int64)
+                    ys, xs = np.arange(y0 - 1, y0 + bh + 1), np.arange(x0 - 1, x0 + bw + 1)
+                    ok_y, ok_x = (ys >= 0) & (ys < Hl), (xs >= 0) & (xs < Wl)
+                    inside[np.ix_(ok_y, ok_x)] = 1
+                    for f, (lg, lig) in zip(refs, factors):
+                        win = np.zeros((m, bh + 2, bw + 2), np.int64)
+                        win[:, ok_y[:, None] & ok_x[None, :]] = \
+                            f["refs"][gi][:, ys[ok_y]][:, :, xs[ok_x]].reshape(m, -1)
+                        rc.append(convert_reference_int(win, lg, lig, exp2) * inside[None])
+                    o = temporal_attention(rc, [inside] * len(rc), taus, mean, raw, bh, bw, t, hp)
+                    latest = rc[0][:, 1:-1, 1:-1].reshape(m, n)
                 for k in range(slices):
                     sl = slice(k * gs, (k + 1) * gs)
-                    if k:
+                    if tt:
+                        mean[sl], raw[sl] = temporal_slice_context(k, values[:k * gs], mean[sl], raw[sl],
+                                                                   latest[sl], o, taus[0], t)
+                    elif k:
                         mean[sl], raw[sl] = channel_context(k, values[:k * gs], mean[sl], raw[sl], t)
                     # Without the spatial context one pass over every
                     # position; with it the anchors (y + x even), then the rest.
@@ -333,7 +405,7 @@ def decode_symbols(packet, seq, t, hp):
                     for second, todo in enumerate(passes):
                         if second:
                             mean[sl], raw[sl] = spatial_context(k, values[sl], mean[sl], raw[sl],
-                                                                bh, bw, t)
+                                                                bh, bw, t, "tt.sp" if tt else "sp")
                         idx[sl] = np.searchsorted(thr, raw[sl], side="right")
                         for c in range(k * gs, (k + 1) * gs):
                             for i in np.nonzero(todo)[0]:
@@ -346,7 +418,7 @@ def decode_symbols(packet, seq, t, hp):
                 raws[:, y0:y0 + bh, x0:x0 + bw] = raw
                 zs.append(z)
         groups.append(dict(sym=sym, mu=mu, sidx=sidx, raw_scale=raws, z=zs, stats=stats[gi]))
-    return dict(frame_type=ftype, qpos=qpos, groups=groups, replicated=replicated,
+    return dict(frame_type=ftype, qpos=qpos, groups=groups, replicated=replicated, inter=inter,
                 interpolated=interpolated,
                 chunk_bytes=len(packet) - table_offset - 4 * nchunks)
 
@@ -495,7 +567,7 @@ def load_model(path):
     model.eval()
     hp = {k: int(meta.get(k, d)) for k, d in
           (("n", 0), ("m", 0), ("nh", 0), ("nmid", 0), ("levels", 4), ("frame_norm", 0),
-                                 ("ctx_groups", 0), ("ctx_spatial", 0))}
+           ("ctx_groups", 0), ("ctx_spatial", 0), ("tt_heads", 0), ("tt_key", 0), ("tt_value", 0))}
     return model, tensors, checksum, hp
 
 

@@ -169,10 +169,11 @@ class TemporalContext(nn.Module):
     c{k} see [decoded slices < k, mean and scale of slice k, the latest
     reference's slice k, the attention output, the latest reference's time
     features] through a hidden layer of `hidden` (the image model's width
-    plus TT_EXTRA_HIDDEN), and lin{k} maps the temporal inputs alone straight
-    to corrections: a prediction from the reference needs a path per channel,
-    which a hidden layer as wide as the image model's, busy with its own
-    context, cannot give.  sp{k} is the checkerboard pass (as the image
+    plus TT_EXTRA_HIDDEN), and lin{k} maps the slice's mean and scale and the
+    temporal inputs straight to corrections: a prediction from the reference
+    (mean + a (reference - mean), per channel) needs a linear path, which a
+    hidden layer as wide as the image model's, busy with its own context,
+    cannot give.  sp{k} is the checkerboard pass (as the image
     model's)."""
 
     def __init__(self, m, groups, hidden, spatial):
@@ -190,7 +191,7 @@ class TemporalContext(nn.Module):
         self.extra = gs + dv + TT_TAU
         self.c_l0 = nn.ModuleList([nn.Conv2d(k * gs + 2 * gs + self.extra, hidden, 1) for k in range(groups)])
         self.c_l1 = nn.ModuleList([nn.Conv2d(hidden, 2 * gs, 1) for _ in range(groups)])
-        self.c_lin = nn.ModuleList([nn.Conv2d(self.extra, 2 * gs, 1) for _ in range(groups)])
+        self.c_lin = nn.ModuleList([nn.Conv2d(2 * gs + self.extra, 2 * gs, 1) for _ in range(groups)])
         if spatial:
             ih = self.image_hidden
             self.sp_l0 = nn.ModuleList([nn.Conv2d(6 * gs, ih, 1) for _ in range(groups)])
@@ -272,7 +273,7 @@ class TemporalContext(nn.Module):
             mu_k, scale_k = mu[:, sl], scale[:, sl]
             inp = torch.cat(hats + [mu_k, scale_k, latest[:, sl], o, tau0], 1)
             hid = F.relu(int_layer(self.c_l0[k], inp))
-            d = int_layer(self.c_l1[k], hid) + int_layer(self.c_lin[k], inp[:, -self.extra:])
+            d = int_layer(self.c_l1[k], hid) + int_layer(self.c_lin[k], inp[:, k * gs:])
             mu_k, scale_k = mu_k + d[:, :gs], scale_k + d[:, gs:]
             hat = round_ste(yg[:, sl] - mu_k) + mu_k
             if self.spatial:
@@ -311,7 +312,8 @@ def macs_per_latent(m, groups, hidden, spatial, refs):
     macs += refs * win * (dk + dv)               # scores and weighted sums
     extra = gs + dv + TT_TAU
     th = hidden + TT_EXTRA_HIDDEN
-    macs += sum((k * gs + 2 * gs + extra) * th + th * 2 * gs + extra * 2 * gs for k in range(groups))
+    macs += sum((k * gs + 2 * gs + extra) * th + th * 2 * gs + (2 * gs + extra) * 2 * gs
+                for k in range(groups))
     # minus the image model's channel context, which an inter frame does not run
     macs -= sum((k + 2) * gs * hidden + hidden * 2 * gs for k in range(1, groups))
     return macs
