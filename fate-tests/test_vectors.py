@@ -3,6 +3,7 @@
 parse and decode, in libtec and in the independent Python decoder."""
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -71,6 +72,52 @@ def context_vector(tmp, name, model_name, sizes, key, off):
         except ValueError:
             same = False
         check(not same, f"{name} frame {i}: the context ({key}) changes the entropy parameters")
+
+
+def temporal_vector(tmp):
+    """tt.tecv: inter packets (doc/bitstream.md, 3), coded with a model that
+    has a temporal model (vector-tt.tecw: vector-sp's image model and a
+    random TEC-TT).  A keyframe then three inter frames whose every block is
+    inter; libtec and the Python decoder agree, and the temporal model is
+    not a no-op: with its slice contexts zeroed the inter blocks get other
+    entropy parameters (or do not decode), the keyframe the same ones."""
+    packets, seq, (model, tensors, checksum, hp), out = open_vector(
+        tmp, "tt", "vector-tt", [1106, 759, 814, 787])
+    check(seq["model"] == "vector-tt" and seq["checksum"] == checksum, "tt model and checksum")
+    check(hp["tt_heads"] > 0 and hp["ctx_groups"] == 4, "tt model has a temporal model")
+    r = subprocess.run([TEC, "info", os.path.join(VEC, "tt.tecv"), "--json"], capture_output=True, text=True)
+    frames = json.loads(r.stdout)["frame_list"] if r.returncode == 0 else []
+    check([f.get("type") for f in frames] == ["intra", "inter", "inter", "inter"],
+          "tt frame types: intra, inter, inter, inter")
+    check([f.get("references") for f in frames[1:]] == [[0, 0], [0, 1], [1, 2]]
+          and all(f["inter_blocks"] == f["blocks"] for f in frames[1:]),
+          "tt references (frame 0; 0..1; 1..2), every block inter")
+    check([p[1] & tecio.FLAG_KEY != 0 for p in packets] == [True, False, False, False],
+          "tt keyframe flags: the first packet only")
+    # The temporal model's slice contexts (where the references come in) zeroed.
+    plain_t = {k: (np.zeros_like(v) if re.match(r"tt\.c\d+\.", k) else v) for k, v in tensors.items()}
+    stream = reference.Stream()
+    for i, (_, _, payload) in enumerate(packets):
+        dec = reference.decode_symbols(payload, seq, tensors, hp, stream)
+        check(dec["frame_type"] == (0 if i == 0 else 1), f"tt frame {i}: frame type {dec['frame_type']}")
+        if i:
+            inter = dec["inter"]
+            check((inter["gop_index"], inter["n_refs"], int(inter["modes"].sum())) == (i, min(i, 2), 1),
+                  f"tt frame {i}: keyframe distance {inter['gop_index']}, {inter['n_refs']} references")
+        ref = reference.reconstruct(model, dec, seq, tensors)
+        if out is not None:
+            check_agree(ref, out[i], f"tt frame {i}")
+        try:
+            plain = reference.decode_symbols(payload, seq, plain_t, hp, stream)
+            same = all(np.array_equal(a["raw_scale"], b["raw_scale"]) and np.array_equal(a["mu"], b["mu"])
+                       for a, b in zip(plain["groups"], dec["groups"]))
+        except (ValueError, AssertionError, IndexError):
+            same = False
+        if i == 0:
+            check(same, "tt frame 0 (intra): the temporal model plays no part")
+        else:
+            check(not same, f"tt frame {i}: the temporal model changes the entropy parameters")
+        stream.add(dec, payload)
 
 
 def line_maps(band):
@@ -184,6 +231,8 @@ def main():
         replication_vector(tmp, fixture)
         # int.tecv: interpolated bands (bitstream section 3).
         interpolation_vector(tmp)
+        # tt.tecv: inter frames, the temporal model (bitstream section 3).
+        temporal_vector(tmp)
     return check.summary()
 
 
