@@ -45,6 +45,7 @@ typedef struct TecvDemuxContext {
     int64_t raw_size;         /* codec raw: the payload size of every packet */
     int64_t file_size;        /* -1 when unknown */
     int64_t next_index;       /* frame-index timeline */
+    int64_t data_start;       /* offset of the first packet */
     int lost;                 /* corrupt packets skipped since the last good one */
     char *radiometric_offset; /* the container's, passed on with every packet */
     AVDictionary *layout;     /* codec raw: the stacked-bands tag of every packet */
@@ -160,6 +161,7 @@ static int tecv_read_header(AVFormatContext *s)
         ret = ret == AVERROR_EOF ? AVERROR_INVALIDDATA : ret;
         goto end;
     }
+    c->data_start = avio_tell(pb);
 
     /* libtec checks the CRC, versions, geometry and metadata. */
     ret = tec_tecv_open_read_mem(&r, buf, total);
@@ -444,6 +446,59 @@ static int tecv_read_packet(AVFormatContext *s, AVPacket *pkt)
     return ret;
 }
 
+/*
+ * Seek to a keyframe: the packet headers are walked from the first packet
+ * (24 bytes each, the payloads are skipped), so that the frame-index
+ * timeline stays the frame's number.  (FFmpeg's generic seek would move the
+ * file position behind the demuxer's back and shift every later pts.)
+ * With AVSEEK_FLAG_BACKWARD the last keyframe at or before ts, else the
+ * first at or after it; on the native timeline ts is the acquisition time,
+ * with AVSEEK_FLAG_FRAME or on the frame-index timeline the frame number.
+ * The walk stops at the first damaged packet header.
+ */
+static int tecv_read_seek(AVFormatContext *s, int stream_index, int64_t ts, int flags)
+{
+    TecvDemuxContext *c = s->priv_data;
+    AVIOContext *pb = s->pb;
+    const int by_time = c->timeline == TIMELINE_NATIVE && !(flags & AVSEEK_FLAG_FRAME);
+    const int64_t back = avio_tell(pb);
+    int64_t pos = c->data_start, index = 0, found_pos = -1, found_index = 0;
+    uint8_t head[TECP_SIZE];
+
+    if (stream_index > 0 || (flags & AVSEEK_FLAG_BYTE) || !(pb->seekable & AVIO_SEEKABLE_NORMAL))
+        return AVERROR(ENOSYS);
+    for (;; index++) {
+        int64_t t;
+        if (avio_seek(pb, pos, SEEK_SET) < 0 || avio_read(pb, head, TECP_SIZE) != TECP_SIZE ||
+            memcmp(head, "TECP", 4))
+            break;
+        t = !by_time ? index : (head[16] & TEC_PKT_FLAG_TIME) ? (int64_t)AV_RL64(head + 8)
+                                                              : AV_NOPTS_VALUE;
+        if ((head[16] & TEC_PKT_FLAG_KEY) && t != AV_NOPTS_VALUE) {
+            if (flags & AVSEEK_FLAG_BACKWARD) {
+                if (t <= ts) {
+                    found_pos = pos;
+                    found_index = index;
+                } else if (!by_time) {
+                    break;
+                }
+            } else if (t >= ts) {
+                found_pos = pos;
+                found_index = index;
+                break;
+            }
+        }
+        pos += TECP_SIZE + (int64_t)AV_RL32(head + 4);
+    }
+    if (found_pos < 0 || avio_seek(pb, found_pos, SEEK_SET) < 0) {
+        avio_seek(pb, back, SEEK_SET);
+        return AVERROR(EINVAL);
+    }
+    c->next_index = found_index;
+    c->lost = 0;
+    return 0;
+}
+
 static int tecv_read_close(AVFormatContext *s)
 {
     TecvDemuxContext *c = s->priv_data;
@@ -477,11 +532,13 @@ const TEC_INPUT_FORMAT ff_tecv_demuxer = {
     TEC_IFMT(name)       = "tecv",
     TEC_IFMT(long_name)  = NULL_IF_CONFIG_SMALL("TerraCodec multispectral time series"),
     TEC_IFMT(extensions) = "tecv",
-    TEC_IFMT(flags)      = AVFMT_GENERIC_INDEX,
+    /* No generic search: it would seek behind the demuxer's back. */
+    TEC_IFMT(flags)      = AVFMT_GENERIC_INDEX | AVFMT_NOGENSEARCH | AVFMT_NOBINSEARCH,
     TEC_IFMT(priv_class) = &tecv_demuxer_class,
     .priv_data_size      = sizeof(TecvDemuxContext),
     .read_probe          = tecv_probe,
     .read_header         = tecv_read_header,
     .read_packet         = tecv_read_packet,
+    .read_seek           = tecv_read_seek,
     .read_close          = tecv_read_close,
 };
