@@ -12,7 +12,8 @@
  * header), never from the stream's width/height.  The weights are loaded
  * with the first packet, so that probing never needs them.  A packet that
  * fails to decode is an error for that frame only; frames that depend on a
- * lost one are dropped until the next keyframe.
+ * lost one are dropped until the next keyframe, each one logged with why,
+ * and the next keyframe says which frames were lost.
  *
  * This file is part of TerraCodec's FFmpeg glue; it is LGPL-2.1-or-later
  * like the FFmpeg files it is built with.
@@ -40,6 +41,9 @@
 
 enum { OUTPUT_RGB, OUTPUT_BANDS };
 
+/* Why inter frames are being dropped (TecDecContext.need_key). */
+enum { KEY_OK, KEY_START, KEY_SEEK, KEY_LOST, KEY_FAILED };
+
 typedef struct TecDecContext {
     const AVClass *class;
     int output;
@@ -50,7 +54,10 @@ typedef struct TecDecContext {
     TecStreamInfo info;
     TecDecoder *dec;
     int open_failed;
-    int need_key;           /* a frame was lost: wait for a keyframe */
+    int need_key;           /* KEY_*: no keyframe yet, or a frame was lost */
+    int64_t lost_frame;     /* KEY_LOST, KEY_FAILED: the frame that was lost */
+    int64_t dropped_first;  /* the inter frames dropped since, or -1 */
+    int64_t dropped_last;
     int eof_sent;
     int band_r, band_g, band_b;
     uint16_t *lut;          /* output=rgb: sample -> display value */
@@ -204,8 +211,47 @@ static int open_decoder(AVCodecContext *avctx)
         s->open_failed = tec_error_to_av(ret);
         return s->open_failed;
     }
-    s->need_key = 1;
+    s->need_key = KEY_START;
+    s->dropped_first = -1;
     return 0;
+}
+
+/* The frame `frame` is lost: inter frames wait for the next keyframe. */
+static void lose_frame(TecDecContext *s, int why, int64_t frame)
+{
+    if (s->need_key == KEY_OK || s->need_key == KEY_SEEK || s->need_key == KEY_START) {
+        s->need_key = why;
+        s->lost_frame = frame;
+    }
+}
+
+/* An inter packet whose references were not decoded: say which frame goes
+ * and why (the first frame lost, a stream that starts inside a group of
+ * frames, a seek). */
+static void drop_frame(AVCodecContext *avctx, const AVPacket *pkt, int has_time, int64_t t)
+{
+    TecDecContext *s = avctx->priv_data;
+    TecPacketInfo pi;
+    char date[48] = "", pos[64] = "", why[96];
+
+    if (has_time) {
+        tec_format_time(date, sizeof(date), t);
+        memcpy(date + 10, ", ", 3);  /* the day */
+    }
+    if (!tec_parse_packet(pkt->data, pkt->size, &pi) && !pi.intra)
+        snprintf(pos, sizeof(pos), ", %d after its keyframe", pi.gop_index);
+    if (s->need_key == KEY_START)
+        snprintf(why, sizeof(why), "the stream starts after its keyframe (a cut stream)");
+    else if (s->need_key == KEY_SEEK)
+        snprintf(why, sizeof(why), "decoding started after its keyframe (a seek)");
+    else
+        snprintf(why, sizeof(why), "frame %"PRId64" %s", s->lost_frame,
+                 s->need_key == KEY_LOST ? "was lost" : "failed");
+    av_log(avctx, AV_LOG_ERROR, "frame %"PRId64" (%sinter%s) lost: %s; dropped until the "
+           "next keyframe\n", s->frames, date, pos, why);
+    if (s->dropped_first < 0)
+        s->dropped_first = s->frames;
+    s->dropped_last = s->frames;
 }
 
 /* A packet's properties (an AVPacket without data) ride with it through
@@ -345,7 +391,7 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
                 if (ret < 0) {
                     av_log(avctx, AV_LOG_ERROR, "frame %"PRId64": %s\n", s->frames - 1,
                            tec_decoder_error(s->dec));
-                    s->need_key = 1;
+                    lose_frame(s, KEY_FAILED, s->frames - 1);
                     return tec_error_to_av(ret);
                 }
                 props = pic.user_data;
@@ -405,15 +451,29 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
                 av_packet_unref(s->pkt);
                 return ret;
             }
-            if (lost)
-                s->need_key = 1;
-            if (s->need_key && !key) {
-                av_log(avctx, AV_LOG_ERROR, "frame %"PRId64" depends on a lost frame: "
-                       "dropped until the next keyframe\n", s->frames);
+            if (lost) {
+                /* the demuxer skipped corrupt packets: they keep their numbers */
+                lose_frame(s, KEY_LOST, s->frames);
+                s->frames += lost;
+            }
+            if (s->need_key != KEY_OK && !key) {
+                drop_frame(avctx, s->pkt, has_time, t);
                 s->frames++;
                 s->have_pkt = 0;
                 av_packet_unref(s->pkt);
                 return AVERROR_INVALIDDATA;
+            }
+            if (key)
+                s->need_key = KEY_OK;  /* a keyframe that fails sets it again */
+            if (key && s->dropped_first >= 0) {
+                if (s->dropped_first == s->dropped_last)
+                    av_log(avctx, AV_LOG_WARNING, "frame %"PRId64" was lost; resuming at the "
+                           "keyframe %"PRId64"\n", s->dropped_first, s->frames);
+                else
+                    av_log(avctx, AV_LOG_WARNING, "frames %"PRId64"..%"PRId64" were lost; "
+                           "resuming at the keyframe %"PRId64"\n", s->dropped_first,
+                           s->dropped_last, s->frames);
+                s->dropped_first = -1;
             }
             props = av_packet_alloc();
             ret = props ? av_packet_copy_props(props, s->pkt) : AVERROR(ENOMEM);
@@ -435,13 +495,11 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
             if (ret < 0) {
                 av_log(avctx, AV_LOG_ERROR, "frame %"PRId64": %s\n", s->frames,
                        tec_decoder_error(s->dec));
+                lose_frame(s, KEY_FAILED, s->frames);
                 s->frames++;
-                s->need_key = 1;
                 av_packet_unref(s->pkt);
                 return tec_error_to_av(ret);
             }
-            if (key)
-                s->need_key = 0;
             av_packet_unref(s->pkt);
         }
     }
@@ -450,9 +508,14 @@ static int libtec_receive_frame(AVCodecContext *avctx, AVFrame *frame)
 static av_cold void libtec_decode_flush(AVCodecContext *avctx)
 {
     TecDecContext *s = avctx->priv_data;
-    /* After a seek: the same decoder and weights, nothing pending. */
+    /* After a seek: the same decoder and weights, nothing pending; the next
+     * frame to decode is a keyframe (libtec has forgotten the references). */
     drop_pending(s);
     tec_decoder_flush(s->dec);
+    if (s->dec) {
+        s->need_key = KEY_SEEK;
+        s->dropped_first = -1;
+    }
     av_packet_unref(s->pkt);
     s->have_pkt = 0;
     s->eof_sent = 0;
