@@ -41,7 +41,6 @@ void tec_tt_free(TecTemporalModel **ptt)
     free(tt->exp_table);
     free(tt->exp2_table);
     free(tt->log_gain);
-    free(tt->log_igain);
     free(tt);
     *ptt = NULL;
 }
@@ -148,7 +147,6 @@ int tec_tt_load(TecTemporalModel **out, const TecWeights *w, const TecImageModel
     tt->exp_table = load_i32(&l, "tt.exp", 1, TEC_TT_EXP_SIZE, 0);
     tt->exp2_table = load_i32(&l, "tt.exp2", 1, 256, 0);
     tt->log_gain = load_i32(&l, "tt.log_gain", 2, tt->qualities, tt->m);
-    tt->log_igain = load_i32(&l, "tt.log_igain", 2, tt->qualities, tt->m);
     const int extra = tec_tt_extra_rows(tt);
     for (int k = 0; k < tt->slices; k++) {
         char name[24];
@@ -212,7 +210,7 @@ int tec_tt_factors(const TecTemporalModel *tt, int cur_pos, int ref_pos, TecTtFa
     const int64_t limit = (int64_t)20 << 16;
     for (int c = 0; c < tt->m; c++) {
         int64_t d = log_gain_at(tt->log_gain, tt->qualities, tt->m, c, cur_pos) +
-                    log_gain_at(tt->log_igain, tt->qualities, tt->m, c, ref_pos);
+                    -log_gain_at(tt->log_gain, tt->qualities, tt->m, c, ref_pos);
         d = d < -limit ? -limit : d > limit ? limit : d;
         const int e = (int)(d >> 16);          /* floor */
         f->mant[c] = tt->exp2_table[(d >> 8) & 255];

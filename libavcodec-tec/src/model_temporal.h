@@ -29,7 +29,7 @@ typedef struct TecTemporalModel {
     int32_t *pos;                /* [TEC_TT_WINDOW][dk], Q8 */
     int32_t *exp_table;          /* [TEC_TT_EXP_SIZE]: exp(-j / 64) in 16 fractional bits */
     int32_t *exp2_table;         /* [256]: 2^(f / 256) in 15 fractional bits */
-    int32_t *log_gain, *log_igain; /* [qualities][m], log2 in 16 fractional bits */
+    int32_t *log_gain;           /* [qualities][m], log2 of the gains, 16 fractional bits */
     int qualities;
     TecIntConv c[TEC_IMG_MAX_SLICES][2], sp[TEC_IMG_MAX_SLICES][2];
     TecIntConv lin[TEC_IMG_MAX_SLICES]; /* the slice's mean, scale and temporal rows straight

@@ -44,7 +44,8 @@ def run_point(codec, cube, setting, opts, scale_psnr):
     work = tempfile.mkdtemp(prefix="tec-compare-", dir=opts.workdir)
     try:
         meter = Meter()
-        rec, nbytes, notes = codec.code(cube.data, setting, work, meter, cube.bands)
+        extra = {"dates": cube.dates} if getattr(codec, "takes_dates", False) else {}
+        rec, nbytes, notes = codec.code(cube.data, setting, work, meter, cube.bands, **extra)
     finally:
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -1,7 +1,9 @@
 """The codecs tec compare runs: tec and the baselines (doc/compare.md)."""
+import json
 import math
 import os
 import shutil
+import subprocess
 
 import numpy as np
 
@@ -11,11 +13,12 @@ from .meter import CodecError
 from .metrics import PEAK, to_uint16
 
 
-ALL_CODECS = ["tec", "j2k", "j2k_klt", "x265", "aom", "svtav1", "jxl", "zstd"]
+ALL_CODECS = ["tec", "tec_intra", "j2k", "j2k_klt", "x265", "aom", "svtav1", "jxl", "zstd"]
 
 DEFAULT_LADDERS = {
     # tec: --quality
     "tec": "1,5,9,13,17,21,25,29",
+    "tec_intra": "1,5,9,13,17,21,25,29",
     # j2k, j2k_klt: target bpppb of the codestream (opj_compress -r 16/target)
     "j2k": "0.03,0.05,0.1,0.2,0.35,0.5,0.75,1,1.5,2.5,lossless",
     "j2k_klt": "0.03,0.05,0.1,0.2,0.35,0.5,0.75,1,1.5,2.5",
@@ -409,7 +412,11 @@ class ZSTD(Codec):
 
 
 class TEC(Codec):
+    """tec as a user runs it: a series with its temporal model (the default
+    model's keyframe interval and context), its dates passed on."""
     name = "tec"
+    takes_dates = True
+    extra_args = []
 
     def check(self):
         p = self.opts.tec
@@ -420,7 +427,7 @@ class TEC(Codec):
     def label(self, setting):
         return "q=%s" % setting
 
-    def code(self, cube, setting, work, meter, bands=None):
+    def code(self, cube, setting, work, meter, bands=None, dates=None):
         src = os.path.join(work, "in.npy")
         bs = os.path.join(work, "out.tecv")
         dec = os.path.join(work, "dec.npy")
@@ -428,8 +435,9 @@ class TEC(Codec):
         # The band names place each band in the model's slots, as tec encode
         # --bands does for a user; without them tec assumes Sentinel-2 order.
         names = ["--bands", ",".join(bands)] if bands else []
+        names += ["--dates", ",".join(dates)] if dates else []
         meter.run("enc", [self.opts.tec, "encode", src, "-o", bs, "--quality", setting,
-                          "--threads", str(self.opts.threads)] + names)
+                          "--threads", str(self.opts.threads)] + names + self.extra_args)
         n = os.path.getsize(bs)
         meter.run("dec", [self.opts.tec, "decode", bs, "-o", dec,
                           "--threads", str(self.opts.threads)])
@@ -439,7 +447,28 @@ class TEC(Codec):
                 rec = rec.reshape(cube.shape)
             else:
                 raise CodecError("tec decode gave shape %s, expected %s" % (rec.shape, cube.shape))
-        return rec.astype(np.uint16), n, "whole .tecv file"
+        return rec.astype(np.uint16), n, "whole .tecv file" + self.split(bs)
+
+    def split(self, bs):
+        """'; intra N frames B bytes, inter ...' from tec info --json."""
+        r = subprocess.run([self.opts.tec, "info", "--json", bs], capture_output=True, text=True)
+        try:
+            frames = json.loads(r.stdout)["frame_list"]
+        except (ValueError, KeyError):
+            return ""
+        parts = []
+        for kind in ("intra", "inter"):
+            sel = [f for f in frames if f.get("type") == kind]
+            if sel:
+                parts.append("%s %d frames %d bytes" % (kind, len(sel), sum(f["bytes"] for f in sel)))
+        return "; " + ", ".join(parts) if parts else ""
 
 
-CODEC_CLASSES = {c.name: c for c in (TEC, J2K, J2KKLT, X265, AOM, SVTAV1, JXL, ZSTD)}
+class TECIntra(TEC):
+    """The same model with every frame intra (--keyframe-interval 1): what
+    the temporal model saves."""
+    name = "tec_intra"
+    extra_args = ["--keyframe-interval", "1"]
+
+
+CODEC_CLASSES = {c.name: c for c in (TEC, TECIntra, J2K, J2KKLT, X265, AOM, SVTAV1, JXL, ZSTD)}

@@ -15,12 +15,13 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class Cube:
-    def __init__(self, name, data, bands=None, offset=0, source=""):
+    def __init__(self, name, data, bands=None, offset=0, source="", dates=None):
         self.name = name
         self.data = data
         self.bands = bands
         self.offset = offset
         self.source = source
+        self.dates = dates     # one label per frame, or None
 
 
 def _meta_bands(meta):
@@ -90,11 +91,19 @@ def load_cube(path, opts):
     bands = opts.bands or _meta_bands(meta)
     if bands and len(bands) != data.shape[1]:
         bands = None
+    # The acquisition dates, so that tec's temporal model knows the gaps.
+    dates = meta.get("dates")
+    if isinstance(dates, str):
+        dates = [s.strip() for s in dates.split(",")]
+    if not isinstance(dates, list) or len(dates) != data.shape[0] or \
+            not all(isinstance(d, str) and d and "," not in d for d in dates):
+        dates = None
     if opts.frames:
         data = data[:opts.frames]
+        dates = dates[:opts.frames] if dates else None
     if opts.crop:
         data = crop(data, opts.crop)
-    return Cube(name, np.ascontiguousarray(data), bands, _meta_offset(meta), path)
+    return Cube(name, np.ascontiguousarray(data), bands, _meta_offset(meta), path, dates)
 
 
 def crop(data, spec):

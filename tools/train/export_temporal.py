@@ -26,7 +26,7 @@ from temporal import (TT_HEADS, TT_KEY, TT_VALUE, TT_VERSION, TemporalContext, e
                       exp_table, log_gain_table, tt_layers)
 
 
-def tt_tensors(tt, gain, igain):
+def tt_tensors(tt, gain):
     sd = {k: v.detach().cpu() for k, v in tt.state_dict().items()}
     out = []
     for name, key in tt_layers(tt.groups, tt.spatial):
@@ -36,7 +36,6 @@ def tt_tensors(tt, gain, igain):
     out.append(("tt.exp", np.array(exp_table(), np.int32)))
     out.append(("tt.exp2", np.array(exp2_table(), np.int32)))
     out.append(("tt.log_gain", log_gain_table(torch.from_numpy(gain)).numpy().astype(np.int32)))
-    out.append(("tt.log_igain", log_gain_table(torch.from_numpy(igain)).numpy().astype(np.int32)))
     return out
 
 
@@ -67,7 +66,7 @@ def export(tt, image_path, path, name, trained):
     if trained:
         meta["tt_trained"] = trained
     items = [(k, v) for k, v in tensors.items() if k != "meta" and not k.startswith("tt.")]
-    items += tt_tensors(tt, tensors["gain"], tensors["igain"])
+    items += tt_tensors(tt, tensors["gain"])
     return tecio.write_tecw(path, meta, items)
 
 

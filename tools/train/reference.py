@@ -162,10 +162,11 @@ def reference_latents(sym, mu):
     return np.clip(sym + np.floor_divide(mu + 128, 256), -32768, 32767)
 
 
-def convert_reference_int(r, lg_cur, lig_ref, exp2):
+def convert_reference_int(r, lg_cur, lg_ref, exp2):
     """r (M, ...) integers of a reference coded at another position, in the
-    current frame's gained domain, Q8: r * 2^d, d = lg_cur + lig_ref (Q16)."""
-    d = np.clip(lg_cur + lig_ref, -20 << 16, 20 << 16)
+    current frame's gained domain, Q8: r * 2^d, d = lg_cur - lg_ref (Q16):
+    the analysis latent y times the current gain instead of the reference's."""
+    d = np.clip(lg_cur - lg_ref, -20 << 16, 20 << 16)
     e = d >> 16
     mant = exp2[(d >> 8) & 255].astype(np.int64)
     shape = (-1,) + (1,) * (r.ndim - 1)
@@ -314,7 +315,7 @@ def decode_symbols(packet, seq, t, hp, stream=None):
         inter, pos = parse_inter(packet, pos, nchunks)
         refs = [stream.find(inter["gop_index"] - 1 - j, inter["crcs"][j]) for j in range(inter["n_refs"])]
         exp2 = t["tt.exp2"].astype(np.int64)
-        factors = [(log_gain_at_int(t["tt.log_gain"], qpos), log_gain_at_int(t["tt.log_igain"], f["qpos"]))
+        factors = [(log_gain_at_int(t["tt.log_gain"], qpos), log_gain_at_int(t["tt.log_gain"], f["qpos"]))
                    for f in refs]
         taus = [temporal.time_features(None if g == 0xFFFF else g, None if inter["doy"] == 0xFFFF
                                        else inter["doy"], qpos, f["qpos"], j)
@@ -384,11 +385,11 @@ def decode_symbols(packet, seq, t, hp, stream=None):
                     ys, xs = np.arange(y0 - 1, y0 + bh + 1), np.arange(x0 - 1, x0 + bw + 1)
                     ok_y, ok_x = (ys >= 0) & (ys < Hl), (xs >= 0) & (xs < Wl)
                     inside[np.ix_(ok_y, ok_x)] = 1
-                    for f, (lg, lig) in zip(refs, factors):
+                    for f, (lg_cur, lg_ref) in zip(refs, factors):
                         win = np.zeros((m, bh + 2, bw + 2), np.int64)
                         win[:, ok_y[:, None] & ok_x[None, :]] = \
                             f["refs"][gi][:, ys[ok_y]][:, :, xs[ok_x]].reshape(m, -1)
-                        rc.append(convert_reference_int(win, lg, lig, exp2) * inside[None])
+                        rc.append(convert_reference_int(win, lg_cur, lg_ref, exp2) * inside[None])
                     o = temporal_attention(rc, [inside] * len(rc), taus, mean, raw, bh, bw, t, hp)
                     latest = rc[0][:, 1:-1, 1:-1].reshape(m, n)
                 for k in range(slices):

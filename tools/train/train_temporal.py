@@ -81,8 +81,10 @@ class SeriesSampler:
     def __init__(self, places, crop, max_refs, seed):
         self.places, self.crop, self.max_refs = places, crop, max_refs
         self.rng = np.random.default_rng(seed)
-        # Long series would swamp the pairs; the square root evens it out.
-        w = np.array([math.sqrt(p.T * p.H * p.W) for p in places])
+        # By the frames that have a frame before them, with less than their
+        # share for the long series and the area: the 16 OSCD pairs would
+        # otherwise make 3/4 of the batches.
+        w = np.array([(p.T - 1) ** 0.75 * math.sqrt(p.H * p.W) for p in places])
         self.weights = w / w.sum()
 
     def frames(self, p):
@@ -142,7 +144,6 @@ class Trainer:
         self.q = image.hp["qualities"]
         self.exp2 = torch.tensor(exp2_table())
         self.lg = log_gain_table(image.gain.detach())
-        self.lig = log_gain_table(image.igain.detach())
 
     def latents(self, x, mask, pos):
         """Gained latents (B, M, h, w) of frames x (B, S, H, W) at the
@@ -174,7 +175,9 @@ class Trainer:
             # integer conversion differs by at most one Q8 step).
             ii = [i for i, _ in which[b:]]
             jj = [f - 1 for _, f in which[b:]]
-            d = torch.stack([log_gain_at(self.lg, pos_cur[i]) + log_gain_at(self.lig, pos_refs[i][j])
+            # y times the current frame's gain instead of the reference's
+            # (gain x igain is not 1: 0.2-2.4 per channel in tec-s2).
+            d = torch.stack([log_gain_at(self.lg, pos_cur[i]) - log_gain_at(self.lg, pos_refs[i][j])
                              for i, j in zip(ii, jj)]).float()
             factor = torch.pow(2.0, d / 65536.0)[:, :, None, None]
             refs[ii, jj] = torch.round(torch.round(ygs[b:]) * factor * 256) / 256
@@ -269,7 +272,9 @@ def main():
     copied = {id(p) for k in range(1, tt.groups) for p in (*tt.c_l1[k].parameters(),)}
     copied |= {id(p) for p in (tt.sp_l0.parameters() if tt.spatial else [])}
     copied |= {id(p) for p in (tt.sp_l1.parameters() if tt.spatial else [])}
-    groups = [{"params": [p for p in tt.parameters() if id(p) not in copied], "lr_mult": 1.0},
+    linear = {id(p) for p in tt.c_lin.parameters()}
+    groups = [{"params": [p for p in tt.parameters() if id(p) not in copied | linear], "lr_mult": 1.0},
+              {"params": [p for p in tt.parameters() if id(p) in linear], "lr_mult": 2.0},
               {"params": [p for p in tt.parameters() if id(p) in copied], "lr_mult": 0.25}]
     opt = torch.optim.Adam(groups, lr=args.lr)
     step = 0
