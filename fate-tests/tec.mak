@@ -15,6 +15,12 @@
 # weights does not change the references.  The decoded frames come from float
 # synthesis: their CRCs hold for the same machine type and build (x86-64
 # here), see doc/ffmpeg.md.
+#
+# Inter coding (TEC-TT) is tested on an 8-frame series made of the
+# fixture's frames 0 0 1 1 2 2 3 3 (dates 10 days apart), coded with
+# -g 4 -context 2 with the committed vector-tt model
+# (fate-tests/vectors/vector-tt.tecw: vector-sp's image model and a random
+# temporal model): keyframes 0 and 4, every other frame inter.
 
 TEC_CLI      = $(TEC_ROOT)/tools/tec
 TEC_HELPER   = $(TEC_ROOT)/libavcodec-tec/ffmpeg/fate-tec.sh
@@ -26,11 +32,20 @@ TEC_RAW      = $(TEC_FDIR)/tec-liri-raw.tecv
 TEC_CODED    = $(TEC_FDIR)/tec-liri.tecv
 TEC_DAMAGED  = $(TEC_FDIR)/tec-liri-raw-damaged.tecv
 TEC_BADPAY   = $(TEC_FDIR)/tec-liri-damaged.tecv
-TEC_META     = --dates 2017-06-20,2017-07-10,2017-10-15,2017-12-24 \
-               --bands B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12 \
+TEC_META     = --dates 2017-06-20,2017-07-10,2017-10-15,2017-12-24 $(TEC_META_GEO)
+TEC_META_GEO = --bands B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12 \
                --crs EPSG:32633 --geotransform 395720,10,0,4586320,0,-10 \
                --meta processing_level=L1C \
                --meta 'attribution=Contains modified Copernicus Sentinel data 2016-2022'
+TEC_TT_NPY   = $(TEC_FDIR)/tec-liri8.npy
+TEC_TT_RAW   = $(TEC_FDIR)/tec-liri8-raw.tecv
+TEC_TT_CODED = $(TEC_FDIR)/tec-liri8-tt.tecv
+TEC_TT_CUT   = $(TEC_FDIR)/tec-liri8-cut.tecv
+TEC_TT_LOST  = $(TEC_FDIR)/tec-liri8-lost.tecv
+TEC_TT_META  = --dates 2017-06-20,2017-06-30,2017-07-10,2017-07-20,2017-07-30,2017-08-09,2017-08-19,2017-08-29 \
+               $(TEC_META_GEO)
+TEC_TT_WDIR  = $(TEC_ROOT)/fate-tests/vectors
+TEC_TT_MODEL = $(TEC_TT_WDIR)/vector-tt.tecw
 # The model for ffmpeg (decoder and encoder options) and for the tec tool.
 TEC_DEC_OPTS = -weights_dir $(TEC_FDIR)
 TEC_ENC_OPTS = -model fate-tiny -weights_dir $(TEC_FDIR)
@@ -40,6 +55,12 @@ TEC_CLI_OPTS = --weights-dir $(TEC_FDIR)
 TEC_RUN      = TARGET_EXEC="$(TARGET_EXEC)" TARGET_PATH="$(TARGET_PATH)" TEC_CLI="$(TEC_CLI)" \
                TEC_DEC_OPTS="$(TEC_DEC_OPTS)" TEC_ENC_OPTS="$(TEC_ENC_OPTS)" \
                TEC_CLI_OPTS="$(TEC_CLI_OPTS)" sh $(TEC_HELPER)
+TEC_TT_DEC_OPTS = -weights_dir $(TEC_TT_WDIR)
+TEC_TT_ENC_OPTS = -model vector-tt -weights_dir $(TEC_TT_WDIR) -g 4 -context 2
+TEC_TT_CLI_OPTS = --model vector-tt --weights-dir $(TEC_TT_WDIR) -g 4 --context 2
+TEC_TT_RUN   = TARGET_EXEC="$(TARGET_EXEC)" TARGET_PATH="$(TARGET_PATH)" TEC_CLI="$(TEC_CLI)" \
+               TEC_DEC_OPTS="$(TEC_TT_DEC_OPTS)" TEC_ENC_OPTS="$(TEC_TT_ENC_OPTS)" \
+               TEC_CLI_OPTS="--weights-dir $(TEC_TT_WDIR)" sh $(TEC_HELPER)
 
 $(TEC_FDIR)/fate-tecw$(HOSTEXESUF): $(TEC_ROOT)/libavcodec-tec/ffmpeg/fate-tecw.c \
                                    $(TEC_ROOT)/fate-tests/unit/tecw_gen.h | $(TEC_FDIR)
@@ -54,6 +75,18 @@ $(TEC_DAMAGED): $(TEC_RAW)
 	sh $(TEC_HELPER) damage $< $@
 $(TEC_BADPAY): $(TEC_CODED)
 	sh $(TEC_HELPER) damage-payload $< $@
+$(TEC_TT_NPY): $(TEC_NPY) $(TEC_HELPER) | $(TEC_FDIR)
+	sh $(TEC_HELPER) repeat-npy $< $@ 0 0 1 1 2 2 3 3
+$(TEC_TT_RAW): $(TEC_TT_NPY) $(TEC_CLI)
+	$(TEC_CLI) encode --raw $(TEC_TT_META) -o $@ $<
+$(TEC_TT_CODED): $(TEC_TT_NPY) $(TEC_CLI) $(TEC_TT_MODEL)
+	$(TEC_CLI) encode -t 1 $(TEC_TT_CLI_OPTS) $(TEC_TT_META) -o $@ $<
+# the stream cut after its keyframe: it starts with inter frame 1
+$(TEC_TT_CUT): $(TEC_TT_CODED)
+	sh $(TEC_HELPER) cut $< $@ 1
+# inter frame 1 damaged: the demuxer skips it, frames 2 and 3 lose their reference
+$(TEC_TT_LOST): $(TEC_TT_CODED)
+	sh $(TEC_HELPER) damage-crc $< $@ 1
 
 TEC_DEC_DEPS = LIBTEC_DECODER TECV_DEMUXER FILE_PROTOCOL
 TEC_ENC_DEPS = LIBTEC_ENCODER TECV_MUXER RAWVIDEO_DECODER TECV_DEMUXER FILE_PROTOCOL
@@ -120,6 +153,66 @@ fate-tec-damaged: CMD = framecrc -i $(TEC_DAMAGED)
 FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-damaged-payload
 fate-tec-damaged-payload: $(TEC_BADPAY)
 fate-tec-damaged-payload: CMD = framecrc $(TEC_DEC_OPTS) -output bands -i $(TEC_BADPAY)
+
+# Inter coding.  Packets: keyframes 0 and 4 (flags K), the others inter;
+# the decoded frames say I or P.
+FATE_TEC_FFPROBE-$(call ALLYES, $(TEC_DEC_DEPS)) += fate-tec-inter-probe
+fate-tec-inter-probe: $(TEC_TT_CODED)
+fate-tec-inter-probe: CMD = run ffprobe$(PROGSSUF)$(EXESUF) -bitexact $(TEC_TT_DEC_OPTS) \
+    -show_entries packet=pts,size,flags,data_hash:frame=pts,key_frame,pict_type:stream_tags=keyframe_interval \
+    -show_data_hash CRC32 $(TEC_TT_CODED)
+
+# Encode with -g 4 -context 2 ...
+FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS)) += fate-tec-inter-encode
+fate-tec-inter-encode: $(TEC_TT_RAW) $(TEC_TT_MODEL)
+fate-tec-inter-encode: CMD = md5 -i $(TEC_TT_RAW) -c:v tec $(TEC_TT_ENC_OPTS) -threads 1 -f tecv
+
+# ... the same file as tec encode -g 4 --context 2
+FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS)) += fate-tec-inter-encode-cli
+fate-tec-inter-encode-cli: $(TEC_TT_RAW) $(TEC_TT_CODED)
+fate-tec-inter-encode-cli: CMD = $(TEC_TT_RUN) encode-vs-cli $(TEC_TT_RAW) $(TEC_TT_CODED) $(TEC_FDIR)/tec-inter-encode-cli.tecv
+
+# Decode: every band (bit-identical to tec decode) and the RGB composite
+# (what ffplay shows).
+FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-inter-decode
+fate-tec-inter-decode: $(TEC_TT_CODED)
+fate-tec-inter-decode: CMD = framecrc $(TEC_TT_DEC_OPTS) -output bands -i $(TEC_TT_CODED)
+
+FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) RAWVIDEO_MUXER) += fate-tec-inter-decode-cli
+fate-tec-inter-decode-cli: $(TEC_TT_CODED)
+fate-tec-inter-decode-cli: CMD = $(TEC_TT_RUN) bands-vs-cli $(TEC_TT_CODED) $(TEC_FDIR)/tec-inter-decode-cli
+
+FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-inter-decode-rgb
+fate-tec-inter-decode-rgb: $(TEC_TT_CODED)
+fate-tec-inter-decode-rgb: CMD = framecrc $(TEC_TT_DEC_OPTS) -i $(TEC_TT_CODED)
+
+# One and two threads: the same bytes, the same samples.
+FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS) FRAMECRC_MUXER) += fate-tec-inter-threads
+fate-tec-inter-threads: $(TEC_TT_RAW) $(TEC_TT_CODED)
+fate-tec-inter-threads: CMD = $(TEC_TT_RUN) threads $(TEC_TT_RAW) $(TEC_TT_CODED) $(TEC_FDIR)/tec-inter-threads
+
+# -ss to keyframe 4, to inter frame 5 (decoded from keyframe 4) and to 7:
+# the frames of the full decode from there on.
+FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-inter-seek
+fate-tec-inter-seek: $(TEC_TT_CODED)
+fate-tec-inter-seek: CMD = $(TEC_TT_RUN) seek $(TEC_TT_CODED) 4 5 7
+
+FATE_TEC-$(call ALLYES, TECV_DEMUXER TECV_MUXER FILE_PROTOCOL) += fate-tec-inter-remux
+fate-tec-inter-remux: $(TEC_TT_CODED)
+fate-tec-inter-remux: CMD = $(TEC_TT_RUN) remux $(TEC_TT_CODED) $(TEC_FDIR)/tec-inter-remux.tecv
+
+# A stream that starts with an inter frame: frames 1-3 of the series are
+# lost (and named), decoding starts at the keyframe, frames 4-7 as in
+# tec-inter-decode.
+FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-inter-cut
+fate-tec-inter-cut: $(TEC_TT_CUT)
+fate-tec-inter-cut: CMD = $(TEC_TT_RUN) lost-decode $(TEC_TT_CUT)
+
+# A corrupt inter packet costs that frame and the inter frames after it
+# until the next keyframe: frames 0 and 4-7 as in tec-inter-decode.
+FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-inter-lost
+fate-tec-inter-lost: $(TEC_TT_LOST)
+fate-tec-inter-lost: CMD = $(TEC_TT_RUN) lost-decode $(TEC_TT_LOST)
 
 FATE_TEC_ALL = $(FATE_TEC-yes) $(FATE_TEC_FFPROBE-yes)
 $(FATE_TEC_ALL): REF = $(TEC_REFDIR)/$(@:fate-%=%)

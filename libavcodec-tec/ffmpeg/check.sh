@@ -7,8 +7,8 @@
 # 1. `make fate-list` lists every test of fate-tests/tec.mak (a disabled
 #    component would drop a test silently);
 # 2. `make fate-tec` passes;
-# 3. the demuxer survives FUZZ_RUNS (default 200) damaged .tecv files
-#    through ffprobe/ffmpeg (fuzz-tecv.py).
+# 3. the demuxer survives FUZZ_RUNS (default 200) damaged .tecv files (intra,
+#    raw and inter-coded) through ffprobe/ffmpeg (fuzz-tecv.py).
 set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -38,16 +38,17 @@ else
     status=1
 fi
 
-# Seeds: the FATE fixtures (made by the tests above).
+# Seeds: the FATE fixtures (made by the tests above), the inter-coded one
+# with the committed vector-tt model.
 seeds=""
-for f in tec-liri.tecv tec-liri-raw.tecv; do
+for f in tec-liri.tecv tec-liri-raw.tecv tec-liri8-tt.tecv; do
     [ -f "$BUILD/tests/data/fate/$f" ] && seeds="$seeds $BUILD/tests/data/fate/$f"
 done
 if [ -z "$seeds" ]; then
     echo "FAIL: no fuzz seeds (the FATE fixtures are missing)"
     status=1
 elif python3 "$ROOT/libavcodec-tec/ffmpeg/fuzz-tecv.py" --build "$BUILD" --runs "$RUNS" \
-        --weights-dir "$BUILD/tests/data/fate" $seeds; then
+        --weights-dir "$BUILD/tests/data/fate:$ROOT/fate-tests/vectors" $seeds; then
     echo "PASS: tecv fuzzing, $RUNS mutants"
 else
     echo "FAIL: tecv fuzzing"

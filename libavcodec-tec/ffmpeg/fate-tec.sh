@@ -11,6 +11,12 @@
 #   fate-tec.sh encode-vs-cli RAW CODED OUT    ffmpeg -c:v tec == tec encode
 #   fate-tec.sh bands-vs-cli CODED OUTBASE     -output bands == tec decode
 #   fate-tec.sh encode-rawvideo RAW OUTBASE    -f rawvideo needs -bands; refusals
+#   fate-tec.sh repeat-npy SRC OUT K...        a .npy of SRC's frames K... (in that order)
+#   fate-tec.sh cut SRC OUT N                  SRC without its first N packets
+#   fate-tec.sh damage-crc SRC OUT K           packet K's payload damaged (CRC mismatch)
+#   fate-tec.sh lost-decode FILE               framecrc of -output bands and libtec's log
+#   fate-tec.sh seek CODED K...                -ss to frame K == the full decode from K on
+#   fate-tec.sh threads RAW CODED OUTBASE      -threads 1 and 2 encode and decode the same
 #
 # Environment: TARGET_EXEC, TARGET_PATH (FATE's), TEC_CLI (the tec tool),
 # and the model options: TEC_DEC_OPTS, TEC_ENC_OPTS (ffmpeg decoder and
@@ -33,6 +39,16 @@ rl() { od -An -t u"$2" -j "$3" -N "$2" --endian=little "$1" | tr -d ' '; }
 crc32() { gzip -c < "$1" | tail -c 8 | od -An -t u4 -N 4 --endian=little | tr -d ' '; }
 
 # write the u32 V little-endian at offset OFF of FILE
+# the offset of packet K of a .tecv (from 0)
+packet_pos() { # FILE K
+    p=$((16 + $(rl "$1" 4 8))) k=0
+    while [ $k -lt "$2" ]; do p=$((p + 24 + $(rl "$1" 4 $((p + 4))))) k=$((k + 1)); done
+    echo $p
+}
+
+# framecrc lines (no comments) of -output bands; extra ffmpeg options first
+bands_crc() { ff "$@" -f framecrc - | grep -v '^#'; }
+
 wl32() {
     printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $(($2 & 255)) $(($2 >> 8 & 255)) \
         $(($2 >> 16 & 255)) $(($2 >> 24 & 255)))" |
@@ -153,8 +169,88 @@ encode-rawvideo)
         -i "$raw" -c:v tec $ENC -bands 1 -f null -
     rm -f "$base.raw" "$base.tecv" "$base.png"
     ;;
+repeat-npy)
+    # A .npy (version 1, 128-byte header, T first) of some of SRC's frames.
+    src=$1 out=$2
+    shift 2
+    hlen=$((10 + $(rl "$src" 2 8)))
+    dict=$(dd if="$src" bs=1 skip=10 count=$((hlen - 11)) 2>/dev/null)
+    t=$(printf '%s' "$dict" | sed -n "s/.*'shape': (\([0-9]*\),.*/\1/p")
+    [ -n "$t" ] && [ "$t" -gt 0 ] || fail "repeat-npy: $src is not a (T, ...) .npy"
+    fsize=$(( ($(wc -c < "$src") - hlen) / t ))
+    new=$(printf '%s' "$dict" | sed "s/'shape': ($t,/'shape': ($#,/")
+    [ ${#new} = ${#dict} ] || fail "repeat-npy: $# frames change the header length"
+    { head -c 10 "$src"; printf '%s\n' "$new"
+      for k in "$@"; do tail -c +$((hlen + k * fsize + 1)) "$src" | head -c "$fsize"; done
+    } > "$out"
+    ;;
+cut)
+    # What is left when a stream is cut after its first N packets: the
+    # header (frame count and header CRC updated) and the packets after.
+    src=$1 out=$2 n=$3
+    first=$((16 + $(rl "$src" 4 8)))
+    from=$(packet_pos "$src" "$n")
+    frames=$(rl "$src" 8 26)
+    head -c "$first" "$src" > "$out"
+    [ "$frames" -gt 0 ] && {
+        wl32 "$out" $((frames - n)) 26
+        dd if="$out" bs=1 skip=16 count=$((first - 16)) 2>/dev/null > "$out.header"
+        wl32 "$out" "$(crc32 "$out.header")" 12
+        rm -f "$out.header"
+    }
+    tail -c +$((from + 1)) "$src" >> "$out"
+    ;;
+damage-crc)
+    src=$1 out=$2 k=$3
+    cp "$src" "$out"
+    printf 'XXXX' | dd of="$out" bs=1 seek=$(($(packet_pos "$src" "$k") + 24 + 40)) \
+        conv=notrunc 2>/dev/null
+    ;;
+lost-decode)
+    # The frames that decode, then what the decoder and demuxer said (the
+    # context's address taken out).
+    file=$1
+    $FFMPEG -nostdin -nostats -hide_banner -loglevel warning $DEC -output bands -i "$file" \
+        -f framecrc - 2> "$file.log" | grep -v '^#'
+    grep '^\[\(libtec\|tecv\) @' "$file.log" | sed 's/ @ 0x[0-9a-f]*\]/]/'
+    rm -f "$file.log"
+    ;;
+seek)
+    # ffmpeg -ss to frame K (frame-index timeline, 5 frames per second)
+    # gives the frames the full decode gives from K on, bit for bit: seeking
+    # lands on the keyframe at or before K and decodes from there.
+    coded=$1
+    shift
+    bands_crc $DEC -output bands -i "$coded" | awk -F, '{ print $6 }' > "$coded.all"
+    for k in "$@"; do
+        ss=$(awk "BEGIN { printf \"%.1f\", $k / 5 }")
+        bands_crc -ss "$ss" $DEC -output bands -i "$coded" > "$coded.seek" ||
+            fail "seek: ffmpeg -ss $ss failed"
+        tail -n +$((k + 1)) "$coded.all" > "$coded.tail"
+        awk -F, '{ print $6 }' "$coded.seek" | cmp -s - "$coded.tail" ||
+            { cat "$coded.seek"; fail "seek: -ss $ss differs from the full decode from frame $k on"; }
+        echo "seek to frame $k (-ss $ss): $(wc -l < "$coded.seek") frames, identical to the full decode"
+        cat "$coded.seek"
+    done
+    rm -f "$coded.all" "$coded.seek" "$coded.tail"
+    ;;
+threads)
+    # The same bytes and samples with one and two threads.
+    raw=$1 coded=$2 base=$3
+    for t in 1 2; do
+        ff -i "$raw" -c:v tec $ENC -threads $t -f tecv -y "$base-$t.tecv" ||
+            fail "threads: encoding with -threads $t failed"
+        bands_crc -threads $t $DEC -output bands -i "$coded" > "$base-$t.crc" ||
+            fail "threads: decoding with -threads $t failed"
+    done
+    cmp -s "$base-1.tecv" "$base-2.tecv" || fail "threads: -threads 1 and 2 encode differently"
+    echo "encode: -threads 1 and 2 give the same $(wc -c < "$base-1.tecv") bytes"
+    cmp -s "$base-1.crc" "$base-2.crc" || fail "threads: -threads 1 and 2 decode differently"
+    echo "decode: -threads 1 and 2 give the same $(wc -l < "$base-1.crc") frames"
+    rm -f "$base-1.tecv" "$base-2.tecv" "$base-1.crc" "$base-2.crc"
+    ;;
 *)
-    sed -n '2,14p' "$0" >&2
+    sed -n '2,20p' "$0" >&2
     exit 2
     ;;
 esac
