@@ -186,6 +186,31 @@ static int decode_raw_packet(DecodeJob *j, int64_t idx, const uint8_t *data, siz
     return 0;
 }
 
+/* Why a rejected inter packet failed, in the stream's frame numbers, when
+ * one of the frames it references (the n_refs frames before it) was lost
+ * or lies before the start of the stream; "" otherwise. */
+static void missing_reference(const DecodeJob *j, int64_t idx, const uint8_t *data, size_t size,
+                              char *why, size_t why_size)
+{
+    TecPacketInfo pi;
+    why[0] = 0;
+    if (tec_parse_packet(data, size, &pi) < 0 || pi.intra)
+        return;
+    for (int r = 1; r <= pi.n_refs; r++) {
+        if (idx - r < 0) {
+            snprintf(why, why_size, "missing reference: the stream starts %d frame%s after the "
+                     "keyframe this inter frame refers to (a cut stream); frames resume at the "
+                     "next keyframe", pi.gop_index - (int)idx, pi.gop_index - idx > 1 ? "s" : "");
+            return;
+        }
+        if (idx - r < j->frames && j->state[idx - r] != FRAME_DONE) {
+            snprintf(why, why_size, "missing reference: frame %" PRId64 " was not decoded; "
+                     "frames resume at the next keyframe", idx - r);
+            return;
+        }
+    }
+}
+
 static int send_packet(DecodeJob *j, int64_t idx, const uint8_t *data, size_t size,
                        int64_t time_ms, int has_time)
 {
@@ -206,7 +231,9 @@ static int send_packet(DecodeJob *j, int64_t idx, const uint8_t *data, size_t si
     }
     j->n_sent++;
     if (ret == TEC_EBITSTREAM && !j->rw.failed) {
-        frame_failed(j, idx, tec_decoder_error(j->dec));
+        char why[MSG_SIZE];
+        missing_reference(j, idx, data, size, why, sizeof(why));
+        frame_failed(j, idx, why[0] ? why : tec_decoder_error(j->dec));
         return 0;
     }
     if (ret < 0)
