@@ -8,6 +8,24 @@
  *   mode & 4   data is a sequence header: parse it, open a decoder
  *   mode & 8   data is XORed onto the layout's valid packet (near-valid
  *              packets reach the entropy decoder and the synthesis)
+ *   mode & 16  inter frames (TEC-TT): a sequence of packets for a stream
+ *              with a temporal model; mode & 1 picks the stream: 0 =
+ *              fate-tests/vectors/tt.tecv (56x40, 13 bands: a keyframe and
+ *              3 inter frames), 1 = a stream coded here with its model
+ *              (6 frames, 13 bands of 8x520: three block rows; keyframes 0
+ *              and 4).
+ *              The decoder starts afresh (flush), then each operation byte
+ *              op is followed by its arguments:
+ *                op % 4 == 0  send the stream's packet op/4 (modulo count)
+ *                op % 4 == 1  the same, XORed with n bytes (u8 n, u16
+ *                             offset, the n bytes)
+ *                op % 4 == 2  send a packet of its own (u16 size, bytes)
+ *                op % 4 == 3  flush (a seek)
+ *              Unmodified packets sent in order from a keyframe must decode,
+ *              to the same samples as the stream decoded from its start.
+ *              Model and stream: $TEC_FUZZ_TT_MODEL, $TEC_FUZZ_TT_STREAM;
+ *              by default under fate-tests/vectors/ (the fuzzer runs from
+ *              the source tree); without them the mode does nothing.
  *   otherwise  data is a packet for the layout's decoder
  * Every call must return 0 or an error code, never crash or leak.
  *
@@ -44,6 +62,25 @@ static Layout layouts[LAYOUTS] = {
     { 12, 600, 40, NULL, NULL, 0, 0, NULL },
 };
 static char model_dir[512], model_name[128];
+
+/* mode & 16: streams with inter frames. */
+#define TT_STREAMS 2
+#define TT_MAX_PACKETS 8
+#define TT_MAX_OPS 12
+
+typedef struct TtStream {
+    uint8_t *header;
+    size_t header_size;
+    int n;
+    uint8_t *packet[TT_MAX_PACKETS];
+    size_t packet_size[TT_MAX_PACKETS];
+    int key[TT_MAX_PACKETS];
+    uint32_t hash[TT_MAX_PACKETS];  /* of the samples, decoded from the start */
+    TecDecoder *dec;
+} TtStream;
+
+static TtStream tt_streams[TT_STREAMS];
+static char tt_dir[512], tt_name[128];
 
 /* Removes the generated model when the fuzzer exits. */
 static void remove_generated(void)
@@ -141,6 +178,202 @@ static int prepare(Layout *l)
     return tec_decoder_open(&l->dec, &ds, l->header, l->header_size);
 }
 
+/* FNV-1a of a picture's samples. */
+static uint32_t picture_hash(const TecPicture *pic)
+{
+    uint32_t h = 2166136261u;
+    for (int b = 0; b < pic->bands; b++)
+        for (int y = 0; y < pic->height; y++) {
+            const uint16_t *row = pic->data + b * pic->band_stride + y * pic->stride;
+            for (int x = 0; x < pic->width; x++)
+                h = (h ^ row[x]) * 16777619u;
+        }
+    return h;
+}
+
+static int tt_add_packet(TtStream *t, const uint8_t *data, size_t size, int key)
+{
+    if (t->n >= TT_MAX_PACKETS || !(t->packet[t->n] = malloc(size ? size : 1)))
+        return -1;
+    memcpy(t->packet[t->n], data, size);
+    t->packet_size[t->n] = size;
+    t->key[t->n++] = key;
+    return 0;
+}
+
+/* The packets of a .tecv file. */
+static int tt_read_stream(TtStream *t, const char *path)
+{
+    TecvReader *r = NULL;
+    const uint8_t *data;
+    size_t size;
+    int64_t time_ms;
+    int flags, ret = tec_tecv_open_read(&r, path);
+    if (ret == 0) {
+        const TecvInfo *info = tec_tecv_info(r);
+        t->header_size = info->seq_header_size;
+        ret = info->codec == TEC_CODEC_TEC && (t->header = malloc(t->header_size)) ? 0 : -1;
+        if (!ret)
+            memcpy(t->header, info->seq_header, t->header_size);
+        while (!ret && (ret = tec_tecv_read_packet(r, &data, &size, &time_ms, &flags)) == 0)
+            ret = tt_add_packet(t, data, size, flags & TECV_FLAG_KEY);
+        if (ret == TEC_EOF)
+            ret = 0;
+    }
+    tec_tecv_close_read(&r);
+    return ret;
+}
+
+/* A stream of 6 frames (pairs of near-repeats, so that the blocks go
+ * inter) of 13 bands of 8 x 520: three block rows (the last one latent row
+ * high), each inter, so that references are kept per block row; keyframes
+ * 0 and 4. */
+static int tt_code_stream(TtStream *t)
+{
+    enum { B = 13, W = 8, H = 520, T = 6 };
+    TecEncoderSettings s;
+    tec_encoder_default_settings(&s);
+    s.bands = B;
+    s.width = W;
+    s.height = H;
+    s.model = tt_name;
+    s.weights_dir = tt_dir;
+    s.threads = 1;
+    s.keyframe_interval = 4;
+    s.context_frames = 2;
+    TecEncoder *enc;
+    if (tec_encoder_open(&enc, &s) < 0)
+        return -1;
+    uint16_t *frame = malloc((size_t)B * W * H * sizeof(uint16_t));
+    int ret = frame ? 0 : -1;
+    for (int f = 0; !ret && f <= T; f++) {
+        for (size_t i = 0; i < (size_t)B * W * H; i++)
+            frame[i] = (uint16_t)(800 + (i * 37 + (i / (W * 7)) * 11) % 2500 + (f / 2) * 40 +
+                                  (f & 1) * (i % 3));
+        TecPicture pic = { frame, W, (ptrdiff_t)W * H, B, W, H, 86400000LL * 10 * f, 1, NULL };
+        TecPacket pkt;
+        ret = tec_encoder_send_frame(enc, f < T ? &pic : NULL);
+        while (ret >= 0 && (ret = tec_encoder_receive_packet(enc, &pkt)) == 0)
+            ret = tt_add_packet(t, pkt.data, pkt.size, pkt.keyframe);
+        if (ret == TEC_EAGAIN || ret == TEC_EOF)
+            ret = 0;
+    }
+    const uint8_t *hdr;
+    if (!ret && !(ret = tec_encoder_get_header(enc, &hdr, &t->header_size))) {
+        t->header = malloc(t->header_size);
+        if (t->header)
+            memcpy(t->header, hdr, t->header_size);
+        else
+            ret = -1;
+    }
+    free(frame);
+    tec_encoder_close(&enc);
+    return ret;
+}
+
+/* The inter streams and their decoders; each stream decoded once from the
+ * start for the hashes.  0, or -1 when the model or stream is missing. */
+static int tt_prepare(void)
+{
+    const char *model = getenv("TEC_FUZZ_TT_MODEL");
+    const char *stream = getenv("TEC_FUZZ_TT_STREAM");
+    if (!model || !*model)
+        model = "fate-tests/vectors/vector-tt.tecw";
+    if (!stream || !*stream)
+        stream = "fate-tests/vectors/tt.tecv";
+    const char *slash = strrchr(model, '/');
+    const char *base = slash ? slash + 1 : model;
+    size_t len = strlen(base);
+    if (len < 6 || strcmp(base + len - 5, ".tecw") || len - 5 >= sizeof(tt_name))
+        return -1;
+    snprintf(tt_name, sizeof(tt_name), "%.*s", (int)(len - 5), base);
+    snprintf(tt_dir, sizeof(tt_dir), "%.*s", slash ? (int)(slash - model) : 1,
+             slash ? model : ".");
+    if (access(model, R_OK) || tt_read_stream(&tt_streams[0], stream) < 0 ||
+        tt_code_stream(&tt_streams[1]) < 0)
+        return -1;
+    for (int i = 0; i < TT_STREAMS; i++) {
+        TtStream *t = &tt_streams[i];
+        TecDecoderSettings ds;
+        tec_decoder_default_settings(&ds);
+        ds.weights_dir = tt_dir;
+        ds.threads = 1;
+        if (t->n < 2 || !t->key[0] || tec_decoder_open(&t->dec, &ds, t->header, t->header_size))
+            return -1;
+        for (int k = 0; k < t->n; k++) {
+            TecPicture pic;
+            if (tec_decoder_send_packet(t->dec, t->packet[k], t->packet_size[k], 0, 0) ||
+                tec_decoder_receive_frame(t->dec, &pic))
+                return -1;
+            t->hash[k] = picture_hash(&pic);
+        }
+    }
+    return 0;
+}
+
+/* Send one packet of an inter stream; `in_order`: an unmodified packet whose
+ * frames before it since its keyframe were decoded, which must decode to
+ * the samples it has in a decode from the start. */
+static int tt_send(TtStream *t, const uint8_t *data, size_t size, int in_order, int k)
+{
+    int ret = tec_decoder_send_packet(t->dec, data ? data : (const uint8_t *)"", size, 0, 0);
+    TecPicture pic;
+    if (ret == 0) {
+        if (tec_decoder_receive_frame(t->dec, &pic) != 0)
+            abort();  /* a decoded packet must yield its frame */
+        if (in_order && picture_hash(&pic) != t->hash[k])
+            abort();  /* a frame decodes to the same bits from its keyframe on */
+        return 0;
+    }
+    if (in_order || (ret != TEC_EBITSTREAM && ret != TEC_EUNSUPPORTED))
+        abort();
+    return ret;
+}
+
+static uint32_t take(const uint8_t **data, size_t *size, int bytes)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < bytes && *size; i++, (*data)++, (*size)--)
+        v |= (uint32_t)**data << (8 * i);
+    return v;
+}
+
+static void tt_run(TtStream *t, const uint8_t *data, size_t size)
+{
+    int next = -1;  /* the packet that continues the stream in order */
+    if (!t->dec)
+        return;
+    tec_decoder_flush(t->dec);
+    for (int ops = 0; size && ops < TT_MAX_OPS; ops++) {
+        const unsigned op = take(&data, &size, 1);
+        const int k = (int)(op / 4) % t->n;
+        if (op % 4 == 0) {
+            const int in_order = t->key[k] || k == next;
+            next = tt_send(t, t->packet[k], t->packet_size[k], in_order, k) == 0 ? k + 1 : -1;
+        } else if (op % 4 == 1) {
+            const size_t n = take(&data, &size, 1), off = take(&data, &size, 2);
+            uint8_t *buf = malloc(t->packet_size[k]);
+            memcpy(buf, t->packet[k], t->packet_size[k]);
+            for (size_t i = 0; i < n && size; i++)
+                buf[(off + i) % t->packet_size[k]] ^= (uint8_t)take(&data, &size, 1);
+            tt_send(t, buf, t->packet_size[k], 0, k);
+            free(buf);
+            next = -1;
+        } else if (op % 4 == 2) {
+            size_t n = take(&data, &size, 2);
+            if (n > size)
+                n = size;
+            tt_send(t, data, n, 0, 0);
+            data += n;
+            size -= n;
+            next = -1;
+        } else {
+            tec_decoder_flush(t->dec);
+            next = -1;
+        }
+    }
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -156,6 +389,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                     tec_decoder_error(NULL));
             abort();
         }
+    if (tt_prepare() < 0)
+        fprintf(stderr, "fuzz_decoder: no inter streams (%s / %s): mode & 16 does nothing; "
+                "run from the source tree or set TEC_FUZZ_TT_MODEL and TEC_FUZZ_TT_STREAM\n",
+                tec_encoder_error(NULL), tec_decoder_error(NULL));
     return 0;
 }
 
@@ -209,7 +446,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Layout *l = &layouts[(mode & 3) % LAYOUTS];
     data++;
     size--;
-    if (mode & 4) {
+    if (mode & 16) {
+        tt_run(&tt_streams[mode & 1], data, size);
+    } else if (mode & 4) {
         try_header(data, size);
     } else if (mode & 8) {
         uint8_t *buf = malloc(l->packet_size);
