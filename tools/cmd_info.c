@@ -239,7 +239,10 @@ static void info_text(const InfoJob *j, int64_t frames)
         else
             printf(" %7s", "-");  /* raw packet: no quality position */
         /* The references of an inter frame are the n frames before it. */
-        if (fr->inter && fr->n_refs == 1)
+        if (fr->inter && i - fr->n_refs < 0)
+            printf("  inter: references %d frame%s before the file's first (a cut stream)",
+                   fr->n_refs, fr->n_refs > 1 ? "s" : "");
+        else if (fr->inter && fr->n_refs == 1)
             printf("  inter: frame %" PRId64 ", %d of %d blocks inter", i - 1, fr->inter_chunks,
                    fr->n_chunks);
         else if (fr->inter)

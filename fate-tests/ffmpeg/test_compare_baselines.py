@@ -34,7 +34,7 @@ BANDS = "B01,B02,B03,B04,B05,B06,B07,B08,B8A,B09,B10,B11,B12"
 # Two settings a codec: a low and a high rate (lossless where it has one), so
 # both ends of each command line run.
 LADDERS = {
-    "tec": "5,21", "j2k": "0.2,lossless", "j2k_klt": "0.2,1", "x265": "38,14",
+    "tec": "5,21", "tec_intra": "5,21", "j2k": "0.2,lossless", "j2k_klt": "0.2,1", "x265": "38,14",
     "aom": "44,12", "svtav1": "44,12", "jxl": "4,lossless", "zstd": "3,19",
 }
 

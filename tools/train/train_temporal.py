@@ -220,7 +220,7 @@ def make_val(places, max_refs, crop=128):
         y0, x0 = (p.H - ch) // 2, (p.W - cw) // 2
         step = max(1, (p.T - 1) // 6)
         for cur in range(1, p.T, step):
-            refs = list(range(cur - 1, max(cur - 3, -1), -1))
+            refs = list(range(cur - 1, max(cur - 1 - min(2, max_refs), -1), -1))
             x = np.zeros((1, 1 + max_refs, len(S2_SLOTS), ch, cw), np.float32)
             mask = np.zeros((1, len(S2_SLOTS)), np.float32)
             for j, t in enumerate([cur] + refs):
