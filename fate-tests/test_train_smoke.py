@@ -2,7 +2,9 @@
 """Training pipeline smoke test: a few steps of a tiny model on a data folder
 made from the bundled fixture, a checkpoint resume, a resume from an exported
 .tecw, and a libtec round trip with the exported weights.  Also the
-resampling augmentation (data.interpolate_replicated) on known bands."""
+resampling augmentation (data.interpolate_replicated) on known bands, and
+the temporal model (TEC-TT): train_temporal.py on a tiny image model,
+export_temporal.py, inter frames through libtec and the Python decoder."""
 import json
 import os
 import subprocess
@@ -16,6 +18,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 TRAIN = os.path.join(ROOT, "tools", "train", "train.py")
 EXPORT = os.path.join(ROOT, "tools", "train", "export.py")
+TRAIN_TT = os.path.join(ROOT, "tools", "train", "train_temporal.py")
+EXPORT_TT = os.path.join(ROOT, "tools", "train", "export_temporal.py")
+# A tiny image model with the channel and checkerboard contexts the
+# temporal model starts from (fate-tests/vectors/README.md).
+TT_IMAGE = os.path.join(ROOT, "fate-tests", "vectors", "vector-sp.tecw")
 TEC = os.environ.get("TEC", os.path.join(ROOT, "tools", "tec"))
 TINY = ["--n", "8", "--m", "16", "--nh", "8", "--nmid", "12"]
 
@@ -83,9 +90,87 @@ def make_data(root):
             json.dump({"band_names": meta["bands"], "radiometric_offset_1000": False}, f)
 
 
+def make_series_data(root):
+    """Series with dates for the temporal model: frames 0-2 of the fixture
+    to train on, frames 2-3 as the held-out place."""
+    cube = np.load(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy"))
+    meta = json.load(open(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.json")))
+    for name, sel in (("smoke_train", [0, 1, 2]), ("s2dwater_liri", [2, 3])):
+        os.makedirs(os.path.join(root, name))
+        np.savez(os.path.join(root, name, "cube.npz"), cube=cube[sel])
+        with open(os.path.join(root, name, "meta.json"), "w") as f:
+            json.dump({"band_names": meta["bands"], "dates": [meta["dates"][i] for i in sel],
+                       "radiometric_offset_1000": False}, f)
+
+
+def check_temporal(tmp):
+    """2 steps of train_temporal.py on vector-sp.tecw, a resume from the
+    exported .tecw, export_temporal.py, and a series coded with inter frames
+    by libtec that decodes to the encoder's reconstruction and agrees with
+    the Python decoder; the exported file's image model is vector-sp's, bit
+    for bit (intra frames code the same)."""
+    data, out = os.path.join(tmp, "tt-data"), os.path.join(tmp, "tt-run")
+    make_series_data(data)
+    base = [PY, TRAIN_TT, "--data", data, "--image-model", TT_IMAGE, "--batch", "2", "--crop", "32",
+            "--threads", "1", "--val-every", "1000"]
+    r = run(base + ["--out", out, "--steps", "2"])
+    ck = os.path.join(out, "ckpt.pt")
+    done = torch.load(ck)["step"] if r.returncode == 0 and os.path.exists(ck) else -1
+    check(done == 2, "temporal: 2 training steps (step %d)" % done)
+    log = open(os.path.join(out, "log.txt")).read() if os.path.exists(os.path.join(out, "log.txt")) else ""
+    check("val step 2 inter vs intra bits %: s2dwater_liri" in log,
+          "temporal: validation ran on the held-out place")
+    wdir = os.path.join(tmp, "tt-weights")
+    os.makedirs(wdir)
+    weights = os.path.join(wdir, "smoke-tt.tecw")
+    r = run([PY, EXPORT_TT, ck, "--image", TT_IMAGE, "-o", weights, "--trained", "smoke test"])
+    check(r.returncode == 0 and os.path.exists(weights), "temporal: export_temporal.py")
+    if not os.path.exists(weights):
+        return
+    meta, tensors, _ = tecio.read_tecw(weights)
+    img_meta, img_tensors, _ = tecio.read_tecw(TT_IMAGE)
+    check(meta.get("tt_version") and meta.get("tt_trained") == "smoke test" and meta["name"] == "smoke-tt",
+          "temporal: export meta (tt_version %s)" % meta.get("tt_version"))
+    check(all(k in tensors and np.array_equal(tensors[k], v) for k, v in img_tensors.items() if k != "meta")
+          and any(k.startswith("tt.") for k in tensors), "temporal: the image model copied bit for bit")
+    r = run(base + ["--out", os.path.join(tmp, "tt-run2"), "--steps", "1", "--resume", weights])
+    check(r.returncode == 0 and "resumed weights from" in r.stdout, "temporal: resume from the exported .tecw")
+
+    series = os.path.join(tmp, "tt-series.npy")
+    cube = np.load(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy"))
+    np.save(series, cube[[0, 0, 1, 2, 3]])
+    dates = "2017-06-20,2017-06-30,2017-07-10,2017-10-15,2017-12-24"
+    stream, recon, back = (os.path.join(tmp, n) for n in ("tt.tecv", "tt.rec.npy", "tt.npy"))
+    r = run([TEC, "encode", series, "-o", stream, "--model", "smoke-tt", "--weights-dir", wdir,
+             "-g", "5", "--dates", dates, "-t", "1", "--recon", recon])
+    check(r.returncode == 0, "temporal: libtec encodes with the exported model")
+    r = run([TEC, "info", "--json", stream]) if r.returncode == 0 else r
+    types = [f.get("type") for f in json.loads(r.stdout)["frame_list"]] if r.returncode == 0 else []
+    check(len(types) == 5 and types[0] == "intra" and "inter" in types,
+          "temporal: inter frames in the stream (%s)" % ",".join(map(str, types)))
+    r = run([TEC, "decode", stream, "-o", back, "--weights-dir", wdir])
+    check(r.returncode == 0 and np.array_equal(np.load(back), np.load(recon)),
+          "temporal: decodes to the encoder's reconstruction")
+    if r.returncode:
+        return
+    # The independent Python decoder reads the exported model's inter frames.
+    import reference
+    hdr, packets = tecio.read_tecv(stream)
+    seq = reference.parse_seq_header(hdr["seq_header"])
+    model, tt_tensors, _, hp = reference.load_model(weights)
+    out, st, worst = np.load(back), reference.Stream(), 0
+    for i, (_, _, payload) in enumerate(packets):
+        dec = reference.decode_symbols(payload, seq, tt_tensors, hp, st)
+        st.add(dec, payload)
+        ref = reference.reconstruct(model, dec, seq, tt_tensors)
+        worst = max(worst, int(np.abs(ref.astype(np.int64) - out[i]).max()))
+    check(worst <= 1, "temporal: libtec and the Python decoder agree (max %d)" % worst)
+
+
 def main():
     check_interpolation()
     with tempfile.TemporaryDirectory() as tmp:
+        check_temporal(tmp)
         data, out = os.path.join(tmp, "data"), os.path.join(tmp, "run")
         make_data(data)
         base = [PY, TRAIN, "--data", data, "--out", out, "--batch", "2", "--crop", "64",
