@@ -269,7 +269,7 @@ check "--context 4: decodes" dec "$W/c4.tecv" -o "$W/c4.npy"
 # A model without a temporal model: -g 8 still codes every frame intra.
 main_model || { fail "cannot make a test model"; summary; exit; }
 check "tec-s2 (no temporal model): encode -g 8" \
-    "$TEC" encode --weights-dir "$MAIN_DIR" "$FIXTURE" -o "$W/s2.tecv" -g 8
+    "$TEC" encode --weights-dir "$MAIN_DIR" --model tec-s2 "$FIXTURE" -o "$W/s2.tecv" -g 8
 types "tec-s2 -g 8: every frame intra" "$W/s2.tecv" iiii
 check "tec-s2 -g 8: tec info says keyframes every frame" \
     bash -c '"$0" info "$1" | grep -q "^keyframes *every frame"' "$TEC" "$W/s2.tecv"
