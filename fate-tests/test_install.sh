@@ -130,10 +130,10 @@ check "app links the staged libtec.so" \
     bash -c 'LD_LIBRARY_PATH=$1 ldd "$2" | grep -q "libtec.so.* => $1/libtec.so"' _ "$LIBDIR" "$W/app"
 
 # The staged weights, or a stand-in when the tree ships none.
-if [ -n "$WDIR" ] && [ -f "$WDIR/tec-s2.tecw" ]; then
+if [ -n "$WDIR" ] && [ -f "$WDIR/tec-s2-tt.tecw" ]; then
     APP_WEIGHTS=$WDIR
 else
-    APP_WEIGHTS=$(tiny_model tec-s2 1)
+    APP_WEIGHTS=$(tiny_model tec-s2-tt 1)
 fi
 check "app encodes and decodes a frame with the installed library" \
     env -u TEC_WEIGHTS LD_LIBRARY_PATH="$LIBDIR" "$W/app" "$APP_WEIGHTS"

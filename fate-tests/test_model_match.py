@@ -10,7 +10,9 @@ The encoder is checked too: its latents are the rounding of the PyTorch
 analysis (zero padding at the frame's edge, as in training; 0 up to 0.54
 from the mean), and on a frame of several blocks its round trip is as good
 as the PyTorch model's.
-TEC_TEST_WEIGHTS=FILE.tecw checks another model (named tec-s2.tecw) instead of the shipped one.
+The stream is the default's: a keyframe and inter frames (the temporal model's
+entropy parameters are checked symbol for symbol, like the hyperprior's).
+TEC_TEST_WEIGHTS=FILE.tecw checks another model instead of the shipped default.
 """
 import json
 import os
@@ -36,7 +38,8 @@ ZERO_BIAS = 0.04
 
 def main():
     tec = os.environ.get("TEC", os.path.join(ROOT, "tools", "tec"))
-    weights = os.environ.get("TEC_TEST_WEIGHTS") or os.path.join(ROOT, "weights", "tec-s2.tecw")
+    weights = os.environ.get("TEC_TEST_WEIGHTS") or os.path.join(ROOT, "weights", "tec-s2-tt.tecw")
+    model_name = os.path.splitext(os.path.basename(weights))[0]
     fixture = os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy")
     meta_fx = json.load(open(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.json")))
     torch.set_num_threads(1)
@@ -47,7 +50,8 @@ def main():
             stream = os.path.join(tmp, f"q{quality}.tecv")
             out = os.path.join(tmp, f"q{quality}.npy")
             subprocess.run([tec, "encode", fixture, "-o", stream, "--quality", str(quality),
-                            "--bands", ",".join(meta_fx["bands"])], check=True, env=env)
+                            "--bands", ",".join(meta_fx["bands"]), "--model", model_name,
+                            "--dates", ",".join(meta_fx["dates"])], check=True, env=env)
             subprocess.run([tec, "decode", stream, "-o", out], check=True, env=env)
             decoded_c = np.load(out)
             header, packets = tecio.read_tecv(stream)
@@ -57,9 +61,11 @@ def main():
             worst = 0
             frac_off = 0.0
             latents_off = 0.0
+            refs = reference.Stream()
             for i, pkt in enumerate(packets):
                 payload = pkt[2]
-                dec = reference.decode_symbols(payload, seq, tensors, hp)
+                dec = reference.decode_symbols(payload, seq, tensors, hp, refs)
+                refs.add(dec, payload)
                 latents_off = max(latents_off, encoder_latents_off(model, tensors, dec, seq,
                                                                    np.load(fixture)[i]))
                 recon = reference.reconstruct(model, dec, seq, tensors)

@@ -23,7 +23,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURE = os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy")
 FIXTURE_JSON = os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.json")
-MODEL = "tec-s2"
+MODEL = "tec-s2-tt"
 PEAK = 10000.0
 
 

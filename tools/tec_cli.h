@@ -16,7 +16,7 @@
 #define MAX_META 256
 #define MAX_THREADS 256
 /* The model the encoder picks for Sentinel-2 bands when none is named. */
-#define DEFAULT_MODEL "tec-s2"
+#define DEFAULT_MODEL "tec-s2-tt"
 /* Metadata key of the input's rank, so decode gives back (C,H,W) or (T,C,H,W). */
 #define KEY_RANK "input_rank"
 

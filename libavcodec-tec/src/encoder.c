@@ -16,7 +16,7 @@
 #include "seqheader.h"
 #include "weights.h"
 
-#define DEFAULT_MODEL "tec-s2"
+#define DEFAULT_MODEL "tec-s2-tt"
 /* Latents of context around a block for the analysis: covers the
  * receptive field of every supported depth. */
 #define ANALYSIS_HALO_LATENTS 2

@@ -31,7 +31,7 @@ TT_KEY = 8            # key/query values per head
 TT_VALUE = 16         # value values per head
 TT_WINDOW = 3         # a position attends to the 3 x 3 window around it in every reference
 TT_MAX_REFS = 4
-TT_EXTRA_HIDDEN = 64  # hidden units of the slice contexts beyond the image model's
+TT_EXTRA_HIDDEN = 32  # hidden units of the slice contexts beyond the image model's
 # Time features of one reference (all Q8 integers, value / 256):
 GAP_KNOTS = (0, 5, 10, 20, 40, 80, 160, 320, 640)   # days: hat functions over these
 DOY_KNOTS = 6                                       # circular hats, one every 61 days
