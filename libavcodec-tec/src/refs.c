@@ -97,7 +97,10 @@ int tec_refs_find_crc(const TecRefStore *s, int gop_index, uint32_t crc)
 int tec_refs_begin(TecRefStore *s, uint64_t gop, int gop_index, int position, int64_t day,
                    const int *refs, int n)
 {
-    /* A free slot, else the one written longest ago; never a reference. */
+    /* Only this frame's references stay: the next frame references this one
+     * and at most those (doc/bitstream.md, 3), so a decoder holds K + 1
+     * frames, not TEC_REF_SLOTS.  Then a free slot, else the one written
+     * longest ago; never a reference. */
     int slot = -1;
     for (int i = 0; i < TEC_REF_SLOTS; i++) {
         int used = 0;
@@ -105,6 +108,7 @@ int tec_refs_begin(TecRefStore *s, uint64_t gop, int gop_index, int position, in
             used |= refs[j] == i;
         if (used)
             continue;
+        drop_frame(s, &s->frame[i]);
         const TecRefFrame *a = &s->frame[i], *b = slot >= 0 ? &s->frame[slot] : NULL;
         if (!b || (b->valid && (!a->valid || a->gop < b->gop ||
                                 (a->gop == b->gop && a->gop_index < b->gop_index))))
