@@ -34,18 +34,20 @@ mkdir -p "$OUT"
 echo "== kernels"
 ./build/bench_kernels | tee "$OUT/kernels.txt"
 
-echo "== tec on a ${COLS} x ${ROWS} x 13 frame (the fixture tiled)"
+echo "== tec on two ${COLS} x ${ROWS} x 13 frames (the fixture's first two dates tiled)"
 "$PYTHON" - "$OUT/wide.npy" "$ROWS" "$COLS" <<'EOF'
 import sys
 import numpy as np
 path, rows, cols = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-src = np.load("fate-tests/data/liri_t4_64.npy")[0]
-out = np.lib.format.open_memmap(path, mode="w+", dtype="<u2", shape=(13, rows, cols))
-for y in range(0, rows, 64):
-    # Mirror alternate tiles so the frame has no hard seams of its own.
-    strip = np.concatenate([src if (x // 64) % 2 == 0 else src[:, :, ::-1]
-                            for x in range(0, cols, 64)], axis=2)
-    out[:, y:y + 64] = strip[:, : min(64, rows - y), :cols]
+fixture = np.load("fate-tests/data/liri_t4_64.npy")
+out = np.lib.format.open_memmap(path, mode="w+", dtype="<u2", shape=(2, 13, rows, cols))
+for t in range(2):
+    src = fixture[t]
+    for y in range(0, rows, 64):
+        # Mirror alternate tiles so the frame has no hard seams of its own.
+        strip = np.concatenate([src if (x // 64) % 2 == 0 else src[:, :, ::-1]
+                                for x in range(0, cols, 64)], axis=2)
+        out[t, :, y:y + 64] = strip[:, : min(64, rows - y), :cols]
 out.flush()
 EOF
 measure() {  # label, command...: prints seconds and peak RSS (MB)
@@ -54,12 +56,17 @@ measure() {  # label, command...: prints seconds and peak RSS (MB)
     read -r secs kb < "$OUT/time.txt"
     echo "$label $secs $((kb / 1024))"
 }
+# Both frames intra (-g 1), then the default: a keyframe and an inter frame.
+DATES=2017-06-20,2017-07-10
 {
-    measure encode "$TEC" encode "$OUT/wide.npy" -o "$OUT/wide.tecv"
+    measure encode_intra "$TEC" encode "$OUT/wide.npy" -o "$OUT/wide_intra.tecv" -g 1 --dates $DATES
+    measure decode_intra "$TEC" decode "$OUT/wide_intra.tecv" -o "$OUT/wide_dec.npy"
+    measure encode "$TEC" encode "$OUT/wide.npy" -o "$OUT/wide.tecv" --dates $DATES
     measure decode "$TEC" decode "$OUT/wide.tecv" -o "$OUT/wide_dec.npy"
 } | tee "$OUT/tec_speed.txt"
 bytes=$(stat -c %s "$OUT/wide.tecv")
-samples=$((ROWS * COLS * 13))
+bytes_intra=$(stat -c %s "$OUT/wide_intra.tecv")
+samples=$((2 * ROWS * COLS * 13))
 rm -f "$OUT/wide.npy" "$OUT/wide_dec.npy"
 
 echo "== rate-distortion on validation places: $PLACES"
@@ -86,11 +93,11 @@ else
     REPORT=$OUT/results.md
 fi
 
-"$PYTHON" - "$OUT" "$ROWS" "$COLS" "$bytes" "$samples" "$PLACES" "$CODECS" "$REPORT" <<'EOF'
+"$PYTHON" - "$OUT" "$ROWS" "$COLS" "$bytes" "$samples" "$PLACES" "$CODECS" "$REPORT" "$bytes_intra" <<'EOF'
 import os
 import sys
-out, rows, cols, nbytes, samples, places, codecs, report = sys.argv[1:9]
-rows, cols, nbytes, samples = int(rows), int(cols), int(nbytes), int(samples)
+out, rows, cols, nbytes, samples, places, codecs, report, nbytes_intra = sys.argv[1:10]
+rows, cols, nbytes, samples, nbytes_intra = int(rows), int(cols), int(nbytes), int(samples), int(nbytes_intra)
 speed = {}
 for line in open(os.path.join(out, "tec_speed.txt")):
     label, secs, mb = line.split()
@@ -105,12 +112,20 @@ lines = [head.rstrip("\n"), "", MARK, "",
          "Measured by `make bench` (tools/bench.sh) on this project's 2-core x86-64 machine.",
          "Contains modified Copernicus Sentinel data.", "",
          "## tec speed and memory", "",
-         f"One {cols} x {rows} x 13 frame (the Liri fixture tiled), default quality, "
-         "2 threads: {:.3f} bpppb.".format(8 * nbytes / samples), "",
-         "| step | seconds | Msamples/s (pixels x bands) | peak RSS (MB) |", "|---|---|---|---|"]
-for label in ("encode", "decode"):
+         f"Two {cols} x {rows} x 13 frames (the Liri fixture's first two dates tiled), "
+         "default quality, 2 threads, coded all intra (`-g 1`: {:.3f} bpppb) and with the "
+         "default temporal model (a keyframe and an inter frame: {:.3f} bpppb).".format(
+             8 * nbytes_intra / samples, 8 * nbytes / samples), "",
+         "| step | seconds (2 frames) | Msamples/s (pixels x bands) | peak RSS (MB) |",
+         "|---|---|---|---|"]
+for label in ("encode_intra", "decode_intra", "encode", "decode"):
     secs, mb = speed[label]
-    lines.append(f"| {label} | {secs:.1f} | {samples / 1e6 / max(secs, 1e-9):.2f} | {mb} |")
+    lines.append(f"| {label.replace('_intra', ' (-g 1)')} | {secs:.1f} | "
+                 f"{samples / 1e6 / max(secs, 1e-9):.2f} | {mb} |")
+intra_frame = speed["decode_intra"][0] / 2
+inter_frame = speed["decode"][0] - intra_frame
+lines += ["", f"Decoding the inter frame took {inter_frame:.1f} s against {intra_frame:.1f} s "
+          f"for an intra frame ({inter_frame / max(intra_frame, 1e-9):.2f}x)."]
 lines += ["", "The encoder reads the frame in stripes and the decoder keeps a window of "
           "latent rows, so memory grows with the frame's width, not its area (the decoded "
           "output goes to a memory-mapped `.npy`); `BENCH_ROWS=10980 make bench` measures "
