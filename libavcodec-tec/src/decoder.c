@@ -430,8 +430,9 @@ static int select_references(TecDecoder *dec)
         slots[j] = tec_refs_find_crc(rs, want, ih->crc[j]);
         if (slots[j] < 0)
             return fail(dec, TEC_EBITSTREAM, "inter frame %d after its keyframe: the frame %d "
-                        "after the keyframe it refers to was not decoded (a cut stream, a seek or "
-                        "a lost frame); frames resume at the next keyframe", ih->gop_index, want);
+                        "after the keyframe it refers to was not decoded, or is not the packet it "
+                        "names (a cut stream, a seek, a lost or replaced frame); frames resume at "
+                        "the next keyframe", ih->gop_index, want);
     }
     dec->gop_index = ih->gop_index;
     for (int j = 0; j < ih->n_refs; j++) {
