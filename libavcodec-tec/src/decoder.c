@@ -347,31 +347,22 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
     const TecImageModel *m = dec->model;
     const int inter = dec->is_inter && tec_inter_chunk(&dec->inter, (size_t)chunk);
     const int n_refs = inter ? dec->inter.n_refs : 0;
-    const size_t n = (size_t)r.h * r.w, nh = (size_t)(r.h + 2) * (r.w + 2);
+    const size_t n = (size_t)r.h * r.w;
     uint8_t *buf = tec_ws_get(ws, TEC_WS_TEMPORAL, m->m * n * sizeof(int16_t) +
-                              (size_t)n_refs * m->m * nh * sizeof(int32_t) + nh);
+                              tec_refs_gather_size(&dec->refs, n_refs, r.h, r.w));
     if (!buf)
         return TEC_ENOMEM;
     int16_t *left = (int16_t *)buf;
-    int32_t *refs = (int32_t *)(left + (size_t)m->m * n);
-    uint8_t *in_frame = (uint8_t *)(refs + (size_t)n_refs * m->m * nh);
-    TecTtBlock tb = { .n_refs = n_refs, .inside = in_frame };
-    for (int j = 0; j < n_refs; j++) {
-        int32_t *rc = refs + (size_t)j * m->m * nh;
-        tec_refs_block(&dec->refs, j, group, r.y0, r.x0, r.h, r.w, &dec->factors[j], rc, in_frame);
-        tb.ref[j] = rc;
-        memcpy(tb.tau[j], dec->tau[j], sizeof(tb.tau[j]));
-    }
+    TecTtBlock tb;
+    if (n_refs)
+        tec_refs_gather(&dec->refs, group, r.y0, r.x0, r.h, r.w, n_refs, dec->factors,
+                        (const int32_t (*)[TEC_TT_TAU])dec->tau, left + (size_t)m->m * n, &tb);
     const TecFcInter how = { inter ? dec->tt : NULL, inter ? &tb : NULL, left };
     int ret = tec_fc_decode_chunk(m, dec->chunk_data[chunk], dec->chunk_size[chunk], &r,
                                   dec->igain, &how, &dec->grids[group], ws, err, errlen);
     if (ret < 0)
         return ret;
-    int16_t *row = tec_refs_staging(&dec->refs, group);
-    for (int c = 0; c < m->m; c++)
-        for (int y = 0; y < r.h; y++)
-            memcpy(row + ((size_t)c * TEC_BLOCK + y) * dec->geom.lat_w + r.x0,
-                   left + ((size_t)c * r.h + y) * r.w, (size_t)r.w * sizeof(int16_t));
+    tec_refs_stage(&dec->refs, group, r.x0, r.h, r.w, left);
     return 0;
 }
 

@@ -445,17 +445,6 @@ static int code_block(TecEncoder *enc, const float *yg, const float *z, const Te
     return store_chunk(&enc->chunks[chunk], data, size);
 }
 
-/* Copies what block r leaves ([m][h][w]) into the staged block row. */
-static void stage_block(TecEncoder *enc, int group, const TecBlockRect *r, const int16_t *left)
-{
-    int16_t *row = tec_refs_staging(&enc->refs, group);
-    const int lw = enc->geom.lat_w;
-    for (int c = 0; c < enc->model->m; c++)
-        for (int y = 0; y < r->h; y++)
-            memcpy(row + ((size_t)c * TEC_BLOCK + y) * lw + r->x0,
-                   left + ((size_t)c * r->h + y) * r->w, (size_t)r->w * sizeof(int16_t));
-}
-
 /* Analysis, hyper-analysis and coding of one (group, block) of a block row. */
 static int block_task(void *ctx, int task, int slot)
 {
@@ -500,9 +489,9 @@ static int block_task(void *ctx, int task, int slot)
         return code_block(enc, yg, z, &r, NULL, re, grid, ws, chunk);
     /* What the block leaves for later frames, intra and inter, then (inter
      * frames) the references around it. */
-    const size_t n = (size_t)r.h * r.w, nh = (size_t)(r.h + 2) * (r.w + 2);
+    const size_t n = (size_t)r.h * r.w;
     uint8_t *buf = tec_ws_get(ws, TEC_WS_TEMPORAL, 2 * m->m * n * sizeof(int16_t) +
-                              (size_t)enc->n_refs * m->m * nh * sizeof(int32_t) + nh);
+                              tec_refs_gather_size(&enc->refs, enc->n_refs, r.h, r.w));
     if (!buf)
         return TEC_ENOMEM;
     int16_t *left_intra = (int16_t *)buf, *left_inter = left_intra + (size_t)m->m * n;
@@ -510,18 +499,12 @@ static int block_task(void *ctx, int task, int slot)
     if (!enc->n_refs) {
         if ((ret = code_block(enc, yg, z, &r, &intra, re, grid, ws, chunk)) < 0)
             return ret;
-        stage_block(enc, group, &r, left_intra);
+        tec_refs_stage(&enc->refs, group, r.x0, r.h, r.w, left_intra);
         return 0;
     }
-    int32_t *refs = (int32_t *)(left_inter + (size_t)m->m * n);
-    uint8_t *in_frame = (uint8_t *)(refs + (size_t)enc->n_refs * m->m * nh);
-    TecTtBlock tb = { .n_refs = enc->n_refs, .inside = in_frame };
-    for (int j = 0; j < enc->n_refs; j++) {
-        int32_t *rc = refs + (size_t)j * m->m * nh;
-        tec_refs_block(&enc->refs, j, group, r.y0, r.x0, r.h, r.w, &enc->factors[j], rc, in_frame);
-        tb.ref[j] = rc;
-        memcpy(tb.tau[j], enc->tau[j], sizeof(tb.tau[j]));
-    }
+    TecTtBlock tb;
+    tec_refs_gather(&enc->refs, group, r.y0, r.x0, r.h, r.w, enc->n_refs, enc->factors,
+                    (const int32_t (*)[TEC_TT_TAU])enc->tau, left_inter + (size_t)m->m * n, &tb);
     TecFcInter inter = { enc->tt, &tb, left_inter };
     /* Both ways; the smaller chunk wins (a cloud that came or went, a
      * changed field: the image model alone may predict better). */
@@ -538,7 +521,7 @@ static int block_task(void *ctx, int task, int slot)
     if ((ret = store_chunk(&enc->chunks[chunk], use_inter ? d_inter : d_intra,
                            use_inter ? s_inter : s_intra)) < 0)
         return ret;
-    stage_block(enc, group, &r, use_inter ? left_inter : left_intra);
+    tec_refs_stage(&enc->refs, group, r.x0, r.h, r.w, use_inter ? left_inter : left_intra);
     /* The reconstruction takes the latents of the chosen coding: code it
      * once more with the grid (only when a reconstruction is asked for). */
     if (grid && (ret = tec_fc_encode_block(m, yg, z, &r, enc->igain, use_inter ? &inter : &intra,

@@ -145,7 +145,7 @@ int tec_refs_store_row(TecRefStore *s, int row)
     const int rows = imin(TEC_BLOCK, s->lat_h - row * TEC_BLOCK);
     for (int g = 0; g < s->groups; g++) {
         /* Only the rows the block row has, channel by channel. */
-        const int16_t *src = tec_refs_staging(s, g);
+        const int16_t *src = s->staging + (size_t)g * row_values(s);
         const size_t plane = (size_t)rows * s->lat_w;
         const size_t bytes = (size_t)s->m * plane * sizeof(int16_t);
         int16_t *tmp = malloc(bytes);
@@ -223,8 +223,18 @@ int tec_refs_load_rows(TecRefStore *s, int row)
     return 0;
 }
 
-void tec_refs_block(const TecRefStore *s, int ref, int group, int y0, int x0, int h, int w,
-                    const TecTtFactor *f, int32_t *out, uint8_t *inside)
+void tec_refs_stage(TecRefStore *s, int group, int x0, int h, int w, const int16_t *left)
+{
+    int16_t *row = s->staging + (size_t)group * row_values(s);
+    for (int c = 0; c < s->m; c++)
+        for (int y = 0; y < h; y++)
+            memcpy(row + ((size_t)c * TEC_BLOCK + y) * s->lat_w + x0,
+                   left + ((size_t)c * h + y) * w, (size_t)w * sizeof(int16_t));
+}
+
+/* Reference `ref` around the block, converted, out[m][h+2][w+2]. */
+static void block_reference(const TecRefStore *s, int ref, int group, int y0, int x0, int h, int w,
+                            const TecTtFactor *f, int32_t *out, uint8_t *inside)
 {
     const int w2 = w + 2, h2 = h + 2;
     for (int y = 0; y < h2; y++)
@@ -250,5 +260,22 @@ void tec_refs_block(const TecRefStore *s, int ref, int group, int y0, int x0, in
                 dst[x] = lx >= 0 && lx < s->lat_w ? tec_tt_convert(f, c, src[lx]) : 0;
             }
         }
+    }
+}
+
+void tec_refs_gather(const TecRefStore *s, int group, int y0, int x0, int h, int w, int n,
+                     const TecTtFactor *factors, const int32_t (*tau)[TEC_TT_TAU], void *buf,
+                     TecTtBlock *tb)
+{
+    const size_t nh = (size_t)(h + 2) * (w + 2);
+    int32_t *refs = buf;
+    uint8_t *inside = (uint8_t *)(refs + (size_t)n * s->m * nh);
+    tb->n_refs = n;
+    tb->inside = inside;
+    for (int j = 0; j < n; j++) {
+        int32_t *rc = refs + (size_t)j * s->m * nh;
+        block_reference(s, j, group, y0, x0, h, w, &factors[j], rc, inside);
+        tb->ref[j] = rc;
+        memcpy(tb->tau[j], tau[j], sizeof(tb->tau[j]));
     }
 }

@@ -52,12 +52,10 @@ int tec_refs_find_crc(const TecRefStore *s, int gop_index, uint32_t crc);
  * references (slots, latest first; n may be 0). */
 int tec_refs_begin(TecRefStore *s, uint64_t gop, int gop_index, int position, int64_t day,
                    const int *refs, int n);
-/* Where block (group, columns x0..) of the current block row writes what it
- * leaves: [m][TEC_BLOCK][lat_w] at column x0, row stride lat_w. */
-static inline int16_t *tec_refs_staging(TecRefStore *s, int group)
-{
-    return s->staging + (size_t)group * s->m * 32 * s->lat_w;
-}
+/* Copies what a block of the current block row leaves, left[m][h][w] (its
+ * columns from x0), into the staged row.  Blocks of a row write disjoint
+ * columns, so workers may call it at once. */
+void tec_refs_stage(TecRefStore *s, int group, int x0, int h, int w, const int16_t *left);
 /* Compresses the staged block row `row` into the current frame. */
 int tec_refs_store_row(TecRefStore *s, int row);
 /* Marks the current frame complete (valid, with its packet's CRC) or lost. */
@@ -69,10 +67,18 @@ void tec_refs_keep_only(TecRefStore *s, int slot, uint64_t gop, int gop_index);
 
 /* Makes block rows row-1 .. row+1 of every reference readable. */
 int tec_refs_load_rows(TecRefStore *s, int row);
-/* The block's references with a halo of one position, converted to the
- * current frame's domain: out[m][h+2][w+2] per reference, inside[] where
- * the position lies in the frame. */
-void tec_refs_block(const TecRefStore *s, int ref, int group, int y0, int x0, int h, int w,
-                    const TecTtFactor *f, int32_t *out, uint8_t *inside);
+/* Bytes tec_refs_gather needs for n references of an h x w block. */
+static inline size_t tec_refs_gather_size(const TecRefStore *s, int n, int h, int w)
+{
+    const size_t nh = (size_t)(h + 2) * (w + 2);
+    return (size_t)n * s->m * nh * sizeof(int32_t) + nh;
+}
+/* The temporal model's view of a block (rows y0.., columns x0..): each of
+ * the n references with a halo of one position, converted by its factor to
+ * the current frame's domain, and their time features, in tb; the latents
+ * and the in-frame mask live in buf (tec_refs_gather_size bytes). */
+void tec_refs_gather(const TecRefStore *s, int group, int y0, int x0, int h, int w, int n,
+                     const TecTtFactor *factors, const int32_t (*tau)[TEC_TT_TAU], void *buf,
+                     TecTtBlock *tb);
 
 #endif
