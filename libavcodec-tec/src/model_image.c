@@ -77,14 +77,7 @@ void tec_img_free(TecImageModel **pm)
     *pm = NULL;
 }
 
-typedef struct Loader {
-    const TecWeights *w;
-    char *err;
-    size_t errlen;
-    int failed;
-} Loader;
-
-static float *load_f32(Loader *l, const char *name, int ndim, int d0, int d1, int d2, int d3)
+static float *load_f32(TecLoader *l, const char *name, int ndim, int d0, int d1, int d2, int d3)
 {
     const int dims[4] = { d0, d1, d2, d3 };
     if (l->failed)
@@ -95,7 +88,7 @@ static float *load_f32(Loader *l, const char *name, int ndim, int d0, int d1, in
     return p;
 }
 
-static int32_t *load_i32(Loader *l, const char *name, int ndim, int d0, int d1, int d2, int d3)
+int32_t *tec_load_i32(TecLoader *l, const char *name, int ndim, int d0, int d1, int d2, int d3)
 {
     const int dims[4] = { d0, d1, d2, d3 };
     if (l->failed)
@@ -106,7 +99,7 @@ static int32_t *load_i32(Loader *l, const char *name, int ndim, int d0, int d1, 
     return p;
 }
 
-static void load_conv(Loader *l, TecConv *c, const char *prefix, int cout, int cin, int k)
+static void load_conv(TecLoader *l, TecConv *c, const char *prefix, int cout, int cin, int k)
 {
     char name[32];
     c->cin = cin;
@@ -118,7 +111,7 @@ static void load_conv(Loader *l, TecConv *c, const char *prefix, int cout, int c
     c->bias = load_f32(l, name, 1, cout, 0, 0, 0);
 }
 
-static void load_gdn(Loader *l, TecGdn *g, const char *prefix, int c)
+static void load_gdn(TecLoader *l, TecGdn *g, const char *prefix, int c)
 {
     char name[32];
     snprintf(name, sizeof(name), "%s.beta", prefix);
@@ -127,28 +120,28 @@ static void load_gdn(Loader *l, TecGdn *g, const char *prefix, int c)
     g->gamma = load_f32(l, name, 2, c, c, 0, 0);
 }
 
-static void load_int_conv(Loader *l, TecIntConv *c, const char *prefix, int cout, int cin, int k)
+void tec_load_int_conv(TecLoader *l, TecIntConv *c, const char *prefix, int cout, int cin, int k)
 {
     char name[32];
     c->cin = cin;
     c->cout = cout;
     c->k = k;
     snprintf(name, sizeof(name), "%s.weight", prefix);
-    c->weight = k == 1 ? load_i32(l, name, 2, cout, cin, 0, 0) : load_i32(l, name, 4, cout, cin, k, k);
+    c->weight = k == 1 ? tec_load_i32(l, name, 2, cout, cin, 0, 0) : tec_load_i32(l, name, 4, cout, cin, k, k);
     snprintf(name, sizeof(name), "%s.bias", prefix);
-    c->bias = load_i32(l, name, 1, cout, 0, 0, 0);
+    c->bias = tec_load_i32(l, name, 1, cout, 0, 0, 0);
 }
 
 /* A context's two 1x1 layers, {family}{k}.l0 (cin -> hidden) and .l1
  * (hidden -> 2 gs: corrections of gs means and gs raw scales). */
-static void load_context_layers(Loader *l, TecIntConv layer[2], const char *family, int k,
+static void load_context_layers(TecLoader *l, TecIntConv layer[2], const char *family, int k,
                                 int cin, int hidden, int gs)
 {
     char name[24];
     snprintf(name, sizeof(name), "%s%d.l0", family, k);
-    load_int_conv(l, &layer[0], name, hidden, cin, 1);
+    tec_load_int_conv(l, &layer[0], name, hidden, cin, 1);
     snprintf(name, sizeof(name), "%s%d.l1", family, k);
-    load_int_conv(l, &layer[1], name, 2 * gs, hidden, 1);
+    tec_load_int_conv(l, &layer[1], name, 2 * gs, hidden, 1);
 }
 
 /* Every value finite and above min (or at least min when inclusive). */
@@ -263,17 +256,17 @@ static int check_meta(TecImageModel *m, const TecWeights *w, char *err, size_t e
 
 /* One family of coding tables (doc/model.md): count tables laid out in one
  * cdf array, table i at offset[i] with n[i] + 2 entries. */
-static int load_tables(Loader *l, const char *family, int count, TecRansTable *tables,
+static int load_tables(TecLoader *l, const char *family, int count, TecRansTable *tables,
                        uint32_t **cdf_out)
 {
     char name[32];
     int ret = TEC_EMODEL;
     snprintf(name, sizeof(name), "%s.lo", family);
-    int32_t *lo = load_i32(l, name, 1, count, 0, 0, 0);
+    int32_t *lo = tec_load_i32(l, name, 1, count, 0, 0, 0);
     snprintf(name, sizeof(name), "%s.n", family);
-    int32_t *n = load_i32(l, name, 1, count, 0, 0, 0);
+    int32_t *n = tec_load_i32(l, name, 1, count, 0, 0, 0);
     snprintf(name, sizeof(name), "%s.offset", family);
-    int32_t *offset = load_i32(l, name, 1, count, 0, 0, 0);
+    int32_t *offset = tec_load_i32(l, name, 1, count, 0, 0, 0);
     int32_t *cdf = NULL;
     if (l->failed)
         goto done;
@@ -289,7 +282,7 @@ static int load_tables(Loader *l, const char *family, int count, TecRansTable *t
         total += n[i] + 2;
     }
     snprintf(name, sizeof(name), "%s.cdf", family);
-    cdf = load_i32(l, name, 1, (int)total, 0, 0, 0);
+    cdf = tec_load_i32(l, name, 1, (int)total, 0, 0, 0);
     if (!cdf)
         goto done;
     *cdf_out = malloc((size_t)total * sizeof(**cdf_out));
@@ -326,7 +319,7 @@ done:
 
 /* Each output's |bias| + sum |w| * (2^31 - 1) must stay below 2^63, so that
  * no stream, however corrupt, can overflow the i64 accumulators. */
-static int int_conv_bounded(const TecIntConv *c)
+int tec_int_conv_bounded(const TecIntConv *c)
 {
     const size_t taps = (size_t)c->cin * c->k * c->k;
     for (int o = 0; o < c->cout; o++) {
@@ -359,15 +352,15 @@ static int check_values(const TecImageModel *m, char *err, size_t errlen)
                                "%sgdn%d: beta must be > 0 and gamma >= 0", j ? "i" : "", i);
     }
     for (int i = 0; i < 3; i++)
-        if (!int_conv_bounded(&m->t[i]))
+        if (!tec_int_conv_bounded(&m->t[i]))
             return tec_err(err, errlen, TEC_EMODEL, "hs.t%d weights too large", i);
     for (int k = 1; k < m->slices; k++)
         for (int i = 0; i < 2; i++)
-            if (!int_conv_bounded(&m->ctx[k][i]))
+            if (!tec_int_conv_bounded(&m->ctx[k][i]))
                 return tec_err(err, errlen, TEC_EMODEL, "ctx%d.l%d weights too large", k, i);
     for (int k = 0; k < (m->spatial ? m->slices : 0); k++)
         for (int i = 0; i < 2; i++)
-            if (!int_conv_bounded(&m->sp[k][i]))
+            if (!tec_int_conv_bounded(&m->sp[k][i]))
                 return tec_err(err, errlen, TEC_EMODEL, "sp%d.l%d weights too large", k, i);
     for (int i = 1; i < TEC_IMG_SCALES - 1; i++)
         if (m->thresholds[i] < m->thresholds[i - 1])
@@ -387,7 +380,7 @@ int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t err
     m->checksum = tec_weights_checksum(w);
 
     const int S = m->slots, N = m->n, M = m->m, NH = m->nh, NMID = m->nmid;
-    Loader l = { w, err, errlen, 0 };
+    TecLoader l = { w, err, errlen, 0 };
     const int L = m->levels;
     for (int i = 0; i < L; i++) {
         char name[16];
@@ -412,9 +405,9 @@ int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t err
         snprintf(name, sizeof(name), "igdn%d", i);
         load_gdn(&l, &m->igdn[i], name, N);
     }
-    load_int_conv(&l, &m->t[0], "hs.t0", 4 * NH, NH, 3);
-    load_int_conv(&l, &m->t[1], "hs.t1", 4 * NMID, NH, 3);
-    load_int_conv(&l, &m->t[2], "hs.t2", 2 * M, NMID, 3);
+    tec_load_int_conv(&l, &m->t[0], "hs.t0", 4 * NH, NH, 3);
+    tec_load_int_conv(&l, &m->t[1], "hs.t1", 4 * NMID, NH, 3);
+    tec_load_int_conv(&l, &m->t[2], "hs.t2", 2 * M, NMID, 3);
     const int gs = M / m->slices;
     for (int k = 1; k < m->slices; k++)
         load_context_layers(&l, m->ctx[k], "ctx", k, (k + 2) * gs, m->ctx_hidden, gs);
@@ -424,7 +417,7 @@ int tec_img_load(TecImageModel **out, const TecWeights *w, char *err, size_t err
     m->igain = load_f32(&l, "igain", 2, m->qualities, M, 0, 0);
     m->band_mean = load_f32(&l, "band_mean", 1, S, 0, 0, 0);
     m->band_std = load_f32(&l, "band_std", 1, S, 0, 0, 0);
-    int32_t *thr = load_i32(&l, "gauss.thresholds", 1, TEC_IMG_SCALES - 1, 0, 0, 0);
+    int32_t *thr = tec_load_i32(&l, "gauss.thresholds", 1, TEC_IMG_SCALES - 1, 0, 0, 0);
     if (thr)
         memcpy(m->thresholds, thr, sizeof(m->thresholds));
     free(thr);

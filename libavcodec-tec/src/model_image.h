@@ -63,6 +63,23 @@ typedef struct TecImageModel {
     uint32_t *gauss_cdf, *prior_cdf;
 } TecImageModel;
 
+/* Fetches a model's tensors one after another (the model loaders): after the
+ * first failure every fetch returns NULL, and err keeps that failure's
+ * message. */
+typedef struct TecLoader {
+    const TecWeights *w;
+    char *err;
+    size_t errlen;
+    int failed;
+} TecLoader;
+/* An i32 tensor of ndim dimensions d0.. (copied; free it). */
+int32_t *tec_load_i32(TecLoader *l, const char *name, int ndim, int d0, int d1, int d2, int d3);
+/* PREFIX.weight ([cout][cin], or [cout][cin][k][k] for k > 1) and PREFIX.bias. */
+void tec_load_int_conv(TecLoader *l, TecIntConv *c, const char *prefix, int cout, int cin, int k);
+/* Each output's |bias| + sum |w| x (2^31 - 1) stays below 2^63, so that no
+ * input, however corrupt, can overflow the 64-bit sums. */
+int tec_int_conv_bounded(const TecIntConv *c);
+
 /* Builds the model from loaded weights after checking the architecture, the
  * hyper-parameters, every tensor's shape and the coding tables.  TEC_EMODEL
  * (or TEC_ENOMEM) with a message on failure. */

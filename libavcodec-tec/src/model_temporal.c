@@ -45,36 +45,6 @@ void tec_tt_free(TecTemporalModel **ptt)
     *ptt = NULL;
 }
 
-typedef struct Loader {
-    const TecWeights *w;
-    char *err;
-    size_t errlen;
-    int failed;
-} Loader;
-
-static int32_t *load_i32(Loader *l, const char *name, int ndim, int d0, int d1)
-{
-    const int dims[4] = { d0, d1, 0, 0 };
-    if (l->failed)
-        return NULL;
-    int32_t *p = tec_weights_i32(l->w, name, ndim, dims, l->err, l->errlen);
-    if (!p)
-        l->failed = 1;
-    return p;
-}
-
-static void load_dense(Loader *l, TecIntConv *c, const char *prefix, int cout, int cin)
-{
-    char name[32];
-    c->cin = cin;
-    c->cout = cout;
-    c->k = 1;
-    snprintf(name, sizeof(name), "%s.weight", prefix);
-    c->weight = load_i32(l, name, 2, cout, cin);
-    snprintf(name, sizeof(name), "%s.bias", prefix);
-    c->bias = load_i32(l, name, 1, cout, 0);
-}
-
 static int meta_positive(const TecWeights *w, const char *key, long max, int *v,
                          char *err, size_t errlen)
 {
@@ -84,21 +54,6 @@ static int meta_positive(const TecWeights *w, const char *key, long max, int *v,
                        key, max);
     *v = (int)x;
     return 0;
-}
-
-/* As the image model's check: |bias| + sum |w| * (2^31 - 1) below 2^63. */
-static int dense_bounded(const TecIntConv *c)
-{
-    for (int o = 0; o < c->cout; o++) {
-        uint64_t sum = 0;
-        for (int i = 0; i < c->cin; i++) {
-            int64_t v = c->weight[(size_t)o * c->cin + i];
-            sum += (uint64_t)(v < 0 ? -v : v);
-        }
-        if (sum >= (UINT64_C(1) << 31))
-            return 0;
-    }
-    return 1;
 }
 
 int tec_tt_load(TecTemporalModel **out, const TecWeights *w, const TecImageModel *img,
@@ -139,39 +94,41 @@ int tec_tt_load(TecTemporalModel **out, const TecWeights *w, const TecImageModel
                        TEC_TT_MAX_KEYS);
     }
 
-    Loader l = { w, err, errlen, 0 };
-    load_dense(&l, &tt->kv, "tt.kv", tt->dk + tt->dv, tt->m);
-    load_dense(&l, &tt->tk, "tt.tk", tt->dk, TEC_TT_TAU);
-    load_dense(&l, &tt->q, "tt.q", tt->dk, 2 * tt->m);
-    tt->pos = load_i32(&l, "tt.pos", 2, TEC_TT_WINDOW, tt->dk);
-    tt->exp_table = load_i32(&l, "tt.exp", 1, TEC_TT_EXP_SIZE, 0);
-    tt->exp2_table = load_i32(&l, "tt.exp2", 1, 256, 0);
-    tt->log_gain = load_i32(&l, "tt.log_gain", 2, tt->qualities, tt->m);
+    TecLoader l = { w, err, errlen, 0 };
+    tec_load_int_conv(&l, &tt->kv, "tt.kv", tt->dk + tt->dv, tt->m, 1);
+    tec_load_int_conv(&l, &tt->tk, "tt.tk", tt->dk, TEC_TT_TAU, 1);
+    tec_load_int_conv(&l, &tt->q, "tt.q", tt->dk, 2 * tt->m, 1);
+    tt->pos = tec_load_i32(&l, "tt.pos", 2, TEC_TT_WINDOW, tt->dk, 0, 0);
+    tt->exp_table = tec_load_i32(&l, "tt.exp", 1, TEC_TT_EXP_SIZE, 0, 0, 0);
+    tt->exp2_table = tec_load_i32(&l, "tt.exp2", 1, 256, 0, 0, 0);
+    tt->log_gain = tec_load_i32(&l, "tt.log_gain", 2, tt->qualities, tt->m, 0, 0);
     const int extra = tec_tt_extra_rows(tt);
     for (int k = 0; k < tt->slices; k++) {
         char name[24];
         snprintf(name, sizeof(name), "tt.c%d.l0", k);
-        load_dense(&l, &tt->c[k][0], name, tt->hidden, (k + 2) * tt->gs + extra);
+        tec_load_int_conv(&l, &tt->c[k][0], name, tt->hidden, (k + 2) * tt->gs + extra, 1);
         snprintf(name, sizeof(name), "tt.c%d.l1", k);
-        load_dense(&l, &tt->c[k][1], name, 2 * tt->gs, tt->hidden);
+        tec_load_int_conv(&l, &tt->c[k][1], name, 2 * tt->gs, tt->hidden, 1);
         snprintf(name, sizeof(name), "tt.c%d.lin", k);
-        load_dense(&l, &tt->lin[k], name, 2 * tt->gs, 2 * tt->gs + extra);
+        tec_load_int_conv(&l, &tt->lin[k], name, 2 * tt->gs, 2 * tt->gs + extra, 1);
         if (tt->spatial) {
             snprintf(name, sizeof(name), "tt.sp%d.l0", k);
-            load_dense(&l, &tt->sp[k][0], name, img->ctx_hidden, 6 * tt->gs);
+            tec_load_int_conv(&l, &tt->sp[k][0], name, img->ctx_hidden, 6 * tt->gs, 1);
             snprintf(name, sizeof(name), "tt.sp%d.l1", k);
-            load_dense(&l, &tt->sp[k][1], name, 2 * tt->gs, img->ctx_hidden);
+            tec_load_int_conv(&l, &tt->sp[k][1], name, 2 * tt->gs, img->ctx_hidden, 1);
         }
     }
     if (l.failed) {
         tec_tt_free(&tt);
         return TEC_EMODEL;
     }
-    int bounded = dense_bounded(&tt->kv) && dense_bounded(&tt->tk) && dense_bounded(&tt->q);
+    int bounded = tec_int_conv_bounded(&tt->kv) && tec_int_conv_bounded(&tt->tk) &&
+                  tec_int_conv_bounded(&tt->q);
     for (int k = 0; k < tt->slices; k++)
         for (int i = 0; i < 2; i++)
-            bounded = bounded && dense_bounded(&tt->c[k][i]) && dense_bounded(&tt->lin[k]) &&
-                      (!tt->spatial || dense_bounded(&tt->sp[k][i]));
+            bounded = bounded && tec_int_conv_bounded(&tt->c[k][i]) &&
+                      tec_int_conv_bounded(&tt->lin[k]) &&
+                      (!tt->spatial || tec_int_conv_bounded(&tt->sp[k][i]));
     for (int i = 0; i < TEC_TT_EXP_SIZE; i++)
         if (tt->exp_table[i] < 0 || tt->exp_table[i] > 65536 || (i && tt->exp_table[i] > tt->exp_table[i - 1]))
             bounded = 0;
