@@ -130,7 +130,8 @@ int tec_tt_load(TecTemporalModel **out, const TecWeights *w, const TecImageModel
                       tec_int_conv_bounded(&tt->lin[k]) &&
                       (!tt->spatial || tec_int_conv_bounded(&tt->sp[k][i]));
     for (int i = 0; i < TEC_TT_EXP_SIZE; i++)
-        if (tt->exp_table[i] < 0 || tt->exp_table[i] > 65536 || (i && tt->exp_table[i] > tt->exp_table[i - 1]))
+        if (tt->exp_table[i] < 0 || tt->exp_table[i] > 65536 ||
+            (i && tt->exp_table[i] > tt->exp_table[i - 1]))
             bounded = 0;
     /* The largest weight must be 65536, so a softmax's sum is never 0. */
     if (tt->exp_table[0] != 65536)
@@ -206,7 +207,8 @@ void tec_tt_time_features(int gap, int doy, int cur_pos, int ref_pos, int order,
     if (gap == TEC_TT_UNKNOWN) {
         tau[TEC_TT_GAP_KNOTS] = 256;
     } else {
-        const int g = gap < 0 ? 0 : gap > gap_knots[TEC_TT_GAP_KNOTS - 1] ? gap_knots[TEC_TT_GAP_KNOTS - 1] : gap;
+        const int top = gap_knots[TEC_TT_GAP_KNOTS - 1];
+        const int g = gap < 0 ? 0 : gap > top ? top : gap;
         for (int i = 0; i < TEC_TT_GAP_KNOTS - 1; i++) {
             const int a = gap_knots[i], b = gap_knots[i + 1];
             if (g <= b) {
