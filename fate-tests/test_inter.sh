@@ -288,4 +288,30 @@ check "bad values: the message names the option and its range" bash -c '
 { "$0" encode --weights-dir "$1" --model vector-tt "$2" -o "$3" -g 0 2>/dev/null; [ $? -eq 2 ]; } &&
 [ ! -e "$3" ]' "$TEC" "$VEC" "$W/series.npy" "$W/bad.tecv"
 
+# ---- time: a gap never seen in training (decades) and no dates at all still
+# code inter frames that decode to the encoder's reconstruction; the gaps
+# are inputs, so they change the inter frames (not the keyframe).
+"$PY" -c "import numpy as np; np.save('$W/three.npy', np.load('$W/series.npy')[:3])"
+for case in "decades 1990-01-01,2020-06-30,2024-12-31" "nodates -"; do
+    set -- $case
+    opt=(); [ "$2" != - ] && opt=(--dates "$2")
+    check "$1: encode 3 frames -g 3 with --recon" \
+        enc "$W/three.npy" -o "$W/$1.tecv" -g 3 "${opt[@]}" --recon "$W/$1.rec.npy"
+    check "$1: decode" dec "$W/$1.tecv" -o "$W/$1.npy"
+    same "$1: decoder output = encoder reconstruction" "$W/$1.rec.npy" "$W/$1.npy"
+done
+check "gaps change the inter frames' packets, not the keyframe's" "$PY" -c "import sys
+sys.path.insert(0, 'tools')
+import tecio
+a, b = (tecio.read_tecv(f)[1] for f in sys.argv[1:3])
+assert a[0][2] == b[0][2], 'keyframes differ'
+def body(p):
+    # what follows the inter section: the coded latents (and statistics)
+    n_refs, n_chunks = p[10], int.from_bytes(p[4:8], 'little')
+    assert p[0] == 1, 'not an inter frame'
+    return p[8 + 6 + 6 * n_refs + (n_chunks + 7) // 8:]
+assert body(a[1][2]) != body(b[1][2]) and body(a[2][2]) != body(b[2][2]), \
+    'the inter frames coded the same without dates'" \
+    "$W/decades.tecv" "$W/nodates.tecv"
+
 summary
