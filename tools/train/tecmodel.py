@@ -158,6 +158,22 @@ def cross_neighbours(a):
     return torch.cat([up, down, left, right], 1)
 
 
+def code_slice(yg_k, mu_k, scale_k, sp_l0=None, sp_l1=None, anchors=None):
+    """A slice's decoded values (rounded around its mean, straight-through)
+    and, with the checkerboard layers, the non-anchors' mean and scale
+    refined from the decoded anchors around them, then decoded again.
+    Returns (mu, scale, hat)."""
+    hat = round_ste(yg_k - mu_k) + mu_k
+    if sp_l0 is None:
+        return mu_k, scale_k, hat
+    gs = mu_k.shape[1]
+    nb = cross_neighbours(hat * anchors)
+    h = F.relu(int_layer(sp_l0, torch.cat([mu_k, scale_k, nb], 1)))
+    d = int_layer(sp_l1, h) * (1 - anchors)
+    mu_k, scale_k = mu_k + d[:, :gs], scale_k + d[:, gs:]
+    return mu_k, scale_k, round_ste(yg_k - mu_k) + mu_k
+
+
 class ChannelContext(nn.Module):
     """Channel-wise context model, integer like the hyper-synthesis.
 
@@ -204,13 +220,8 @@ class ChannelContext(nn.Module):
                 h = F.relu(int_layer(self.l0[k - 1], torch.cat(hats + [mu_k, scale_k], 1)))
                 d = int_layer(self.l1[k - 1], h)
                 mu_k, scale_k = mu_k + d[:, :gs], scale_k + d[:, gs:]
-            hat = round_ste(yg[:, sl] - mu_k) + mu_k
-            if self.spatial:
-                nb = cross_neighbours(hat * anchors)
-                h = F.relu(int_layer(self.sp_l0[k], torch.cat([mu_k, scale_k, nb], 1)))
-                d = int_layer(self.sp_l1[k], h) * (1 - anchors)
-                mu_k, scale_k = mu_k + d[:, :gs], scale_k + d[:, gs:]
-                hat = round_ste(yg[:, sl] - mu_k) + mu_k
+            sp = (self.sp_l0[k], self.sp_l1[k], anchors) if self.spatial else ()
+            mu_k, scale_k, hat = code_slice(yg[:, sl], mu_k, scale_k, *sp)
             mus.append(mu_k)
             scales.append(scale_k)
             hats.append(hat)

@@ -22,8 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tecmodel import (HS_ACT_BITS, HS_WEIGHT_BITS, checkerboard, cross_neighbours, fq_act,
-                      int_layer, round_ste)
+from tecmodel import (HS_ACT_BITS, HS_WEIGHT_BITS, checkerboard, code_slice, fq_act, int_layer,
+                      round_ste)
 
 TT_VERSION = 1
 TT_HEADS = 4
@@ -281,13 +281,8 @@ class TemporalContext(nn.Module):
             hid = F.relu(int_layer(self.c_l0[k], inp))
             d = int_layer(self.c_l1[k], hid) + int_layer(self.c_lin[k], inp[:, k * gs:])
             mu_k, scale_k = mu_k + d[:, :gs], scale_k + d[:, gs:]
-            hat = round_ste(yg[:, sl] - mu_k) + mu_k
-            if self.spatial:
-                nb = cross_neighbours(hat * anchors)
-                hid = F.relu(int_layer(self.sp_l0[k], torch.cat([mu_k, scale_k, nb], 1)))
-                d = int_layer(self.sp_l1[k], hid) * (1 - anchors)
-                mu_k, scale_k = mu_k + d[:, :gs], scale_k + d[:, gs:]
-                hat = round_ste(yg[:, sl] - mu_k) + mu_k
+            sp = (self.sp_l0[k], self.sp_l1[k], anchors) if self.spatial else ()
+            mu_k, scale_k, hat = code_slice(yg[:, sl], mu_k, scale_k, *sp)
             mus.append(mu_k)
             scales.append(scale_k)
             hats.append(hat)
