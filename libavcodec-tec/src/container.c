@@ -534,8 +534,12 @@ void tec_tecv_close_read(TecvReader **pr)
 /* ====================================================================== */
 
 struct TecvWriter {
-    FILE *f;
+    FILE *f;               /* NULL for a memory writer */
     int own_file;
+    /* Memory writer: the whole stream so far, mem[0, mem_size). */
+    uint8_t *mem;
+    size_t mem_size, mem_cap;
+    int is_mem;
     int64_t start;         /* offset of the header, -1 when it cannot be patched */
     uint8_t *header;       /* the whole header, for the CRC patch */
     size_t header_size;    /* bytes after the fixed 16 */
@@ -685,6 +689,33 @@ static int build_header(TecvWriter *w, const TecvInfo *info)
     return 0;
 }
 
+/* Appends to a memory writer's buffer, doubling it as it fills. */
+static int mem_append(TecvWriter *w, const uint8_t *data, size_t size)
+{
+    if (size > SIZE_MAX - w->mem_size) {
+        set_error(w->error, "stream too large for memory");
+        w->failed = 1;
+        return TEC_ENOMEM;
+    }
+    if (w->mem_size + size > w->mem_cap) {
+        size_t cap = w->mem_cap ? w->mem_cap : 4096;
+        while (cap < w->mem_size + size)
+            cap = cap > SIZE_MAX / 2 ? w->mem_size + size : cap * 2;
+        uint8_t *mem = realloc(w->mem, cap);
+        if (!mem) {
+            set_error(w->error, "out of memory for a %zu-byte stream", cap);
+            w->failed = 1;
+            return TEC_ENOMEM;
+        }
+        w->mem = mem;
+        w->mem_cap = cap;
+    }
+    if (size)
+        memcpy(w->mem + w->mem_size, data, size);
+    w->mem_size += size;
+    return 0;
+}
+
 /* Patching frame_count needs a regular file that is not in append mode. */
 static int64_t patch_offset(FILE *f)
 {
@@ -696,6 +727,23 @@ static int64_t patch_offset(FILE *f)
     if (fl < 0 || (fl & O_APPEND))
         return -1;
     return (int64_t)ftello(f);
+}
+
+int tec_tecv_open_write_mem(TecvWriter **out, const TecvInfo *info)
+{
+    TecvWriter *w = calloc(1, sizeof(*w));
+    *out = w;
+    if (!w)
+        return TEC_ENOMEM;
+    snprintf(w->error, sizeof(w->error), "no error");
+    w->start = -1;
+    w->is_mem = 1;
+    int ret = build_header(w, info);
+    if (ret < 0) {
+        w->failed = 1;
+        return ret;
+    }
+    return mem_append(w, w->header, TECV_FIXED_SIZE + w->header_size);
 }
 
 int tec_tecv_open_write(TecvWriter **out, const char *path, const TecvInfo *info)
@@ -730,7 +778,7 @@ int tec_tecv_write_packet(TecvWriter *w, const uint8_t *data, size_t size, int64
                           int flags)
 {
     if (w->failed)
-        return TEC_EIO;
+        return w->is_mem ? TEC_ENOMEM : TEC_EIO;
     if ((!data && size) || size > TECP_MAX_PAYLOAD || (flags & ~(TECV_FLAG_KEY | TECV_FLAG_TIME))) {
         set_error(w->error, "invalid packet (size %zu, flags %d)", size, flags);
         return TEC_EINVAL;
@@ -744,6 +792,13 @@ int tec_tecv_write_packet(TecvWriter *w, const uint8_t *data, size_t size, int64
     tec_wl64(head + 8, (uint64_t)time_ms);
     head[16] = (uint8_t)flags;
     tec_wl32(head + 20, packet_crc(head, data, size));
+    if (w->is_mem) {
+        int ret = mem_append(w, head, TECP_SIZE);
+        if (ret < 0 || (ret = mem_append(w, data, size)) < 0)
+            return ret;
+        w->frame_count++;
+        return 0;
+    }
     if (fwrite(head, 1, TECP_SIZE, w->f) != TECP_SIZE ||
         (size && fwrite(data, 1, size, w->f) != size) || fflush(w->f))
         return write_error(w, errno, "writing a packet");
@@ -756,10 +811,31 @@ const char *tec_tecv_writer_error(const TecvWriter *w)
     return w ? w->error : "out of memory";
 }
 
-static int patch_frame_count(TecvWriter *w)
+/* The header with the current frame count, and so its CRC. */
+static void update_header(TecvWriter *w)
 {
     tec_wl64(w->header + TECV_COUNT_OFFSET, (uint64_t)w->frame_count);
     tec_wl32(w->header + 12, tec_crc32(0, w->header + TECV_FIXED_SIZE, w->header_size));
+}
+
+int tec_tecv_writer_data(TecvWriter *w, const uint8_t **data, size_t *size)
+{
+    if (!w->is_mem) {
+        set_error(w->error, "not a memory writer");
+        return TEC_EINVAL;
+    }
+    if (w->failed)
+        return TEC_ENOMEM;
+    update_header(w);
+    memcpy(w->mem, w->header, TECV_COUNT_OFFSET + 8);
+    *data = w->mem;
+    *size = w->mem_size;
+    return 0;
+}
+
+static int patch_frame_count(TecvWriter *w)
+{
+    update_header(w);
     if (fseeko(w->f, (off_t)w->start, SEEK_SET) ||
         fwrite(w->header, 1, TECV_COUNT_OFFSET + 8, w->f) != TECV_COUNT_OFFSET + 8 ||
         fseeko(w->f, 0, SEEK_END))
@@ -779,6 +855,7 @@ int tec_tecv_close_write(TecvWriter **pw)
         ret = TEC_EIO;
     if (w->own_file && fclose(w->f) && !ret)
         ret = TEC_EIO;
+    free(w->mem);
     free(w->header);
     free(w);
     *pw = NULL;

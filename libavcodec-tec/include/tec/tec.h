@@ -39,9 +39,11 @@ extern "C" {
  * header may no longer work (it is the soname, libtec.so.MAJOR), MINOR when
  * calls or fields are added, PATCH for fixes.  0.2.0: settings' reserved
  * space, user_data, tec_decoder_send, tec_model_default_quality.  0.3.0:
- * inter frames (context_frames, TecPacketInfo gop_index .. n_chunks). */
+ * inter frames (context_frames, TecPacketInfo gop_index .. n_chunks).
+ * 0.4.0: .tecv written to memory (tec_tecv_open_write_mem,
+ * tec_tecv_writer_data). */
 #define TEC_API_VERSION_MAJOR 0
-#define TEC_API_VERSION_MINOR 3
+#define TEC_API_VERSION_MINOR 4
 #define TEC_API_VERSION_PATCH 0
 #define TEC_API_VERSION \
     ((TEC_API_VERSION_MAJOR << 16) | (TEC_API_VERSION_MINOR << 8) | TEC_API_VERSION_PATCH)
@@ -297,6 +299,15 @@ typedef struct TecvWriter TecvWriter;
 /* Write the header of info (its frame_count is ignored) to path ("-" =
  * stdout).  Same failure convention as tec_tecv_open_read. */
 TEC_API int tec_tecv_open_write(TecvWriter **w, const char *path, const TecvInfo *info);
+/* The same into a buffer the writer owns and grows (API 0.4.0): for
+ * bindings and stores that keep a whole stream as one byte string (a Zarr
+ * chunk).  Failures are TEC_EINVAL or TEC_ENOMEM. */
+TEC_API int tec_tecv_open_write_mem(TecvWriter **w, const TecvInfo *info);
+/* A memory writer's stream so far, header (frame_count up to date) and
+ * every packet: a complete .tecv that tec_tecv_open_read_mem reads.
+ * Writer-owned, valid until the next write or close; TEC_EINVAL for a
+ * file writer. */
+TEC_API int tec_tecv_writer_data(TecvWriter *w, const uint8_t **data, size_t *size);
 /* For raw, size must be bands * width * height * 2 (little-endian u16). */
 TEC_API int tec_tecv_write_packet(TecvWriter *w, const uint8_t *data, size_t size,
                                   int64_t time_ms, int flags);
