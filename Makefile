@@ -39,6 +39,10 @@ INCLUDEDIR = $(PREFIX)/include
 DATADIR = $(PREFIX)/share
 WEIGHTSDIR = $(DATADIR)/tec/weights
 DOCDIR = $(DATADIR)/doc/tec
+# The Python package (python/terracodec), where Debian's python3 looks
+# under PREFIX: lib/python3.X/dist-packages.
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR = $(PREFIX)/lib/python$(PYTHON_VERSION)/dist-packages
 
 # Build directory.  check-asan reruns this Makefile with B=build-asan SAN=asan.
 B = build
@@ -324,12 +328,16 @@ ifneq ($(wildcard weights/*.tecw weights/*.md),)
 	install -m 644 $(wildcard weights/*.tecw weights/*.md) $(DESTDIR)$(WEIGHTSDIR)/
 endif
 	install -m 644 README.md $(wildcard doc/*.md) $(DESTDIR)$(DOCDIR)/
+ifneq ($(PYTHON_VERSION),)
+	sh python/install.sh '$(DESTDIR)$(PYTHONDIR)' '$(LIBDIR)' '$(VERSION)'
+endif
 
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libtec.a $(DESTDIR)$(LIBDIR)/libtec.so \
 	    $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libtec.so.$(VERSION) \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig/tec.pc $(DESTDIR)$(BINDIR)/tec
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/tec $(DESTDIR)$(DATADIR)/tec $(DESTDIR)$(DOCDIR)
+	rm -rf $(DESTDIR)$(PYTHONDIR)/terracodec $(DESTDIR)$(PYTHONDIR)/terracodec-*.dist-info
 
 # ---------------------------------------------------------------- set-up
 
