@@ -64,6 +64,10 @@ ALL_CFLAGS = $(CFLAGS) $(SAN_CFLAGS) -fPIC $(TEC_CPPFLAGS) $(CPPFLAGS)
 # libtec.so exports what tec.h marks TEC_API, nothing else.
 LIB_CFLAGS = -fvisibility=hidden
 ALL_LIBS = $(LDFLAGS) $(SAN_LDFLAGS) $(LIBS)
+# GDAL (configure's TOOLS_*): the tec tool's helpers and what links them,
+# never libtec.
+TOOLS_CPPFLAGS ?=
+TOOLS_LIBS ?=
 
 LIB_SRCS := $(wildcard libavcodec-tec/src/*.c)
 LIB_OBJS := $(LIB_SRCS:libavcodec-tec/src/%.c=$(B)/src/%.o)
@@ -104,7 +108,7 @@ all: $(LIBS_OUT) $(B)/tec.pc $(PROGS)
 # text does.
 $(B)/flags.stamp: FORCE
 	@mkdir -p $(@D)
-	@echo '$(CC) $(ALL_CFLAGS) $(LIB_CFLAGS) $(ALL_LIBS)' > $@.new
+	@echo '$(CC) $(ALL_CFLAGS) $(LIB_CFLAGS) $(ALL_LIBS) $(TOOLS_CPPFLAGS) $(TOOLS_LIBS)' > $@.new
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv -f $@.new $@; fi
 
 $(B)/src/%.o: libavcodec-tec/src/%.c $(B)/flags.stamp
@@ -115,7 +119,7 @@ $(B)/src/%.o: libavcodec-tec/src/%.c $(B)/flags.stamp
 $(B)/tools/%.o: tools/%.c $(B)/flags.stamp
 	@mkdir -p $(@D)
 	$(msg) CC $@
-	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(TOOLS_CPPFLAGS) -MMD -MP -c $< -o $@
 
 # The archives are written anew so that a deleted source leaves no member.
 $(B)/libtec.a: $(LIB_OBJS)
@@ -154,11 +158,11 @@ $(B)/tec.pc: libavcodec-tec/tec.pc.in $(B)/flags.stamp config.mak
 # The CLI links libtec statically, so it runs from the build tree as it is.
 $(TEC_BIN): $(B)/tools/tec.o $(B)/libtectools.a $(B)/libtec.a
 	$(msg) LD $@
-	$(Q)$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(ALL_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(ALL_LIBS) $(TOOLS_LIBS)
 
 $(B)/bench_%: $(B)/tools/bench_%.o $(B)/libtectools.a $(B)/libtec.a
 	$(msg) LD $@
-	$(Q)$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(ALL_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(SAN_CFLAGS) -o $@ $^ $(ALL_LIBS) $(TOOLS_LIBS)
 
 # A unit test is one file: compile and link in one step.  Tests may include
 # the tools' helper headers (npy.h) as well as the library's internal ones.
@@ -166,7 +170,7 @@ $(B)/tests/%: fate-tests/unit/%.c $(B)/libtectools.a $(B)/libtec.a $(B)/flags.st
 	@mkdir -p $(@D)
 	$(msg) CCLD $@
 	$(Q)$(CC) $(ALL_CFLAGS) -Ifate-tests/unit -Itools -MMD -MP -MF $@.d $< -o $@ \
-	    $(B)/libtectools.a $(B)/libtec.a $(ALL_LIBS)
+	    $(B)/libtectools.a $(B)/libtec.a $(ALL_LIBS) $(TOOLS_LIBS)
 
 tests: $(TESTS)
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "progress.h"
 #include "tec_cli.h"
 
 /* ------------------------------------------------------------------ messages */
@@ -18,6 +19,7 @@ static void vmessage(const char *prefix, const char *fmt, va_list ap)
     for (char *p = buf; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+    progress_clear();  /* the message gets its own line, not the bar's */
     fprintf(stderr, "tec: %s%s\n", prefix, buf);
 }
 
@@ -26,6 +28,14 @@ void cli_error(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     vmessage("", fmt, ap);
+    va_end(ap);
+}
+
+void cli_warning(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmessage("warning: ", fmt, ap);
     va_end(ap);
 }
 

@@ -1,13 +1,15 @@
-/* tec decode: a .tecv stream back to a .npy cube of the input's shape. */
+/* tec decode: a .tecv stream back to a .npy cube of the input's shape, or GeoTIFFs. */
 #define _POSIX_C_SOURCE 200809L
 #define _FILE_OFFSET_BITS 64
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tec/tec.h"
-#include "npy.h"
+#include "cube_output.h"
+#include "progress.h"
 #include "tec_cli.h"
 
 /* ------------------------------------------------------------------ decode */
@@ -15,10 +17,13 @@
 void usage_decode(FILE *f)
 {
     fprintf(f,
-"usage: tec decode IN.tecv -o OUT.npy [options]\n"
+"usage: tec decode IN.tecv -o OUT.npy|OUT.tif [options]\n"
 "\n"
 "Writes every band of every frame as uint16, shaped like the encoder's input:\n"
 "(T, C, H, W), or (C, H, W) for a single acquisition encoded from (C, H, W).\n"
+"OUT.tif: a tiled, compressed GeoTIFF per frame (OUT_000.tif, OUT_001.tif, ...;\n"
+"OUT.tif itself for one frame or --frame N) with the stream's CRS, geotransform,\n"
+"nodata, band names and dates.\n"
 "A damaged frame is reported on stderr with its index and left as zeros; the\n"
 "other frames are written, and tec exits with status 1.\n"
 "\n"
@@ -26,23 +31,28 @@ void usage_decode(FILE *f)
 "  -t, --threads N          worker threads, 0 = one per core (default)\n"
 "      --weights-dir DIR    look for the stream's weights in DIR first\n"
 "                           (then $TEC_WEIGHTS, the install and source trees)\n"
+"      --frame N            only frame N (0-based): one multi-band GeoTIFF, or a\n"
+"                           (C, H, W) .npy\n"
+"      --cog                GeoTIFF output as Cloud-Optimized GeoTIFF (with overviews)\n"
 "  -v, --verbose            one line per frame on stderr\n"
+"      --quiet              no progress bar (it is drawn only on a terminal)\n"
 "  -h, --help               this text\n");
 }
 
-enum { D_OUTPUT = 1, D_THREADS, D_WDIR, D_VERBOSE, D_HELP };
+enum { D_OUTPUT = 1, D_THREADS, D_WDIR, D_VERBOSE, D_HELP, D_FRAME, D_COG, D_QUIET };
 
 static const OptDef decode_opts[] = {
     { "output", 'o', 1, D_OUTPUT }, { "threads", 't', 1, D_THREADS },
     { "weights-dir", 0, 1, D_WDIR }, { "verbose", 'v', 0, D_VERBOSE },
-    { "help", 'h', 0, D_HELP }, { NULL, 0, 0, 0 }
+    { "help", 'h', 0, D_HELP }, { "frame", 0, 1, D_FRAME }, { "cog", 0, 0, D_COG },
+    { "quiet", 0, 0, D_QUIET }, { NULL, 0, 0, 0 }
 };
 
 enum { FRAME_MISSING, FRAME_DONE, FRAME_BAD };
 
-/* The decoder's row_sink: stripes straight into the .npy. */
+/* The decoder's row_sink: stripes straight into the .npy or the GeoTIFFs. */
 typedef struct RowWriter {
-    const NpyFile *npy;
+    CubeOutput *out;
     const int64_t *map;  /* decoder frame index -> output frame */
     const int64_t *n_map;  /* packets sent before the current one */
     int64_t size;          /* entries of map */
@@ -62,9 +72,10 @@ static int write_rows(void *opaque, int64_t frame, int y0, int rows, const uint1
                  ", only %" PRId64 " were sent", frame, *rw->n_map + 1);
         ret = TEC_EINVAL;
     } else {
-        ret = npy_write_rows(rw->npy, rw->map[frame], y0, rows, data, stride, band_stride,
-                             rw->err, sizeof(rw->err));
+        ret = cube_output_write_rows(rw->out, rw->map[frame], y0, rows, data, stride,
+                                     band_stride, rw->err, sizeof(rw->err));
         rw->written = rw->map[frame];
+        progress_update(rw->map[frame], y0 + rows);
     }
     if (ret < 0)
         rw->failed = 1;
@@ -73,13 +84,14 @@ static int write_rows(void *opaque, int64_t frame, int y0, int rows, const uint1
 
 typedef struct DecodeJob {
     const char *input, *output, *weights_dir;
-    int threads, verbose;
+    int threads, verbose, quiet, cog;
+    int64_t only_frame;  /* --frame, -1: every frame */
 
     TecvReader *r;
     const TecvInfo *info;
     Walk walk;
     TecDecoder *dec;
-    NpyFile out;
+    CubeOutput out;
     int out_open;
     int64_t frames;
     /* Output frame of each packet sent (the decoder's frame_index counts
@@ -107,8 +119,8 @@ static void frame_failed(DecodeJob *j, int64_t idx, const char *why)
     uint16_t *zeros = calloc((size_t)j->info->bands * j->info->width, 2);
     char err[MSG_SIZE];
     for (int y = 0; zeros && y < j->info->height; y++)
-        if (npy_write_rows(&j->out, idx, y, 1, zeros, j->info->width, j->info->width, err,
-                           sizeof(err)) < 0) {
+        if (cube_output_write_rows(&j->out, idx, y, 1, zeros, j->info->width, j->info->width,
+                                   err, sizeof(err)) < 0) {
             cli_error("%s", err);
             break;
         }
@@ -155,8 +167,8 @@ static int drain_frames(DecodeJob *j)
         }
         if (pic.data) {  /* the decoder kept the frame instead of using the sink */
             char err[MSG_SIZE];
-            if (npy_write_rows(&j->out, idx, 0, pic.height, pic.data, pic.stride,
-                               pic.band_stride, err, sizeof(err)) < 0) {
+            if (cube_output_write_rows(&j->out, idx, 0, pic.height, pic.data, pic.stride,
+                                       pic.band_stride, err, sizeof(err)) < 0) {
                 cli_error("%s", err);
                 return -1;
             }
@@ -178,7 +190,10 @@ static int decode_raw_packet(DecodeJob *j, int64_t idx, const uint8_t *data, siz
     }
     memcpy(buf, data, size);  /* the payload need not be aligned */
     cli_swap_to_le16(buf, count);
-    if (npy_write_frame(&j->out, idx, buf, err, sizeof(err)) < 0) {
+    progress_update(idx, j->info->height);
+    if (cube_output_write_rows(&j->out, idx, 0, j->info->height, buf, j->info->width,
+                               (ptrdiff_t)j->info->width * j->info->height, err,
+                               sizeof(err)) < 0) {
         cli_error("%s", err);
         return -1;
     }
@@ -245,11 +260,13 @@ static int send_packet(DecodeJob *j, int64_t idx, const uint8_t *data, size_t si
 /* The frames that never showed up, as ranges. */
 static void report_missing(DecodeJob *j)
 {
-    for (int64_t i = 0; i < j->frames; i++) {
+    /* With --frame N, the frames after N were never wanted. */
+    int64_t end = j->only_frame >= 0 ? j->only_frame + 1 : j->frames;
+    for (int64_t i = 0; i < end; i++) {
         if (j->state[i] != FRAME_MISSING)
             continue;
         int64_t k = i;
-        while (k + 1 < j->frames && j->state[k + 1] == FRAME_MISSING)
+        while (k + 1 < end && j->state[k + 1] == FRAME_MISSING)
             k++;
         if (k == i)
             cli_error("%s: frame %" PRId64 ": no packet (file truncated?)", j->input, i);
@@ -294,6 +311,8 @@ static int decode_stream(DecodeJob *j)
             ret = 0;
             break;
         }
+        if (j->only_frame >= 0 && idx > j->only_frame)
+            break;  /* no later frame is needed for it */
         if (ret == 1) {
             frame_failed(j, idx, tec_tecv_reader_error(j->r));
             continue;
@@ -355,7 +374,7 @@ static int open_decoder(DecodeJob *j)
 
 int cmd_decode(int argc, char **argv)
 {
-    DecodeJob j = { .out = { .fd = -1 } };
+    DecodeJob j = { .out = { .npy = { .fd = -1 } }, .only_frame = -1 };
     ArgIter it = { argc, argv, 1, 0, "decode" };
     const char *v;
     int id, rc = EXIT_USAGE;
@@ -375,6 +394,17 @@ int cmd_decode(int argc, char **argv)
         case D_THREADS: if (cli_parse_threads(v, &j.threads) < 0) goto end; break;
         case D_WDIR: j.weights_dir = v; break;
         case D_VERBOSE: j.verbose = 1; break;
+        case D_QUIET: j.quiet = 1; break;
+        case D_COG: j.cog = 1; break;
+        case D_FRAME: {
+            long f;
+            if (tec_parse_int(v, 0, LONG_MAX, &f)) {
+                cli_error("--frame '%s': need a frame index, 0 or more", v);
+                goto end;
+            }
+            j.only_frame = f;
+            break;
+        }
         case D_HELP: usage_decode(stdout); rc = EXIT_SUCCESS; goto end;
         }
     }
@@ -388,6 +418,10 @@ int cmd_decode(int argc, char **argv)
     }
     if (cli_is_stdio(j.output)) {
         cli_error("decode: the output must be a file (.npy is written in place)");
+        goto end;
+    }
+    if (j.cog && !geotiff_is_path(j.output)) {
+        cli_error("decode: --cog needs a GeoTIFF output (-o OUT.tif)");
         goto end;
     }
     if (cli_same_file(j.input, j.output)) {
@@ -428,25 +462,47 @@ int cmd_decode(int argc, char **argv)
     if (j.info->codec == TEC_CODEC_TEC && open_decoder(&j) < 0)
         goto end;
 
+    if (j.only_frame >= j.frames) {
+        cli_error("--frame %" PRId64 ": %s has frames 0 to %" PRId64, j.only_frame, j.input,
+                  j.frames - 1);
+        goto end;
+    }
     const char *rank = tec_tecv_meta(j.info, KEY_RANK);
     int ndim = rank && !strcmp(rank, "3") && j.frames == 1 ? 3 : 4;
-    if (npy_create(&j.out, j.output, ndim, j.frames, j.info->bands, j.info->height,
-                   j.info->width, err, sizeof(err)) < 0) {
+    GeoTiffSpec spec = {
+        .bands = j.info->bands, .width = j.info->width, .height = j.info->height,
+        .frames = j.frames, .only_frame = j.only_frame, .cog = j.cog, .info = j.info,
+    };
+    TecList names = { 0 };
+    const char *names_key = tec_tecv_meta(j.info, "bands");
+    if (names_key && tec_list_split(&names, names_key) == 0 && names.count == j.info->bands) {
+        for (int b = 0; b < j.info->bands; b++)
+            spec.band_names[b] = names.item[b];
+    } else if (j.dec) {
+        for (int b = 0; b < j.info->bands; b++)
+            spec.band_names[b] = tec_decoder_info(j.dec)->band_names[b];
+    }
+    int out_ret = cube_output_open(&j.out, j.output, ndim, &spec, err, sizeof(err));
+    tec_list_free(&names);  /* the writer copies what it keeps of them */
+    if (out_ret < 0) {
         cli_error("%s", err);
         goto end;
     }
     j.out_open = 1;
-    j.rw.npy = &j.out;
+    j.rw.out = &j.out;
     j.rw.map = j.map;
     j.rw.n_map = &j.n_sent;
     j.rw.size = j.frames;
     j.rw.written = -1;
 
+    int64_t shown = j.only_frame >= 0 ? 1 : j.frames;
+    progress_start("decode", shown, j.info->height, j.info->width, !j.quiet && !j.verbose);
     int ret = decode_stream(&j);
+    progress_end();
     if (ret >= 0)
         report_missing(&j);
     j.out_open = 0;
-    if (npy_close(&j.out, err, sizeof(err)) < 0 && ret >= 0) {
+    if (cube_output_close(&j.out, err, sizeof(err)) < 0 && ret >= 0) {
         cli_error("%s", err);
         ret = -1;
     }
@@ -465,7 +521,7 @@ int cmd_decode(int argc, char **argv)
 end:
     tec_decoder_close(&j.dec);
     if (j.out_open)
-        npy_close(&j.out, err, sizeof(err));
+        cube_output_close(&j.out, err, sizeof(err));
     cli_walk_free(&j.walk);
     tec_tecv_close_read(&j.r);
     free(j.map);

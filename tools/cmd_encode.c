@@ -1,4 +1,4 @@
-/* tec encode: a .npy uint16 cube to a .tecv stream. */
+/* tec encode: a .npy uint16 cube, or rasters read through GDAL, to a .tecv stream. */
 #define _POSIX_C_SOURCE 200809L
 #define _FILE_OFFSET_BITS 64
 
@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 #include "tec/tec.h"
-#include "npy.h"
+#include "cube_input.h"
+#include "progress.h"
 #include "tec_cli.h"
 
 /* ------------------------------------------------------------------ metadata */
@@ -98,9 +99,15 @@ void usage_encode(FILE *f)
     default_quality_text(dq, sizeof(dq));
     fprintf(f,
 "usage: tec encode IN.npy -o OUT.tecv [options]\n"
+"       tec encode IN.tif|IN.SAFE|IN.zip|ITEM.json|LIST.txt ... -o OUT.tecv [options]\n"
 "\n"
 "IN.npy holds uint16 samples shaped (T, C, H, W) (a time series of T\n"
 "acquisitions) or (C, H, W) (one acquisition); decode gives the same shape back.\n"
+"Through GDAL: a multi-band GeoTIFF/COG is one frame, several (or a text list of\n"
+"them) a time series sorted by date; a Sentinel-2 SAFE folder or .zip and a STAC\n"
+"item with local assets are one frame of every band on the 10 m grid.  Band\n"
+"names, dates, CRS, geotransform, nodata, offset and scale come from the files;\n"
+"the options below override them (with a warning when they differ).\n"
 "\n"
 "  -o, --output FILE        output .tecv ('-' = stdout)\n"
 "  -q, --quality Q          %d (smallest file) .. %d (best); default: the model's\n"
@@ -129,6 +136,7 @@ void usage_encode(FILE *f)
 "      --geotransform a,b,c,d,e,f   GDAL geotransform (6 numbers)\n"
 "      --meta KEY=VALUE     any other key (repeatable), e.g. source=..., attribution=...\n"
 "  -v, --verbose            one line per frame on stderr\n"
+"      --quiet              no progress bar (it is drawn only on a terminal)\n"
 "  -h, --help               this text\n",
             TEC_QUALITY_MIN, TEC_QUALITY_MAX, dq, TEC_DEFAULT_KEYFRAME_INTERVAL, TEC_MAX_CONTEXT,
             TEC_DEFAULT_CONTEXT);
@@ -136,7 +144,7 @@ void usage_encode(FILE *f)
 
 enum {
     E_OUTPUT = 1, E_QUALITY, E_MODEL, E_WDIR, E_THREADS, E_RAW, E_DATES, E_BANDS, E_NODATA,
-    E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP, E_FIXED, E_KEYINT, E_CONTEXT
+    E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP, E_FIXED, E_KEYINT, E_CONTEXT, E_QUIET
 };
 
 static const OptDef encode_opts[] = {
@@ -151,16 +159,22 @@ static const OptDef encode_opts[] = {
     /* Hidden: the encoder's own reconstruction, for the bit-exactness tests. */
     { "recon", 0, 1, E_RECON },
     { "verbose", 'v', 0, E_VERBOSE }, { "help", 'h', 0, E_HELP },
+    { "quiet", 0, 0, E_QUIET },
     { NULL, 0, 0, 0 }
 };
+
+#define MAX_INPUTS 4096
 
 typedef struct EncodeJob {
     const char *input, *output, *recon_path;
     const char *model, *weights_dir;
     const char *dates, *bands, *nodata, *crs, *geotransform;
-    int quality, fixed_quality, threads, raw, verbose, keyframe_interval, context;
+    int quality, fixed_quality, threads, raw, verbose, quiet, keyframe_interval, context;
+    const char *inputs[MAX_INPUTS];
+    int n_inputs;
 
-    NpyFile in, recon;
+    CubeInput in;
+    NpyFile recon;
     int in_open, recon_open;
     TecList date_list, band_list;
     int64_t *times;
@@ -176,9 +190,9 @@ typedef struct EncodeJob {
     uint64_t payload_bytes;
 } EncodeJob;
 
-/* The encoder's row_source: stripes straight from the .npy. */
+/* The encoder's row_source: stripes straight from the .npy or through GDAL. */
 typedef struct RowReader {
-    const NpyFile *npy;
+    CubeInput *cube;
     int failed;
     char err[MSG_SIZE];
 } RowReader;
@@ -188,24 +202,84 @@ static int read_rows(void *opaque, int64_t frame, int y0, int rows, uint16_t *da
 {
     RowReader *rr = opaque;
     int ret;
-    if (frame < 0 || frame >= rr->npy->frames) {
+    if (frame < 0 || frame >= rr->cube->frames) {
         snprintf(rr->err, sizeof(rr->err), "the encoder asked for frame %" PRId64 " of %" PRId64,
-                 frame, rr->npy->frames);
+                 frame, rr->cube->frames);
         ret = TEC_EINVAL;
     } else {
-        ret = npy_read_rows(rr->npy, frame, y0, rows, data, stride, band_stride, rr->err,
-                            sizeof(rr->err));
+        ret = cube_input_read_rows(rr->cube, frame, y0, rows, data, stride, band_stride, rr->err,
+                                   sizeof(rr->err));
+        progress_update(frame, y0 + rows);
     }
     if (ret < 0)
         rr->failed = 1;
     return ret;
 }
 
+/* 1 when two values of a metadata key mean different things. */
+static int values_differ(const char *key, const char *a, const char *b)
+{
+    if (!strcmp(a, b))
+        return 0;
+    if (!strcmp(key, "crs")) {
+        int same = gdal_crs_same(a, b);
+        return same != 1;
+    }
+    if (!strcmp(key, "geotransform") || !strcmp(key, "nodata")) {
+        TecList la, lb;
+        int differ = 1;
+        if (tec_list_split(&la, a) < 0)
+            return 1;
+        if (tec_list_split(&lb, b) == 0) {
+            differ = la.count != lb.count;
+            for (int i = 0; !differ && i < la.count; i++) {
+                double x, y;
+                differ = tec_parse_double(la.item[i], &x) || tec_parse_double(lb.item[i], &y) ||
+                         x != y;
+            }
+            tec_list_free(&lb);
+        }
+        tec_list_free(&la);
+        return differ;
+    }
+    return 1;
+}
+
+/* The files' band names, dates, CRS, geotransform and nodata, where the
+ * command line gives none; a value given there wins, with a warning when
+ * the files say otherwise. */
+static int merge_file_meta(EncodeJob *j)
+{
+    const GdalMeta *fm = j->in.file_meta;
+    if (!fm)
+        return 0;
+    struct { const char *key, *option, **user, *file; } f[] = {
+        { "bands", "--bands", &j->bands, fm->bands },
+        { "dates", "--dates", &j->dates, fm->dates },
+        { "nodata", "--nodata", &j->nodata, fm->nodata },
+        { "crs", "--crs", &j->crs, fm->crs },
+        { "geotransform", "--geotransform", &j->geotransform, fm->geotransform },
+    };
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if (!f[i].file)
+            continue;
+        if (!*f[i].user)
+            *f[i].user = f[i].file;
+        else if (values_differ(f[i].key, *f[i].user, f[i].file))
+            cli_warning("%s '%.80s' overrides the input's %s '%.80s'", f[i].option, *f[i].user,
+                        f[i].key, f[i].file);
+    }
+    return 0;
+}
+
 /* Checks the metadata options against the input and builds the key/value list. */
 static int encode_prepare_meta(EncodeJob *j)
 {
-    const NpyFile *in = &j->in;
+    const CubeInput *in = &j->in;
     Meta *m = &j->meta;
+
+    if (merge_file_meta(j) < 0)
+        return -1;
 
     j->times = calloc((size_t)in->frames, sizeof(*j->times));
     j->timed = calloc((size_t)in->frames, 1);
@@ -310,7 +384,22 @@ static int encode_prepare_meta(EncodeJob *j)
         m->key[m->n] = "geotransform";
         m->value[m->n++] = j->geotransform;
     }
-    /* The dedicated keys first, then --meta in the order given. */
+    /* The dedicated keys first, then the files' other keys, then --meta in
+     * the order given. */
+    const GdalMeta *fm = in->file_meta;
+    for (int i = 0; fm && i < fm->n_extra; i++) {
+        const char *user = meta_get(&j->user_meta, fm->extra_key[i]);
+        if (user) {
+            if (strcmp(user, fm->extra_value[i]))
+                cli_warning("--meta %s=%s overrides the value '%s' from the input", 
+                            fm->extra_key[i], user, fm->extra_value[i]);
+            continue;
+        }
+        if (m->n + j->user_meta.n >= MAX_META + 6 || !tec_utf8_valid(fm->extra_value[i]))
+            continue;
+        m->key[m->n] = fm->extra_key[i];
+        m->value[m->n++] = fm->extra_value[i];
+    }
     for (int i = 0; i < j->user_meta.n; i++) {
         m->key[m->n] = j->user_meta.key[i];
         m->value[m->n++] = j->user_meta.value[i];
@@ -330,7 +419,7 @@ static int write_packet(EncodeJob *j, const uint8_t *data, size_t size, int64_t 
         return -1;
     }
     if (j->verbose) {
-        const NpyFile *in = &j->in;
+        const CubeInput *in = &j->in;
         double px = (double)in->width * (double)in->height;
         fprintf(stderr, "tec: frame %" PRId64 ": %zu bytes, %.4f bpppb, %.3f bpp\n",
                 j->packets, size, (double)size * 8 / (px * (double)in->bands),
@@ -343,7 +432,7 @@ static int write_packet(EncodeJob *j, const uint8_t *data, size_t size, int64_t 
 
 static int encode_raw(EncodeJob *j, const TecvInfo *info)
 {
-    const NpyFile *in = &j->in;
+    CubeInput *in = &j->in;
     size_t count = (size_t)(in->bands * in->height * in->width);
     char err[MSG_SIZE];
     if ((uint64_t)count * 2 > (UINT64_C(1) << 31)) {
@@ -360,7 +449,7 @@ static int encode_raw(EncodeJob *j, const TecvInfo *info)
     if (ret < 0)
         cli_error("%s", tec_tecv_writer_error(j->w));
     for (int64_t t = 0; ret >= 0 && t < in->frames; t++) {
-        ret = npy_read_frame(in, t, buf, err, sizeof(err));
+        ret = cube_input_read_frame(in, t, buf, err, sizeof(err));
         if (ret < 0) {
             cli_error("%s", err);
             break;
@@ -369,6 +458,7 @@ static int encode_raw(EncodeJob *j, const TecvInfo *info)
             cli_error("%s", err);
             break;
         }
+        progress_update(t, in->height);
         cli_swap_to_le16(buf, count);
         ret = write_packet(j, (const uint8_t *)buf, count * 2, j->times[t], j->timed[t], 1);
     }
@@ -426,8 +516,8 @@ static int drain_packets(EncodeJob *j, const RowReader *rr)
 
 static int encode_tec(EncodeJob *j, TecvInfo *info)
 {
-    const NpyFile *in = &j->in;
-    RowReader rr = { .npy = in };
+    CubeInput *in = &j->in;
+    RowReader rr = { .cube = in };
     TecEncoderSettings s;
     tec_encoder_default_settings(&s);
     s.bands = (int)in->bands;
@@ -507,7 +597,7 @@ int cmd_encode(int argc, char **argv)
         cli_error("out of memory");
         return EXIT_FAILURE;
     }
-    j->in.fd = j->recon.fd = -1;
+    j->in.npy.fd = j->recon.fd = -1;
     ArgIter it = { argc, argv, 1, 0, "encode" };
     const char *v;
     int id, rc = EXIT_USAGE, ret;
@@ -517,11 +607,13 @@ int cmd_encode(int argc, char **argv)
         switch (id) {
         case OPT_ERROR: goto end;
         case OPT_POSITIONAL:
-            if (j->input) {
-                cli_error("encode: more than one input ('%s' and '%s')", j->input, v);
+            if (j->n_inputs == MAX_INPUTS) {
+                cli_error("encode: more than %d inputs (put them in a list file)", MAX_INPUTS);
                 goto end;
             }
-            j->input = v;
+            if (!j->input)
+                j->input = v;
+            j->inputs[j->n_inputs++] = v;
             break;
         case E_OUTPUT: j->output = v; break;
         case E_QUALITY: if (cli_parse_quality(v, &j->quality) < 0) goto end; break;
@@ -550,6 +642,7 @@ int cmd_encode(int argc, char **argv)
             break;
         case E_RECON: j->recon_path = v; break;
         case E_VERBOSE: j->verbose = 1; break;
+        case E_QUIET: j->quiet = 1; break;
         case E_HELP: usage_encode(stdout); rc = EXIT_SUCCESS; goto end;
         }
     }
@@ -565,6 +658,12 @@ int cmd_encode(int argc, char **argv)
         cli_error("--model: empty name");
         goto end;
     }
+    for (int i = 1; i < j->n_inputs; i++) {
+        if (cli_same_file(j->inputs[i], j->output)) {
+            cli_error("encode: an output file is also the input");
+            goto end;
+        }
+    }
     if (cli_same_file(j->input, j->output) ||
         (j->recon_path && (cli_same_file(j->input, j->recon_path) ||
                            cli_same_file(j->output, j->recon_path)))) {
@@ -573,12 +672,12 @@ int cmd_encode(int argc, char **argv)
     }
 
     rc = EXIT_FAILURE;
-    if (npy_open_read(&j->in, j->input, err, sizeof(err)) < 0) {
+    if (cube_input_open(&j->in, j->inputs, j->n_inputs, err, sizeof(err)) < 0) {
         cli_error("%s", err);
         goto end;
     }
     j->in_open = 1;
-    const NpyFile *in = &j->in;
+    const CubeInput *in = &j->in;
     if (in->bands > TEC_MAX_BANDS || in->width > TEC_MAX_DIM || in->height > TEC_MAX_DIM) {
         cli_error("%s: %" PRId64 " band%s of %" PRId64 " x %" PRId64 " pixels: tec takes at most "
               "%d bands and %d pixels a side", j->input, in->bands, in->bands == 1 ? "" : "s",
@@ -601,7 +700,9 @@ int cmd_encode(int argc, char **argv)
         .bands = (int)in->bands, .width = (int)in->width, .height = (int)in->height,
         .n_meta = j->meta.n, .meta_keys = j->meta.key, .meta_values = j->meta.value,
     };
+    progress_start("encode", in->frames, in->height, in->width, !j->quiet && !j->verbose);
     ret = j->raw ? encode_raw(j, &info) : encode_tec(j, &info);
+    progress_end();
     if (j->w) {
         if (tec_tecv_close_write(&j->w) < 0 && ret >= 0) {
             cli_error("%s: cannot finish the file", j->output);
@@ -634,7 +735,7 @@ end:
     if (j->recon_open)
         npy_close(&j->recon, err, sizeof(err));
     if (j->in_open)
-        npy_close(&j->in, err, sizeof(err));
+        cube_input_close(&j->in);
     tec_list_free(&j->band_list);
     tec_list_free(&j->date_list);
     free(j->times);

@@ -29,6 +29,13 @@ void cli_error(const char *fmt, ...)
 #endif
     ;
 
+/* "tec: warning: ...": the command goes on. */
+void cli_warning(const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
 typedef struct OptDef {
     const char *name;
     char short_name;
