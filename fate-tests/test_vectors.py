@@ -22,6 +22,7 @@ import tecio  # noqa: E402
 
 VEC = os.path.join(ROOT, "fate-tests", "vectors")
 TEC = os.environ.get("TEC", os.path.join(ROOT, "tools", "tec"))
+NODATA_SIZES = [1115, 1183]  # the packets of nodata.tecv
 BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12"]
 
 check = Checks("test_vectors")
@@ -188,6 +189,47 @@ def interpolation_vector(tmp):
                 check(int(d.max()) <= 1, f"int frame {i} band {b}: decoded band lies in the space")
 
 
+def nodata_source(fixture):
+    """The source of nodata.tecv: the crop of tec.tecv with a diagonal nodata
+    edge (0) in every band, 3 pixels further in B01 (a band of its own, as
+    Sentinel-2's detector stagger gives), and 12 scattered nodata samples in
+    B04 of frame 1."""
+    src = fixture[:2, :, 3:43, 1:57].copy()
+    y, x = np.mgrid[0:40, 0:56]
+    src[:, :, 2 * x + y < 30] = 0
+    src[:, 0, 2 * x + y < 36] = 0
+    rng = np.random.default_rng(25)
+    src[1, 3, rng.integers(0, 40, 12), rng.integers(20, 56, 12)] = 0
+    return src
+
+
+def nodata_vector(tmp, fixture):
+    """nodata.tecv: packets with the mask section (nodata 0).  The mask is
+    exactly the source's nodata, libtec and the Python decoder agree, every
+    masked sample decodes to 0 and no other sample does."""
+    src = nodata_source(fixture)
+    packets, seq, (model, tensors, _, hp), out = open_vector(tmp, "nodata", "vector-sp", NODATA_SIZES)
+    for i, (_, _, payload) in enumerate(packets):
+        check(payload[1] & 4, f"nodata frame {i}: packet flag of the mask section")
+        dec = reference.decode_symbols(payload, seq, tensors, hp)
+        mask = dec["mask"]
+        check(mask is not None and mask["value"] == 0 and np.array_equal(mask["masked"], src[i] == 0),
+              f"nodata frame {i}: the mask is the source's nodata ({int((src[i] == 0).sum())} samples)")
+        ref = reference.reconstruct(model, dec, seq, tensors)
+        plain = reference.reconstruct(model, dict(dec, mask=None), seq, tensors)
+        check(bool((plain[src[i] == 0] != 0).any()), f"nodata frame {i}: without the mask nodata is lost")
+        for label, d in (("Python", ref), ("libtec", out[i] if out is not None else None)):
+            if d is not None:
+                check(np.array_equal(d == 0, src[i] == 0),
+                      f"nodata frame {i} ({label}): exactly the nodata samples decode to 0")
+        if out is not None:
+            check_agree(ref, out[i], f"nodata frame {i}")
+    r = subprocess.run([TEC, "info", os.path.join(VEC, "nodata.tecv"), "--json"], capture_output=True, text=True)
+    frames = json.loads(r.stdout)["frame_list"] if r.returncode == 0 else []
+    check([f.get("nodata_mask", {}).get("samples") for f in frames] == [int((f == 0).sum()) for f in src],
+          "tec info --json: the samples each frame's mask covers")
+
+
 def main():
     fixture = np.load(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,8 +275,15 @@ def main():
         interpolation_vector(tmp)
         # tt.tecv: inter frames, the temporal model (bitstream section 3).
         temporal_vector(tmp)
+        # nodata.tecv: the mask section (bitstream section 3).
+        nodata_vector(tmp, fixture)
     return check.summary()
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--nodata-source":
+        # Writes the source of nodata.tecv (fate-tests/vectors/README.md).
+        np.save(sys.argv[2], nodata_source(np.load(os.path.join(ROOT, "fate-tests", "data",
+                                                                "liri_t4_64.npy"))))
+        sys.exit(0)
     sys.exit(main())

@@ -532,6 +532,12 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
     s.threads = j->threads;
     s.keyframe_interval = j->keyframe_interval;
     s.context_frames = j->context;
+    /* Checked with the metadata: the mask makes nodata survive the coding. */
+    long nodata;
+    if (j->nodata && !tec_parse_int(j->nodata, 0, 65535, &nodata)) {
+        s.has_nodata = 1;
+        s.nodata_value = (uint16_t)nodata;
+    }
     s.want_reconstruction = j->recon_open;
     s.row_source = read_rows;
     s.row_opaque = &rr;

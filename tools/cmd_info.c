@@ -43,6 +43,8 @@ typedef struct FrameRec {
     int position;  /* quality position (1/256 anchors); -1: none (raw) */
     int inter;     /* 1: coded with the temporal model */
     int gop_index, n_refs, inter_chunks, n_chunks;
+    int nodata, mask_bytes;  /* the packet's nodata mask: value (-1: none), bytes */
+    int64_t masked;          /* samples it covers; -1: unreadable */
 } FrameRec;
 
 typedef struct InfoJob {
@@ -108,6 +110,14 @@ static int info_scan(InfoJob *j)
             const int parsed = j->info->codec == TEC_CODEC_TEC && !tec_parse_packet(data, size, &pi);
             fr.position = parsed ? pi.position : -1;
             fr.inter = parsed && !pi.intra;
+            fr.nodata = parsed ? pi.nodata : -1;
+            if (fr.nodata >= 0) {
+                uint64_t masked;
+                fr.mask_bytes = pi.mask_bytes;
+                fr.masked = tec_packet_masked_samples(j->info->seq_header,
+                                                      j->info->seq_header_size, data, size,
+                                                      &masked) < 0 ? -1 : (int64_t)masked;
+            }
             if (fr.inter) {
                 fr.gop_index = pi.gop_index;
                 fr.n_refs = pi.n_refs;
@@ -250,6 +260,11 @@ static void info_text(const InfoJob *j, int64_t frames)
                    i - 1, fr->inter_chunks, fr->n_chunks);
         else if (fr->position >= 0)
             printf("  intra");
+        if (fr->nodata >= 0 && fr->masked >= 0)
+            printf(", nodata %d: %.2f%% of samples (mask %d bytes)", fr->nodata,
+                   100.0 * (double)fr->masked / (t.px * info->bands), fr->mask_bytes);
+        else if (fr->nodata >= 0)
+            printf(", nodata %d: unreadable mask", fr->nodata);
         putchar('\n');
         split_bits[fr->inter] += bits;
         split_frames[fr->inter]++;
@@ -399,6 +414,15 @@ static void info_json(const InfoJob *j, int64_t frames)
                 printf(", \"anchor\": %.4f", fr->position / 256.0);
             else
                 printf(", \"anchor\": null");
+            if (fr->nodata >= 0) {
+                printf(", \"nodata_mask\": {\"value\": %d, \"bytes\": %d, ", fr->nodata,
+                       fr->mask_bytes);
+                if (fr->masked >= 0)
+                    printf("\"samples\": %" PRId64 ", \"fraction\": %.6f}", fr->masked,
+                           (double)fr->masked / (t.px * info->bands));
+                else
+                    printf("\"samples\": null, \"fraction\": null}");
+            }
             if (fr->inter)
                 printf(", \"type\": \"inter\", \"keyframe_distance\": %d, \"references\": [%"
                        PRId64 ", %" PRId64 "], \"inter_blocks\": %d, \"blocks\": %d}",

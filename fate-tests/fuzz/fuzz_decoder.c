@@ -4,7 +4,10 @@
  * generates a tiny one, encodes one frame for each of three stream layouts
  * and opens a decoder per layout.  Input: u8 mode, then data.
  *   mode & 3   layout: 0 = 1x1 with 13 bands, 1 = 40x24 with 3 unnamed
- *              bands (three groups), 2 = 600x40 with 12 bands (2 blocks)
+ *              bands (three groups), 2 = 600x40 with 12 bands (2 blocks),
+ *              3 = 48x40 with 13 bands and nodata 0 (an edge in every band,
+ *              3 pixels further in band 0, scattered samples in band 3:
+ *              packets with the mask section)
  *   mode & 4   data is a sequence header: parse it, open a decoder
  *   mode & 8   data is XORed onto the layout's valid packet (near-valid
  *              packets reach the entropy decoder and the synthesis)
@@ -47,19 +50,20 @@
 #include "../unit/bilinear.h"
 #include "../unit/tecw_gen.h"
 
-#define LAYOUTS 3
+#define LAYOUTS 4
 
 typedef struct Layout {
-    int bands, width, height;
+    int bands, width, height, nodata;
     uint8_t *header, *packet;
     size_t header_size, packet_size;
     TecDecoder *dec;
 } Layout;
 
 static Layout layouts[LAYOUTS] = {
-    { 13, 1, 1, NULL, NULL, 0, 0, NULL },
-    { 3, 40, 24, NULL, NULL, 0, 0, NULL },
-    { 12, 600, 40, NULL, NULL, 0, 0, NULL },
+    { 13, 1, 1, 0, NULL, NULL, 0, 0, NULL },
+    { 3, 40, 24, 0, NULL, NULL, 0, 0, NULL },
+    { 12, 600, 40, 0, NULL, NULL, 0, 0, NULL },
+    { 13, 48, 40, 1, NULL, NULL, 0, 0, NULL },
 };
 static char model_dir[512], model_name[128];
 
@@ -134,6 +138,7 @@ static int prepare(Layout *l)
     s.model = model_name;
     s.weights_dir = model_dir;
     s.threads = 1;
+    s.has_nodata = l->nodata;
     TecEncoder *enc;
     if (tec_encoder_open(&enc, &s) < 0)
         return -1;
@@ -150,6 +155,9 @@ static int prepare(Layout *l)
                 const size_t i = ((size_t)b * l->height + sy) * l->width + sx;
                 frame[((size_t)b * l->height + y) * l->width + x] =
                     b == 3 ? bilinear_sample(y, x) : (uint16_t)(1000 + (i * 37) % 3000);
+                if (l->nodata && (2 * x + y < 20 + (b == 0 ? 6 : 0) ||
+                                  (b == 3 && (x * 7 + y * 13) % 29 == 0)))
+                    frame[((size_t)b * l->height + y) * l->width + x] = 0;
             }
     TecPicture pic = { frame, l->width, (ptrdiff_t)l->width * l->height, l->bands, l->width,
                        l->height, 0, 0, NULL };

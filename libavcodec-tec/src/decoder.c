@@ -10,6 +10,7 @@
 #include "model_image.h"
 #include "model_temporal.h"
 #include "interpolation.h"
+#include "mask.h"
 #include "refs.h"
 #include "replication.h"
 #include "seqheader.h"
@@ -24,6 +25,7 @@ struct TecDecoder {
     TecFrameNorm norm;         /* standardisation of the current frame */
     TecReplication repl;       /* replicated blocks of the current frame */
     TecInterpolation interp;   /* interpolated bands of the current frame */
+    TecMask mask;              /* nodata samples of the current frame */
     TecWorkers workers;
     TecRowSink sink;
     void *sink_opaque;
@@ -179,6 +181,7 @@ static void free_frame_state(TecDecoder *dec)
     free(dec->chunk_status);
     tec_repl_free(&dec->repl);
     tec_interp_free(&dec->interp);
+    tec_mask_free(&dec->mask);
     if (dec->refs_on)
         tec_refs_free(&dec->refs);
     dec->refs_on = 0;
@@ -225,6 +228,7 @@ static int alloc_frame_state(TecDecoder *dec)
     int ok = dec->grids && dec->samples && dec->chunk_data && dec->chunk_size && dec->chunk_status;
     ok = ok && tec_repl_init(&dec->repl, dec->hdr.info.bands, g->width, g->height) == 0;
     ok = ok && tec_interp_init(&dec->interp, dec->hdr.info.bands, g->width, g->height, 0) == 0;
+    ok = ok && tec_mask_init(&dec->mask, dec->hdr.info.bands, g->width, g->height) == 0;
     /* Synthesising block row r needs latent rows [32 r - halo, 32 r + 32 + halo);
      * the window keeps those and the rest of block row r + 1, decoded ahead. */
     const int window = imin(g->lat_h, 2 * TEC_BLOCK + TEC_SYNTH_HALO);
@@ -268,7 +272,7 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
     }
     dec->is_inter = ph.frame_type == TEC_FRAME_INTER;
     const int flags = ph.flags;
-    if (flags & ~(TEC_PACKET_REPLICATION | TEC_PACKET_INTERPOLATION))
+    if (flags & ~(TEC_PACKET_REPLICATION | TEC_PACKET_INTERPOLATION | TEC_PACKET_MASK))
         return fail(dec, TEC_EBITSTREAM, "unknown packet flags 0x%02x", flags);
     *position = ph.position;
     if (*position > (dec->model->qualities - 1) * 256)
@@ -284,6 +288,15 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
         if (tec_inter_header_read(data + head, size - head, n_chunks, &dec->inter, &used, why,
                                   sizeof(why)) < 0)
             return fail(dec, TEC_EBITSTREAM, "%s", why);
+        head += used;
+    }
+    tec_mask_clear(&dec->mask);
+    if (flags & TEC_PACKET_MASK) {
+        char why[128];
+        size_t used;
+        int ret = tec_mask_read(&dec->mask, data + head, size - head, &used, why, sizeof(why));
+        if (ret < 0)
+            return fail(dec, ret, "%s", why);
         head += used;
     }
     const size_t stats = tec_norm_packet_size(dec->model, &dec->hdr);
@@ -473,6 +486,9 @@ static int output_stripe(TecDecoder *dec, int row)
         tec_repl_apply(&dec->repl, b, band, t.stride, y0, rows);
         tec_interp_apply(&dec->interp, b, band, t.stride, y0, rows);
     }
+    /* Last, so that nothing after it moves a sample onto or off nodata. */
+    tec_mask_apply(&dec->mask, t.data + (ptrdiff_t)(y0 - t.y0) * t.stride, t.stride,
+                   t.band_stride, y0, rows);
     if (dec->sink) {
         ret = dec->sink(dec->sink_opaque, dec->frame_index, y0, rows, t.data, t.stride,
                         t.band_stride);

@@ -11,6 +11,7 @@
 #include "model_image.h"
 #include "model_temporal.h"
 #include "interpolation.h"
+#include "mask.h"
 #include "refs.h"
 #include "replication.h"
 #include "seqheader.h"
@@ -52,6 +53,9 @@ struct TecEncoder {
     uint16_t stat_mean[TEC_MAX_BANDS], stat_spread[TEC_MAX_BANDS];
     TecReplication repl;       /* replicated blocks of the current frame */
     TecInterpolation interp;   /* interpolated bands of the current frame */
+    int has_nodata;            /* code a nodata mask in every packet */
+    uint16_t nodata;
+    TecMask mask;              /* nodata samples of the current frame */
 
     TecRowSource source;
     void *source_opaque;
@@ -147,9 +151,11 @@ static int check_settings(const TecEncoderSettings *s)
     if (s->context_frames < 0 || s->context_frames > TEC_MAX_CONTEXT)
         return fail(NULL, TEC_EINVAL, "context must be 1..%d frames (0 = default %d), got %d",
                     TEC_MAX_CONTEXT, TEC_DEFAULT_CONTEXT, s->context_frames);
-    if (s->reserved_int)
+    if (s->reserved_int || s->reserved_u16)
         return fail(NULL, TEC_EINVAL, "reserved settings field is not zero (settings from a "
                     "newer libtec? start from tec_encoder_default_settings)");
+    if (s->has_nodata != 0 && s->has_nodata != 1)
+        return fail(NULL, TEC_EINVAL, "has_nodata must be 0 or 1, got %d", s->has_nodata);
     if (s->model && !tec_seq_model_name_ok(s->model))
         return fail(NULL, TEC_EINVAL, "invalid model name '%s'", s->model);
     for (int b = 0; b < s->bands; b++) {
@@ -233,7 +239,8 @@ static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
     if (!enc->gain || !enc->igain || !enc->input_bias || !enc->chunks)
         return TEC_ENOMEM;
     if (tec_repl_init(&enc->repl, s->bands, g->width, g->height) < 0 ||
-        tec_interp_init(&enc->interp, s->bands, g->width, g->height, g->stripe_rows) < 0)
+        tec_interp_init(&enc->interp, s->bands, g->width, g->height, g->stripe_rows) < 0 ||
+        (enc->has_nodata && tec_mask_init(&enc->mask, s->bands, g->width, g->height) < 0))
         return TEC_ENOMEM;
     tec_img_gains(m, enc->position, enc->gain, enc->igain);
     for (int i = 0; i < groups; i++) {
@@ -323,6 +330,8 @@ int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
     enc->source = s->row_source;
     enc->source_opaque = s->row_opaque;
     enc->want_recon = s->want_reconstruction;
+    enc->has_nodata = s->has_nodata;
+    enc->nodata = s->nodata_value;
     if ((ret = tec_workers_init(&enc->workers, s->threads)) < 0) {
         fail(NULL, ret, "cannot start %d threads", s->threads);
         goto fail;
@@ -353,6 +362,7 @@ void tec_encoder_close(TecEncoder **penc)
     free(enc->recon);
     tec_repl_free(&enc->repl);
     tec_interp_free(&enc->interp);
+    tec_mask_free(&enc->mask);
     free(enc->chunks);
     free(enc->packet_buf[0]);
     free(enc->packet_buf[1]);
@@ -414,6 +424,12 @@ static void fill_input(const TecEncoder *enc, const PixelView *view, const TecBa
             float *dst = xn + s * plane + (size_t)i * pw;
             for (int k = inside->x0; k < inside->x1; k++)
                 dst[k] = ((float)src[imin(px0 + k, W - 1)] - mean) / std;
+            /* Nodata samples are set by the mask whatever the model makes of
+             * them: the band's mean there costs fewer bits than an edge. */
+            if (enc->has_nodata)
+                for (int k = inside->x0; k < inside->x1; k++)
+                    if (src[imin(px0 + k, W - 1)] == enc->nodata)
+                        dst[k] = 0.0f;
         }
     }
 }
@@ -559,6 +575,10 @@ static int read_rows(TecEncoder *enc, int row, PixelView *view)
                         "row source failed on rows %d..%d (%d)", y0, hi - 1, ret);
         tec_repl_scan_rows(&enc->repl, enc->window + (size_t)(y0 - enc->window_y0) * W, W,
                            band_stride, y0, rows);
+        if (enc->has_nodata &&
+            tec_mask_scan_rows(&enc->mask, enc->window + (size_t)(y0 - enc->window_y0) * W, W,
+                               band_stride, y0, rows) < 0)
+            return fail(enc, TEC_ENOMEM, "out of memory for the nodata mask");
         enc->window_y1 = hi;
     }
     view->data = enc->window;
@@ -586,7 +606,8 @@ static int assemble_packet(TecEncoder *enc)
     const size_t interp = interpolated ? tec_interp_size(&enc->interp) : 0;
     const int inter = enc->inter_on && enc->n_refs;
     const size_t inter_size = inter ? tec_inter_header_size(enc->n_refs, n_chunks) : 0;
-    size_t total = TEC_PACKET_HEADER + inter_size + stats + repl + interp + 4 * n_chunks;
+    const size_t mask = enc->has_nodata ? tec_mask_size(&enc->mask) : 0;
+    size_t total = TEC_PACKET_HEADER + inter_size + mask + stats + repl + interp + 4 * n_chunks;
     for (size_t i = 0; i < n_chunks; i++) {
         if (enc->chunks[i].size > UINT32_MAX)
             return fail(enc, TEC_EUNSUPPORTED, "chunk %zu exceeds 4 GiB", i);
@@ -604,7 +625,8 @@ static int assemble_packet(TecEncoder *enc)
     const TecPacketHeader ph = {
         .frame_type = inter ? TEC_FRAME_INTER : TEC_FRAME_INTRA,
         .flags = (replicated ? TEC_PACKET_REPLICATION : 0) |
-                 (interpolated ? TEC_PACKET_INTERPOLATION : 0),
+                 (interpolated ? TEC_PACKET_INTERPOLATION : 0) |
+                 (enc->has_nodata ? TEC_PACKET_MASK : 0),
         .position = enc->position,
         .n_chunks = (uint32_t)n_chunks,
     };
@@ -613,6 +635,9 @@ static int assemble_packet(TecEncoder *enc)
     if (inter)
         tec_inter_header_write(&enc->inter, enc->chunk_inter, n_chunks, q);
     q += inter_size;
+    if (mask)
+        tec_mask_write(&enc->mask, q);
+    q += mask;
     if (stats)
         tec_norm_write(&enc->hdr, enc->stat_mean, enc->stat_spread, q);
     if (replicated)
@@ -631,22 +656,28 @@ static int assemble_packet(TecEncoder *enc)
     return 0;
 }
 
-/* Adds rows [y0, y0 + rows) of every band to the running sums. */
+/* Adds rows [y0, y0 + rows) of every band to the running sums: the
+ * samples that are not nodata (the mask sets those). */
 static void accumulate_stats(const TecEncoder *enc, const PixelView *view, int y0, int rows,
-                             double *sum, double *sum2)
+                             double *sum, double *sum2, double *count)
 {
     const int W = enc->geom.width;
     for (int b = 0; b < enc->hdr.info.bands; b++)
         for (int y = y0; y < y0 + rows; y++) {
             const uint16_t *row = view->data + b * view->band_stride + (y - view->y0) * view->stride;
-            double s = 0, s2 = 0;
+            double s = 0, s2 = 0, n = W;
             for (int x = 0; x < W; x++) {
                 const double v = row[x];
+                if (enc->has_nodata && row[x] == enc->nodata) {
+                    n--;
+                    continue;
+                }
                 s += v;
                 s2 += v * v;
             }
             sum[b] += s;
             sum2[b] += s2;
+            count[b] += n;
         }
 }
 
@@ -656,10 +687,10 @@ static void accumulate_stats(const TecEncoder *enc, const PixelView *view, int y
 static int frame_statistics(TecEncoder *enc, const TecPicture *pic)
 {
     const int H = enc->geom.height, W = enc->geom.width, bands = enc->hdr.info.bands;
-    double sum[TEC_MAX_BANDS] = { 0 }, sum2[TEC_MAX_BANDS] = { 0 };
+    double sum[TEC_MAX_BANDS] = { 0 }, sum2[TEC_MAX_BANDS] = { 0 }, count[TEC_MAX_BANDS] = { 0 };
     if (!enc->source) {
         const PixelView view = { pic->data, pic->stride, pic->band_stride, 0 };
-        accumulate_stats(enc, &view, 0, H, sum, sum2);
+        accumulate_stats(enc, &view, 0, H, sum, sum2, count);
     } else {
         const ptrdiff_t band_stride = (ptrdiff_t)enc->window_cap * W;
         for (int y0 = 0; y0 < H; y0 += enc->window_cap) {
@@ -670,13 +701,13 @@ static int frame_statistics(TecEncoder *enc, const TecPicture *pic)
                 return fail(enc, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
                             "row source failed on rows %d..%d (%d)", y0, y0 + rows - 1, ret);
             const PixelView view = { enc->window, W, band_stride, y0 };
-            accumulate_stats(enc, &view, y0, rows, sum, sum2);
+            accumulate_stats(enc, &view, y0, rows, sum, sum2, count);
         }
     }
-    const double count = (double)W * H;
     for (int b = 0; b < bands; b++) {
-        const double mean = sum[b] / count;
-        const double var = sum2[b] / count - mean * mean;
+        /* A band all nodata: the mask gives every sample. */
+        const double mean = count[b] > 0 ? sum[b] / count[b] : enc->nodata;
+        const double var = count[b] > 0 ? sum2[b] / count[b] - mean * mean : 0;
         const double spread = floor(sqrt(var > 0 ? var : 0) + 0.5);
         enc->stat_mean[b] = (uint16_t)floor(mean + 0.5);
         enc->stat_spread[b] = (uint16_t)(spread < 8 ? 8 : spread > 65535 ? 65535 : spread);
@@ -748,6 +779,12 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
     tec_interp_scan_begin(&enc->interp);
     if (!enc->source)
         tec_repl_scan_rows(&enc->repl, pic->data, pic->stride, pic->band_stride, 0, g->height);
+    if (enc->has_nodata) {
+        tec_mask_scan_begin(&enc->mask, enc->nodata);
+        if (!enc->source && tec_mask_scan_rows(&enc->mask, pic->data, pic->stride,
+                                               pic->band_stride, 0, g->height) < 0)
+            return fail(enc, TEC_ENOMEM, "out of memory for the nodata mask");
+    }
 
     for (int row = 0; row < g->block_rows; row++) {
         int ret;
@@ -785,6 +822,8 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
     }
     tec_repl_scan_end(&enc->repl);
     tec_interp_scan_end(&enc->interp);
+    if (enc->has_nodata && tec_mask_scan_end(&enc->mask) < 0)
+        return fail(enc, TEC_ENOMEM, "out of memory for the nodata mask");
     /* A band can't be both.  A flat replicated band (cirrus, nodata) also
      * fits the interpolation: keep its blocks, which are exact.  An
      * interpolated band may hold a few equal rows (a nodata edge, a
@@ -847,6 +886,8 @@ static int reconstruct(TecEncoder *enc)
 {
     const TecGeometry *g = &enc->geom;
     const TecSampleTarget target = { enc->recon, g->width, (ptrdiff_t)g->width * g->height, 0 };
+    if (enc->has_nodata)
+        tec_mask_rewind(&enc->mask);
     for (int row = 0; row < g->block_rows; row++) {
         int ret = tec_fc_synthesize_stripe(enc->model, &enc->workers, g, &enc->hdr, enc->grids,
                                            &enc->norm, row, &target);
@@ -859,6 +900,9 @@ static int reconstruct(TecEncoder *enc)
             tec_repl_apply(&enc->repl, b, band, g->width, y0, rows);
             tec_interp_apply(&enc->interp, b, band, g->width, y0, rows);
         }
+        if (enc->has_nodata)
+            tec_mask_apply(&enc->mask, enc->recon + (ptrdiff_t)y0 * g->width, g->width,
+                           target.band_stride, y0, rows);
     }
     enc->recon_pic.data = enc->recon;
     enc->recon_pic.stride = g->width;

@@ -7,6 +7,7 @@
 
 #include "bytes.h"
 #include "errors.h"
+#include "mask.h"
 
 #define SEQ_MAGIC "TECS"
 #define SEQ_VERSION 1
@@ -347,6 +348,30 @@ void tec_inter_header_write(const TecInterHeader *h, const uint8_t *modes, size_
         bits[i / 8] |= (uint8_t)((modes[i] & 1) << (i % 8));
 }
 
+int tec_packet_masked_samples(const uint8_t *header, size_t header_size, const uint8_t *packet,
+                              size_t size, uint64_t *samples)
+{
+    TecSeqHeader h;
+    TecPacketInfo pi;
+    if (!samples || (!packet && size))
+        return TEC_EINVAL;
+    *samples = 0;
+    int ret = tec_seq_parse(header, header_size, &h, NULL, 0);
+    if (ret < 0 || (ret = tec_parse_packet(packet, size, &pi)) < 0)
+        return ret;
+    if (pi.nodata < 0)
+        return 0;
+    TecMask m;
+    if (tec_mask_init(&m, h.info.bands, h.info.width, h.info.height) < 0)
+        return TEC_ENOMEM;
+    size_t used;
+    ret = tec_mask_read(&m, packet + pi.mask_offset, size - pi.mask_offset, &used, NULL, 0);
+    if (ret >= 0)
+        *samples = m.masked;
+    tec_mask_free(&m);
+    return ret;
+}
+
 int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info)
 {
     if (!info || (!data && size))
@@ -359,6 +384,8 @@ int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info)
     info->intra = h.frame_type == TEC_FRAME_INTRA;
     info->position = h.position;
     info->n_chunks = (int)h.n_chunks;
+    info->nodata = -1;
+    size_t head = TEC_PACKET_HEADER;
     if (!info->intra) {
         TecInterHeader ih;
         size_t used;
@@ -370,6 +397,27 @@ int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info)
         info->n_refs = ih.n_refs;
         for (uint32_t i = 0; i < h.n_chunks; i++)
             info->inter_chunks += tec_inter_chunk(&ih, i);
+        head += used;
+    }
+    /* The mask section comes before every section whose size needs the
+     * sequence header, so it is found here; its entries are not checked. */
+    if (h.flags & TEC_PACKET_MASK) {
+        if (size < head + 1)
+            return TEC_EBITSTREAM;
+        size_t pos = head + 1;
+        for (int k = 0; k < data[head]; k++) {
+            if (size - pos < TEC_MASK_ENTRY_HEADER)
+                return TEC_EBITSTREAM;
+            const size_t coded = tec_rl32(data + pos + 8);
+            if (data[pos] == TEC_MASK_NODATA)
+                info->nodata = tec_rl16(data + pos + 1);
+            pos += TEC_MASK_ENTRY_HEADER;
+            if (coded > size - pos)
+                return TEC_EBITSTREAM;
+            pos += coded;
+        }
+        info->mask_offset = (int)head;
+        info->mask_bytes = (int)(pos - head);
     }
     return 0;
 }

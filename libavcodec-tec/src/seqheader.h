@@ -37,6 +37,7 @@ typedef struct TecSeqHeader {
 #define TEC_PACKET_PREFIX 4        /* the bytes up to the chunk count */
 #define TEC_PACKET_REPLICATION 1   /* packet flag: the section of replicated blocks follows */
 #define TEC_PACKET_INTERPOLATION 2 /* packet flag: the section of interpolated bands follows */
+#define TEC_PACKET_MASK 4          /* packet flag: the mask section (nodata) follows */
 enum { TEC_FRAME_INTRA = 0, TEC_FRAME_INTER = 1 };
 
 typedef struct TecPacketHeader {

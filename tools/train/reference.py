@@ -307,7 +307,7 @@ def decode_symbols(packet, seq, t, hp, stream=None):
     Inter packets need the Stream of the frames before them."""
     import temporal
     ftype, flags, qpos, nchunks = struct.unpack("<BBHI", packet[:8])
-    assert flags & ~3 == 0, "unknown packet flags"
+    assert flags & ~7 == 0, "unknown packet flags"
     pos = 8
     inter = None
     if ftype == 1:
@@ -322,6 +322,9 @@ def decode_symbols(packet, seq, t, hp, stream=None):
                 for j, (g, f) in enumerate(zip(inter["gaps"], refs))]
     else:
         assert ftype == 0, "unknown frame type"
+    mask = None
+    if flags & 4:
+        mask, pos = parse_mask(packet, pos, seq)
     stats = []
     for pairs in seq["groups"]:
         if hp.get("frame_norm"):
@@ -420,7 +423,7 @@ def decode_symbols(packet, seq, t, hp, stream=None):
                 zs.append(z)
         groups.append(dict(sym=sym, mu=mu, sidx=sidx, raw_scale=raws, z=zs, stats=stats[gi]))
     return dict(frame_type=ftype, qpos=qpos, groups=groups, replicated=replicated, inter=inter,
-                interpolated=interpolated,
+                interpolated=interpolated, mask=mask,
                 chunk_bytes=len(packet) - table_offset - 4 * nchunks)
 
 
@@ -459,6 +462,134 @@ def parse_replication(packet, pos, seq):
             assert kind - 2 < b and maps[kind - 2] is not None, "bad band reference"
             maps.append(maps[kind - 2])
     return maps, pos
+
+
+def _mask_rows(body, pos, H, W):
+    """One plane of a mask body: H row tokens -> H x W bool, the new pos."""
+    def uvarint():
+        nonlocal pos
+        v = 0
+        for i in range(3):
+            b = body[pos]
+            pos += 1
+            v |= (b & 0x7F) << (7 * i)
+            if not b & 0x80:
+                return v
+        raise AssertionError("mask varint longer than 3 bytes")
+
+    plane = np.zeros((H, W), bool)
+    start, trans = 0, []
+    for y in range(H):
+        token = body[pos]
+        pos += 1
+        if token == 1:
+            v = uvarint()
+            n, start = v >> 1, v & 1
+            trans, x = [], 0
+            for _ in range(n):
+                x += uvarint()
+                trans.append(x)
+            assert n < W and all(b > a for a, b in zip([0] + trans, trans)) and (not trans or trans[-1] < W), \
+                "bad mask runs"
+        elif token == 2:
+            assert trans, "mask shift of a row without transitions"
+            new = []
+            for t in trans:
+                z = uvarint()
+                new.append(t + (-((z + 1) >> 1) if z & 1 else z >> 1))
+            assert all(b > a for a, b in zip([0] + new, new)) and new[-1] < W, "bad mask shift"
+            trans = new
+        elif token == 3:
+            nbytes = (W + 7) // 8
+            bits = np.unpackbits(np.frombuffer(body[pos:pos + nbytes], np.uint8), bitorder="little")
+            assert len(bits) == 8 * nbytes and not bits[W:].any(), "bad mask bitmap"
+            pos += nbytes
+            row = bits[:W].astype(bool)
+            start = int(row[0])
+            trans = [x for x in range(1, W) if row[x] != row[x - 1]]
+        else:
+            assert token == 0, "unknown mask row token"
+        edges = [0] + trans + [W]
+        for i in range(len(edges) - 1):
+            if (start + i) % 2:
+                plane[y, edges[i]:edges[i + 1]] = True
+    return plane, pos
+
+
+def parse_mask(packet, pos, seq):
+    """The packet's mask section: the nodata value and the C x H x W bool
+    array of masked samples (the pixel plane or the band's own plane)."""
+    import zstandard
+    C, H, W = seq["bands"], seq["height"], seq["width"]
+    count = packet[pos]
+    pos += 1
+    assert count >= 1, "empty mask section"
+    out, last = None, 0
+    for _ in range(count):
+        kind, value, coding, body_size, coded_size = struct.unpack("<BHBII", packet[pos:pos + 12])
+        pos += 12
+        assert kind > last, "mask kinds out of order"
+        last = kind
+        coded = packet[pos:pos + coded_size]
+        assert len(coded) == coded_size, "mask runs past the packet"
+        pos += coded_size
+        if kind >= 128:
+            continue        # informational: does not change samples
+        assert kind == 1, "unknown mask kind"
+        if coding == 0:
+            body = bytes(coded)
+        else:
+            assert coding == 1, "unknown mask coding"
+            body = zstandard.ZstdDecompressor().decompress(bytes(coded))
+        assert len(body) == body_size, "mask body size"
+        head = (C + 1 + 7) // 8
+        present = np.unpackbits(np.frombuffer(body[:head], np.uint8), bitorder="little")
+        assert not present[C + 1:].any(), "mask presence bits past the last band"
+        masked = np.zeros((C, H, W), bool)
+        bpos = head
+        for p in range(C + 1):
+            if not present[p]:
+                continue
+            plane, bpos = _mask_rows(body, bpos, H, W)
+            assert plane.any(), "mask plane that masks nothing"
+            if p == 0:
+                masked |= plane[None]
+            else:
+                masked[p - 1] |= plane
+        assert bpos == len(body), "stray bytes in the mask body"
+        out = dict(value=value, masked=masked)
+    return out, pos
+
+
+def apply_mask(out, mask):
+    """Masked samples become the nodata value V; an unmasked sample that
+    decoded to V moves one unit: to 1 (V = 0), 65534 (V = 65535), else to V - 1
+    when the mean of its unmasked left and right neighbours (as decoded) is
+    below V, V + 1 otherwise (doc/bitstream.md)."""
+    if mask is None:
+        return
+    v, masked = mask["value"], mask["masked"]
+    for b in range(out.shape[0]):
+        s = out[b].astype(np.int64)
+        m = masked[b]
+        hit = ~m & (s == v)
+        if v == 0:
+            new = np.ones_like(s)
+        elif v == 65535:
+            new = np.full_like(s, 65534)
+        else:
+            left_ok = np.zeros_like(m)
+            left_ok[:, 1:] = ~m[:, :-1]
+            right_ok = np.zeros_like(m)
+            right_ok[:, :-1] = ~m[:, 1:]
+            total = np.zeros_like(s)
+            total[:, 1:] += np.where(left_ok[:, 1:], s[:, :-1], 0)
+            total[:, :-1] += np.where(right_ok[:, :-1], s[:, 1:], 0)
+            n = left_ok.astype(np.int64) + right_ok
+            new = np.where((n > 0) & (total < n * v), v - 1, v + 1)
+        res = np.where(hit, new, s)
+        res[m] = v
+        out[b] = res.astype(np.uint16)
 
 
 def parse_interpolation(packet, pos, seq, replicated):
@@ -538,6 +669,7 @@ def reconstruct(model, decoded, seq, t):
             out[band] = x[slot, :H, :W]
     apply_replication(out, decoded["replicated"], 32 << model.levels)  # 32 latents a block row
     apply_interpolation(out, decoded.get("interpolated"), 32 << model.levels)
+    apply_mask(out, decoded.get("mask"))
     return out
 
 

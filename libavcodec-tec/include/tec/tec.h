@@ -41,9 +41,11 @@ extern "C" {
  * space, user_data, tec_decoder_send, tec_model_default_quality.  0.3.0:
  * inter frames (context_frames, TecPacketInfo gop_index .. n_chunks).
  * 0.4.0: .tecv written to memory (tec_tecv_open_write_mem,
- * tec_tecv_writer_data). */
+ * tec_tecv_writer_data).  0.5.0: nodata (has_nodata, nodata_value;
+ * TecPacketInfo nodata, mask_offset, mask_bytes,
+ * tec_packet_masked_samples). */
 #define TEC_API_VERSION_MAJOR 0
-#define TEC_API_VERSION_MINOR 4
+#define TEC_API_VERSION_MINOR 5
 #define TEC_API_VERSION_PATCH 0
 #define TEC_API_VERSION \
     ((TEC_API_VERSION_MAJOR << 16) | (TEC_API_VERSION_MINOR << 8) | TEC_API_VERSION_PATCH)
@@ -165,11 +167,17 @@ typedef struct TecEncoderSettings {
      * how many earlier frames each one may reference, 1..TEC_MAX_CONTEXT;
      * 0 = TEC_DEFAULT_CONTEXT.  (API 0.3.0, from the reserved space.) */
     int context_frames;
+    /* Nodata (API 0.5.0, from the reserved space): with has_nodata, the
+     * samples equal to nodata_value decode to exactly that value and no
+     * other sample does (a lossless mask in each packet). */
+    int has_nodata;
+    uint16_t nodata_value;
+    uint16_t reserved_u16;
     int32_t reserved_int;
     /* Room for new fields: zero (tec_encoder_default_settings), or the
      * open fails with TEC_EINVAL, so that a setting this library does not
      * know is refused instead of ignored. */
-    int64_t reserved[7];
+    int64_t reserved[6];
 } TecEncoderSettings;
 
 typedef struct TecDecoderSettings {
@@ -244,10 +252,18 @@ typedef struct TecPacketInfo {
     /* Inter frames (API 0.3.0): frames since the keyframe, how many frames
      * before it are referenced, how many of the chunks are coded inter. */
     int gop_index, n_refs, inter_chunks, n_chunks;
-    int reserved[8];   /* room to grow; set to 0 */
+    /* Nodata (API 0.5.0): the value of the packet's nodata mask, -1 when it
+     * has none, and where its mask section starts and its bytes. */
+    int nodata, mask_offset, mask_bytes;
+    int reserved[5];   /* room to grow; set to 0 */
 } TecPacketInfo;
 /* 0, or TEC_EBITSTREAM for a packet too short or of an unknown frame type. */
 TEC_API int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info);
+/* How many samples (of all bands) a packet's nodata mask covers, with the
+ * stream's sequence header and no weights (API 0.5.0): 0 with *samples set
+ * (0 without a mask), or TEC_EBITSTREAM / TEC_ENOMEM. */
+TEC_API int tec_packet_masked_samples(const uint8_t *header, size_t header_size,
+                                      const uint8_t *packet, size_t size, uint64_t *samples);
 
 /*
  * The .tecv container (doc/bitstream.md, 6): a header with the stream
