@@ -55,6 +55,7 @@ typedef struct TecEncContext {
     char *weights_dir;
     int keyint;
     int context;
+    int nodata;             /* -1: none */
 
     TecEncoder *enc;
     int bands, band_height;
@@ -136,6 +137,10 @@ static int open_encoder(AVCodecContext *avctx, int bands)
     set.threads = avctx->thread_count;
     set.keyframe_interval = s->keyint > 0 ? s->keyint : FFMAX(avctx->gop_size, 0);
     set.context_frames = s->context;
+    if (s->nodata >= 0) {
+        set.has_nodata = 1;
+        set.nodata_value = (uint16_t)s->nodata;
+    }
 
     ret = tec_encoder_open(&s->enc, &set);
     if (ret < 0) {
@@ -466,6 +471,9 @@ static const AVOption libtec_enc_options[] = {
       OFFSET(keyint), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, 65535, VE },
     { "context", "frames an inter frame may reference (temporal model); 0: libtec's default",
       OFFSET(context), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, TEC_MAX_CONTEXT, VE },
+    { "nodata", "nodata sample value: exactly the samples equal to it decode to it (a "
+      "lossless mask in each packet); -1: none", OFFSET(nodata), AV_OPT_TYPE_INT,
+      { .i64 = -1 }, -1, 65535, VE },
     { NULL },
 };
 
