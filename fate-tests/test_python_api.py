@@ -1,0 +1,205 @@
+"""terracodec's array API against the tec tool: a cube coded from Python is
+the stream tec encode writes (same bytes), decodes to the samples tec
+decode gives, keeps its metadata, and bad input raises with libtec's
+message.  Small model (fate-tests/vectors/vector-tt.tecw), 64 x 64 crops."""
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+sys.path.insert(0, os.path.join(ROOT, "fate-tests", "lib"))
+from checks import Checks  # noqa: E402
+
+import terracodec as tc  # noqa: E402
+
+TEC = os.environ.get("TEC", os.path.join(ROOT, "tools", "tec"))
+VECTORS = os.path.join(ROOT, "fate-tests", "vectors")
+MODEL = dict(model="vector-tt", weights_dir=VECTORS, threads=1)
+FIXTURE = os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy")
+META = json.load(open(FIXTURE[:-4] + ".json"))
+check = Checks("test_python_api")
+
+
+def tec(*args):
+    return subprocess.run([TEC, *args], capture_output=True, text=True)
+
+
+def raises(fn, exc, text=None):
+    """The exception fn raises when it is an exc (whose message holds text)."""
+    try:
+        fn()
+    except exc as e:
+        return text is None or text in str(e)
+    except Exception as e:  # the wrong kind
+        print("   raised", type(e).__name__, e)
+        return False
+    return False
+
+
+def test_same_as_cli(work, cube):
+    bands, dates = ",".join(META["bands"]), ",".join(META["dates"])
+    gt = ",".join(repr(v) for v in META["geotransform"])
+    cli = os.path.join(work, "cli.tecv")
+    r = tec("encode", FIXTURE, "-o", cli, "-q", "13", "--model", "vector-tt", "--weights-dir",
+            VECTORS, "-t", "1", "--bands", bands, "--dates", dates, "--crs", META["crs"],
+            "--geotransform", gt, "--meta", "attribution=" + META["attribution"])
+    check(r.returncode == 0, f"tec encode: {r.stderr}")
+    buf = tc.encode(cube, quality=13, bands=META["bands"], dates=META["dates"], crs=META["crs"],
+                    geotransform=META["geotransform"],
+                    meta={"attribution": META["attribution"]}, **MODEL)
+    check(isinstance(buf, bytes) and buf == open(cli, "rb").read(),
+          "terracodec.encode writes the bytes tec encode writes")
+
+    py = os.path.join(work, "py.tecv")
+    open(py, "wb").write(buf)
+    r = tec("decode", py, "-o", os.path.join(work, "py.npy"), "--weights-dir", VECTORS)
+    check(r.returncode == 0, f"tec decode of the Python stream: {r.stderr}")
+    ref = np.load(os.path.join(work, "py.npy"))
+    out, md = tc.decode(buf, weights_dir=VECTORS)
+    check(out.dtype == np.uint16 and out.shape == cube.shape, f"decoded shape {out.shape}")
+    check(np.array_equal(out, ref), "terracodec.decode gives tec decode's samples")
+    err = np.sqrt(np.mean((out.astype(float) - cube) ** 2))
+    check(0 < err < 2000, f"a lossy reconstruction near the source (RMSE {err:.1f})")
+
+    file_out, _ = tc.decode_file(cli, weights_dir=VECTORS)
+    check(np.array_equal(file_out, ref), "decode_file of tec encode's file")
+    tc.encode_file(os.path.join(work, "f.tecv"), cube, quality=13, bands=META["bands"],
+                   dates=META["dates"], crs=META["crs"], geotransform=META["geotransform"],
+                   meta={"attribution": META["attribution"]}, **MODEL)
+    check(open(os.path.join(work, "f.tecv"), "rb").read() == buf,
+          "encode_file writes the bytes of encode")
+    return buf
+
+
+def test_metadata(work, cube):
+    buf = tc.encode(cube, quality=13, bands=",".join(META["bands"]),
+                    dates=[dt.date(2017, 6, 20), np.datetime64("2017-07-10"),
+                           dt.datetime(2017, 10, 15, 10, 30, 5), "season-3"],
+                    crs="EPSG:32633", geotransform=META["geotransform"], nodata=0,
+                    meta={"source": "liri", "note": "é ✓"}, **MODEL)
+    _, md = tc.decode(buf, weights_dir=VECTORS)
+    check(md["bands"] == META["bands"], f"bands {md['bands']}")
+    check(md["dates"] == ["2017-06-20", "2017-07-10", "2017-10-15T10:30:05Z", "season-3"],
+          f"dates {md['dates']}")
+    check(md["crs"] == "EPSG:32633" and md["nodata"] == 0, "crs and nodata")
+    check(md["geotransform"] == tuple(META["geotransform"]), f"geotransform {md['geotransform']}")
+    check(md["meta"] == {"source": "liri", "note": "é ✓"}, f"other keys {md['meta']}")
+    check(md["model"] == "vector-tt" and md["codec"] == "tec", "model and codec")
+    path = os.path.join(work, "meta.tecv")
+    open(path, "wb").write(buf)
+    r = tec("info", "--json", path)
+    info = json.loads(r.stdout) if r.returncode == 0 else {}
+    check(info.get("crs") == "EPSG:32633" and info.get("nodata") == 0 and
+          info.get("metadata", {}).get("note") == "é ✓" and
+          info.get("dates", [None])[2] == "2017-10-15T10:30:05Z",
+          "tec info reads the metadata written from Python")
+    times = [f.get("time_ms") for f in info.get("frame_list", [])]
+    check(times == [1497916800000, 1499644800000, 1508063405000, None],
+          f"packet times {times} (none for a label that is not a date)")
+
+    single, smd = tc.decode(tc.encode(cube[1], quality=13, **MODEL), weights_dir=VECTORS)
+    check(single.shape == cube.shape[1:] and smd["rank"] == 3, "a (C, H, W) cube comes back 3-D")
+    raw = tc.encode(cube[:2], raw=True, bands=META["bands"], dates=META["dates"][:2])
+    back, rmd = tc.decode(raw)
+    check(np.array_equal(back, cube[:2]) and rmd["codec"] == "raw" and
+          rmd["bands"] == META["bands"], "raw streams are lossless and keep their band names")
+    info = tc.info(buf)
+    check(info["shape"] == cube.shape, f"info: shape {info['shape']}")
+
+
+def test_frames(buf, cube):
+    ref, _ = tc.decode(buf, weights_dir=VECTORS)
+    got = tc.read_frames(buf, [3, 1], weights_dir=VECTORS)
+    check(np.array_equal(got, ref[[3, 1]]), "read_frames decodes chosen inter frames")
+
+
+def test_errors(cube):
+    check(raises(lambda: tc.encode(cube.astype(np.float32), **MODEL), TypeError, "float32"),
+          "a float cube is refused")
+    check(raises(lambda: tc.encode(cube.astype(np.int32), **MODEL), TypeError),
+          "an int32 cube is refused")
+    check(raises(lambda: tc.encode(cube[0, 0], **MODEL), ValueError, "2-D"),
+          "a 2-D array is refused")
+    check(raises(lambda: tc.encode(cube[None], **MODEL), ValueError, "5-D"),
+          "a 5-D array is refused")
+    check(raises(lambda: tc.encode(cube, bands=["B01", "B02"], **MODEL), ValueError, "bands"),
+          "band names that do not match the bands")
+    check(raises(lambda: tc.encode(cube, quality=30, **MODEL), ValueError, "quality"),
+          "quality out of range")
+    check(raises(lambda: tc.encode(cube, dates=["2017-02-30"] * 4, **MODEL), ValueError,
+                 "not a valid date"), "an impossible date")
+    check(raises(lambda: tc.encode(cube, model="no-such-model", weights_dir=VECTORS),
+                 tc.TecError, "no-such-model"), "a missing model raises libtec's message")
+    check(raises(lambda: tc.decode(b"not a tecv stream"), tc.TecError, "bad magic"),
+          "garbage raises libtec's message")
+    buf = bytearray(tc.encode(cube[:1], quality=13, **MODEL))
+    buf[len(buf) // 2] ^= 0x55
+    check(raises(lambda: tc.decode(bytes(buf), weights_dir=VECTORS), tc.TecError, "corrupt"),
+          "a damaged packet raises instead of giving zeros")
+    check(raises(lambda: tc.decode_file("/nonexistent.tecv"), tc.TecError, "No such file"),
+          "a missing file")
+    e = None
+    try:
+        tc.decode(b"TECV")
+    except tc.TecError as x:
+        e = x
+    check(e is not None and e.code == -5, "TecError carries libtec's code (TEC_EBITSTREAM)")
+
+
+def test_threads(cube):
+    """Coding runs without the GIL: two threads code at once and get the
+    bytes of a serial run."""
+    ref = [tc.encode(cube[i:i + 2], quality=13, **MODEL) for i in (0, 2)]
+    out = [None, None]
+
+    def job(k):
+        out[k] = tc.encode(cube[2 * k:2 * k + 2], quality=13, **MODEL)
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check(out == ref, "concurrent encodes give the serial bytes")
+
+
+def test_xarray(buf, work):
+    path = os.path.join(work, "x.tecv")
+    open(path, "wb").write(buf)
+    da = tc.open_tecv(path, weights_dir=VECTORS)
+    ref, _ = tc.decode(buf, weights_dir=VECTORS)
+    check(da.dims == ("time", "band", "y", "x") and da.shape == ref.shape, f"dims {da.dims}")
+    check(list(da.band.values) == META["bands"], "band coordinate")
+    check(str(da.time.values[1])[:10] == "2017-07-10" and da.time.dtype.kind == "M",
+          "time coordinate from the dates")
+    gt = META["geotransform"]
+    check(abs(da.x.values[0] - (gt[0] + 5)) < 1e-6 and abs(da.y.values[0] - (gt[3] - 5)) < 1e-6,
+          "x/y pixel centres from the geotransform")
+    check(da.attrs.get("crs") == "EPSG:32633", "crs in attrs")
+    check(da.chunks is not None and len(da.chunks[0]) == ref.shape[0],
+          "lazy: one Dask chunk per frame")
+    check(np.array_equal(da.isel(time=2).values, ref[2]), "one frame computed alone")
+    check(np.array_equal(da.values, ref), "all frames")
+
+
+def main():
+    cube = np.load(FIXTURE)
+    with tempfile.TemporaryDirectory() as work:
+        buf = test_same_as_cli(work, cube)
+        test_metadata(work, cube)
+        test_frames(buf, cube)
+        test_errors(cube)
+        test_threads(cube)
+        test_xarray(buf, work)
+    return check.summary()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
