@@ -26,6 +26,11 @@ PCDIR=$(dirname "$PC")
 LIBDIR=$(dirname "$PCDIR")
 SO=$LIBDIR/libtec.so
 WDIR=$(find "$STAGE" -type d -path '*/share/tec/weights' | head -n 1)
+# The Python package, with the entry point numcodecs finds codec "tec" by.
+EP=$(find "$STAGE" -path '*-packages/terracodec-*.dist-info/entry_points.txt' | head -n 1)
+check "the terracodec package and its numcodecs entry point are installed" \
+    bash -c '[ -f "$(dirname "$(dirname "$1")")/terracodec/codec.py" ] &&
+             grep -q "^tec = terracodec.codec:TecCodec" "$1"' _ "$EP"
 
 # pkg-config alone, relocated to the staging directory (--define-prefix);
 # the dependencies come through Requires.private or Libs.private.
