@@ -55,6 +55,7 @@ typedef struct BandRef {
     char name[TEC_MAX_BAND_NAME];  /* "" when unnamed */
     int factor;        /* one of its pixels is factor x factor pixels of the frame */
     int width, height;
+    int block_rows;    /* rows of the file's blocks (tiles or strips) */
     int has_gt;
     double gt[6];
     int has_nodata;
@@ -229,9 +230,10 @@ void tec_gdal_setup(void)
     GDALAllRegister();
     /* GDAL's messages come back through CPLGetLastErrorMsg into tec's own. */
     CPLSetErrorHandler(CPLQuietErrorHandler);
-    /* Bounded memory: the block cache must not grow with the tile. */
+    /* Bounded memory: the block cache must not grow with the tile
+     * (gdal_series_open sizes it to the inputs' blocks). */
     if (!getenv("GDAL_CACHEMAX"))
-        GDALSetCacheMax64((GIntBig)64 << 20);
+        GDALSetCacheMax64((GIntBig)16 << 20);
 }
 
 const char *tec_gdal_why(void)
@@ -310,6 +312,8 @@ static int frame_add_file(Frame *f, const char *path, const char *shown, int onl
         b->index = i;
         b->width = GDALGetRasterXSize(ds);
         b->height = GDALGetRasterYSize(ds);
+        int block_cols;
+        GDALGetBlockSize(band, &block_cols, &b->block_rows);
         b->has_gt = has_gt;
         memcpy(b->gt, gt, sizeof(gt));
         const char *n = name;
@@ -1210,6 +1214,18 @@ int gdal_series_open(GdalSeries **out, const char *const *paths, int n, char *er
         ret = build_meta(s, err, errlen);
     if (ret)
         goto fail;
+    /* Stripes move down a frame: one row of blocks of every band must stay
+     * in GDAL's cache, or each stripe would decode its tiles (JPEG 2000's
+     * 1024-row ones above all) again.  No more: memory follows the width,
+     * not the frame. */
+    GIntBig need = 0;
+    for (int b = 0; b < s->frame[0].n_bands; b++) {
+        const BandRef *r = &s->frame[0].band[b];
+        need += (GIntBig)r->width * (r->block_rows > 0 ? r->block_rows : 1) * 2;
+    }
+    need += need / 4 + ((GIntBig)8 << 20);
+    if (!getenv("GDAL_CACHEMAX") && GDALGetCacheMax64() < need)
+        GDALSetCacheMax64(need);
     s->open_frame = -1;
     *out = s;
     return 0;

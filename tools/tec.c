@@ -13,8 +13,10 @@
  *
  * This file is main(); each command is one file (cmd_encode.c, cmd_decode.c,
  * cmd_info.c, cmd_compare.c), sharing tec_cli.h: messages and options
- * (cli_parse.c), files (cli_files.c), .tecv input (tecv_input.c) and .npy
- * input and output (npy.c).
+ * (cli_parse.c), files (cli_files.c), .tecv input (tecv_input.c), .npy
+ * input and output (npy.c), GDAL input and output (gdal_input.c,
+ * gdal_output.c, behind cube_input.c and cube_output.c) and the progress
+ * bar (progress.c).
  */
 #define _POSIX_C_SOURCE 200809L
 #define _FILE_OFFSET_BITS 64
@@ -36,8 +38,9 @@ static void usage_main(FILE *f)
 "TerraCodec: learned compression of multispectral satellite image time series.\n"
 "\n"
 "commands:\n"
-"  encode IN.npy -o OUT.tecv    compress a uint16 (T,)C,H,W cube (Sentinel-2 bands)\n"
-"  decode IN.tecv -o OUT.npy    decompress to the cube's shape\n"
+"  encode IN.npy -o OUT.tecv    compress a uint16 (T,)C,H,W cube (Sentinel-2 bands);\n"
+"                               also GeoTIFFs (one per date), a SAFE, a STAC item\n"
+"  decode IN.tecv -o OUT.npy    decompress to the cube's shape (OUT.tif: GeoTIFFs)\n"
 "  info IN.tecv [--json]        bands, size, dates, model, bits of each frame\n"
 "  compare ...                  rate-distortion comparison (tools/compare.py)\n"
 "  help [COMMAND]               this text, or a command's options\n"
