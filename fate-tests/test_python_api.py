@@ -49,10 +49,11 @@ def test_same_as_cli(work, cube):
     cli = os.path.join(work, "cli.tecv")
     r = tec("encode", FIXTURE, "-o", cli, "-q", "13", "--model", "vector-tt", "--weights-dir",
             VECTORS, "-t", "1", "--bands", bands, "--dates", dates, "--crs", META["crs"],
-            "--geotransform", gt, "--meta", "attribution=" + META["attribution"])
+            "--geotransform", gt, "--nodata", "0",
+            "--meta", "attribution=" + META["attribution"])
     check(r.returncode == 0, f"tec encode: {r.stderr}")
     buf = tc.encode(cube, quality=13, bands=META["bands"], dates=META["dates"], crs=META["crs"],
-                    geotransform=META["geotransform"],
+                    geotransform=META["geotransform"], nodata=0,
                     meta={"attribution": META["attribution"]}, **MODEL)
     check(isinstance(buf, bytes) and buf == open(cli, "rb").read(),
           "terracodec.encode writes the bytes tec encode writes")
@@ -72,7 +73,7 @@ def test_same_as_cli(work, cube):
     check(np.array_equal(file_out, ref), "decode_file of tec encode's file")
     tc.encode_file(os.path.join(work, "f.tecv"), cube, quality=13, bands=META["bands"],
                    dates=META["dates"], crs=META["crs"], geotransform=META["geotransform"],
-                   meta={"attribution": META["attribution"]}, **MODEL)
+                   nodata=0, meta={"attribution": META["attribution"]}, **MODEL)
     check(open(os.path.join(work, "f.tecv"), "rb").read() == buf,
           "encode_file writes the bytes of encode")
     return buf
@@ -112,6 +113,17 @@ def test_metadata(work, cube):
           rmd["bands"] == META["bands"], "raw streams are lossless and keep their band names")
     info = tc.info(buf)
     check(info["shape"] == cube.shape, f"info: shape {info['shape']}")
+
+
+def test_nodata(cube):
+    """nodata= sets the encoder's mask, as tec encode --nodata does: the
+    nodata samples decode exactly, no other sample decodes to the value."""
+    holed = cube.copy()
+    holed[:, :, :10, :] = 0       # a swath edge
+    holed[1, 4, 30:34, 30:34] = 0  # a hole in one band
+    out, md = tc.decode(tc.encode(holed, quality=13, nodata=0, **MODEL), weights_dir=VECTORS)
+    check(md["nodata"] == 0 and np.array_equal(out == 0, holed == 0),
+          "nodata samples decode exactly, and only they")
 
 
 def test_frames(buf, cube):
@@ -194,6 +206,7 @@ def main():
     with tempfile.TemporaryDirectory() as work:
         buf = test_same_as_cli(work, cube)
         test_metadata(work, cube)
+        test_nodata(cube)
         test_frames(buf, cube)
         test_errors(cube)
         test_threads(cube)

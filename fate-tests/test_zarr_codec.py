@@ -87,6 +87,16 @@ def test_store(work, tile):
     z3[:] = tile[0]
     check(zarr.open(os.path.join(work, "c.zarr"), mode="r")[:].shape == tile.shape[1:],
           "(C, H, W) arrays")
+
+    # nodata: the array's fill value survives the coding exactly.
+    holed = tile.copy()
+    holed[:, :, :, :7] = 0
+    zn = zarr.open(os.path.join(work, "n.zarr"), mode="w", shape=tile.shape,
+                   chunks=(4, 13, 64, 64), dtype="u2", fill_value=0, compressor=codec(nodata=0))
+    zn[:] = holed
+    back = zarr.open(os.path.join(work, "n.zarr"), mode="r")
+    check(back.compressor.nodata == 0 and np.array_equal(back[:] == 0, holed == 0),
+          "nodata=0: the fill value decodes exactly, and only there")
     return path, data
 
 

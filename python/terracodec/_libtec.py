@@ -30,8 +30,9 @@ TEC_QUALITY_MIN = 1
 TEC_QUALITY_MAX = 29
 TEC_MAX_CONTEXT = 4
 
-# The first API with tec_tecv_open_write_mem.
-API_NEEDED = (0, 4)
+# The first API with both tec_tecv_open_write_mem (0.4) and the encoder's
+# nodata fields (0.5), whose layout TecEncoderSettings below follows.
+API_NEEDED = (0, 5)
 
 _c_int, _c_i64, _c_size, _c_ptrdiff = ctypes.c_int, ctypes.c_int64, ctypes.c_size_t, ctypes.c_ssize_t
 _c_str, _c_void = ctypes.c_char_p, ctypes.c_void_p
@@ -78,8 +79,10 @@ class TecEncoderSettings(ctypes.Structure):
                 ("threads", _c_int), ("keyframe_interval", _c_int),
                 ("want_reconstruction", _c_int),
                 ("row_source", _row_cb), ("row_opaque", _c_void),
-                ("context_frames", _c_int), ("reserved_int", ctypes.c_int32),
-                ("reserved", ctypes.c_int64 * 7)]
+                ("context_frames", _c_int),
+                ("has_nodata", _c_int), ("nodata_value", ctypes.c_uint16),
+                ("reserved_u16", ctypes.c_uint16), ("reserved_int", ctypes.c_int32),
+                ("reserved", ctypes.c_int64 * 6)]
 
 
 class TecDecoderSettings(ctypes.Structure):

@@ -213,7 +213,7 @@ class _Encoder:
 
 
 def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, weights_dir,
-                threads, keyframe_interval, context):
+                threads, keyframe_interval, context, nodata):
     t, c, h, w = a.shape
     s = L.TecEncoderSettings()
     L.lib.tec_encoder_default_settings(ctypes.byref(s))
@@ -228,6 +228,10 @@ def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, w
     s.threads = int(threads)
     s.keyframe_interval = int(keyframe_interval or 0)
     s.context_frames = int(context or 0)
+    if nodata is not None:
+        # As tec encode --nodata: the mask makes nodata survive the coding.
+        s.has_nodata = 1
+        s.nodata_value = int(nodata)
 
     enc = _Encoder(s)
     writer = None
@@ -280,7 +284,8 @@ def _encode(path, cube, quality=None, bands=None, dates=None, crs=None, geotrans
     if raw:
         return _encode_raw(path, a, entries, times)
     return _encode_tec(path, a, names, entries, times, quality, fixed_quality, model,
-                       weights_dir, threads, keyframe_interval, context)
+                       weights_dir, threads, keyframe_interval, context,
+                       None if nodata is None else int(float(nodata)))
 
 
 def encode(cube, quality=None, bands=None, dates=None, crs=None, geotransform=None,
