@@ -822,8 +822,9 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
     }
     tec_repl_scan_end(&enc->repl);
     tec_interp_scan_end(&enc->interp);
-    if (enc->has_nodata && tec_mask_scan_end(&enc->mask) < 0)
-        return fail(enc, TEC_ENOMEM, "out of memory for the nodata mask");
+    if (enc->has_nodata && (status = tec_mask_scan_end(&enc->mask)) < 0)
+        return fail(enc, status, status == TEC_ENOMEM ? "out of memory for the nodata mask"
+                                                      : "nodata mask: rows of the frame not seen");
     /* A band can't be both.  A flat replicated band (cirrus, nodata) also
      * fits the interpolation: keep its blocks, which are exact.  An
      * interpolated band may hold a few equal rows (a nodata edge, a

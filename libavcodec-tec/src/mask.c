@@ -341,6 +341,8 @@ void tec_mask_rewind(TecMask *m)
 int tec_mask_scan_end(TecMask *m)
 {
     const size_t head = presence_bytes(m->bands);
+    if (m->rows_seen != m->height)
+        return TEC_EINVAL;           /* rows skipped: the mask would be cut */
     size_t size = head;
     m->masked = 0;
     for (int i = 0; i <= m->bands; i++) {

@@ -53,7 +53,8 @@ static inline void tec_mask_clear(TecMask *m) { m->on = 0; }
 
 /* Encoder: the nodata mask of a frame from its rows, given in order (rows
  * seen before are skipped).  Row y of band b is data[b * band_stride + (y -
- * y0) * stride].  End codes the section (TEC_ENOMEM on failure) and leaves
+ * y0) * stride].  End codes the section (TEC_ENOMEM, or TEC_EINVAL when
+ * rows were skipped) and leaves
  * the mask ready to apply, as a decoder's after tec_mask_read. */
 void tec_mask_scan_begin(TecMask *m, uint16_t value);
 int tec_mask_scan_rows(TecMask *m, const uint16_t *data, ptrdiff_t stride,
