@@ -44,6 +44,9 @@ TEC_TT_CUT   = $(TEC_FDIR)/tec-liri8-cut.tecv
 TEC_TT_LOST  = $(TEC_FDIR)/tec-liri8-lost.tecv
 TEC_TT_META  = --dates 2017-06-20,2017-06-30,2017-07-10,2017-07-20,2017-07-30,2017-08-09,2017-08-19,2017-08-29 \
                $(TEC_META_GEO)
+TEC_ND_NPY   = $(TEC_FDIR)/tec-liri-nodata.npy
+TEC_ND_RAW   = $(TEC_FDIR)/tec-liri-nodata-raw.tecv
+TEC_ND_CODED = $(TEC_FDIR)/tec-liri-nodata.tecv
 TEC_TT_WDIR  = $(TEC_ROOT)/fate-tests/vectors
 TEC_TT_MODEL = $(TEC_TT_WDIR)/vector-tt.tecw
 # The model for ffmpeg (decoder and encoder options) and for the tec tool.
@@ -54,6 +57,9 @@ TEC_CLI_OPTS = --weights-dir $(TEC_FDIR)
 # a CMD: FATE passes it to fate-run.sh in single quotes.)
 TEC_RUN      = TARGET_EXEC="$(TARGET_EXEC)" TARGET_PATH="$(TARGET_PATH)" TEC_CLI="$(TEC_CLI)" \
                TEC_DEC_OPTS="$(TEC_DEC_OPTS)" TEC_ENC_OPTS="$(TEC_ENC_OPTS)" \
+               TEC_CLI_OPTS="$(TEC_CLI_OPTS)" sh $(TEC_HELPER)
+TEC_ND_RUN   = TARGET_EXEC="$(TARGET_EXEC)" TARGET_PATH="$(TARGET_PATH)" TEC_CLI="$(TEC_CLI)" \
+               TEC_DEC_OPTS="$(TEC_DEC_OPTS)" TEC_ENC_OPTS="$(TEC_ENC_OPTS) -nodata 0" \
                TEC_CLI_OPTS="$(TEC_CLI_OPTS)" sh $(TEC_HELPER)
 TEC_TT_DEC_OPTS = -weights_dir $(TEC_TT_WDIR)
 TEC_TT_ENC_OPTS = -model vector-tt -weights_dir $(TEC_TT_WDIR) -g 4 -context 2
@@ -81,6 +87,12 @@ $(TEC_TT_RAW): $(TEC_TT_NPY) $(TEC_CLI)
 	$(TEC_CLI) encode --raw $(TEC_TT_META) -o $@ $<
 $(TEC_TT_CODED): $(TEC_TT_NPY) $(TEC_CLI) $(TEC_TT_MODEL)
 	$(TEC_CLI) encode -t 1 $(TEC_TT_CLI_OPTS) $(TEC_TT_META) -o $@ $<
+$(TEC_ND_NPY): $(TEC_NPY) $(TEC_HELPER) | $(TEC_FDIR)
+	sh $(TEC_HELPER) nodata-npy $< $@
+$(TEC_ND_RAW): $(TEC_ND_NPY) $(TEC_CLI)
+	$(TEC_CLI) encode --raw --nodata 0 $(TEC_META) -o $@ $<
+$(TEC_ND_CODED): $(TEC_ND_NPY) $(TEC_CLI) $(TEC_MODEL)
+	$(TEC_CLI) encode -t 1 --model fate-tiny $(TEC_CLI_OPTS) --nodata 0 $(TEC_META) -o $@ $<
 # the stream cut after its keyframe: it starts with inter frame 1
 $(TEC_TT_CUT): $(TEC_TT_CODED)
 	sh $(TEC_HELPER) cut $< $@ 1
@@ -213,6 +225,17 @@ fate-tec-inter-cut: CMD = $(TEC_TT_RUN) lost-decode $(TEC_TT_CUT)
 FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-inter-lost
 fate-tec-inter-lost: $(TEC_TT_LOST)
 fate-tec-inter-lost: CMD = $(TEC_TT_RUN) lost-decode $(TEC_TT_LOST)
+
+# Nodata (-nodata 0): the packets carry the mask section; the same file as
+# tec encode --nodata 0, and the decode the same bands as tec decode (whose
+# nodata status test_nodata.sh checks sample by sample).
+FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS)) += fate-tec-nodata-encode-cli
+fate-tec-nodata-encode-cli: $(TEC_ND_RAW) $(TEC_ND_CODED)
+fate-tec-nodata-encode-cli: CMD = $(TEC_ND_RUN) encode-vs-cli $(TEC_ND_RAW) $(TEC_ND_CODED) $(TEC_FDIR)/tec-nodata-encode-cli.tecv
+
+FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) RAWVIDEO_MUXER) += fate-tec-nodata-decode-cli
+fate-tec-nodata-decode-cli: $(TEC_ND_CODED)
+fate-tec-nodata-decode-cli: CMD = $(TEC_RUN) bands-vs-cli $(TEC_ND_CODED) $(TEC_FDIR)/tec-nodata-decode-cli
 
 FATE_TEC_ALL = $(FATE_TEC-yes) $(FATE_TEC_FFPROBE-yes)
 $(FATE_TEC_ALL): REF = $(TEC_REFDIR)/$(@:fate-%=%)

@@ -12,6 +12,7 @@
 #   fate-tec.sh bands-vs-cli CODED OUTBASE     -output bands == tec decode
 #   fate-tec.sh encode-rawvideo RAW OUTBASE    -f rawvideo needs -bands; refusals
 #   fate-tec.sh repeat-npy SRC OUT K...        a .npy of SRC's frames K... (in that order)
+#   fate-tec.sh nodata-npy SRC OUT             SRC with nodata 0: a border and a few samples
 #   fate-tec.sh cut SRC OUT N                  SRC without its first N packets
 #   fate-tec.sh damage-crc SRC OUT K           packet K's payload damaged (CRC mismatch)
 #   fate-tec.sh lost-decode FILE               framecrc of -output bands and libtec's log
@@ -183,6 +184,28 @@ repeat-npy)
     { head -c 10 "$src"; printf '%s\n' "$new"
       for k in "$@"; do tail -c +$((hlen + k * fsize + 1)) "$src" | head -c "$fsize"; done
     } > "$out"
+    ;;
+nodata-npy)
+    # SRC (a .npy, T x C x H x W) with nodata 0 in the first 5 rows of every
+    # band and frame, and in 7 samples of band 3 of frame 1 (row 30).
+    src=$1 out=$2
+    hlen=$((10 + $(rl "$src" 2 8)))
+    dict=$(dd if="$src" bs=1 skip=10 count=$((hlen - 11)) 2>/dev/null)
+    shape=$(printf '%s' "$dict" | sed -n "s/.*'shape': (\([0-9, ]*\)).*/\1/p" | tr -d ' ')
+    t=${shape%%,*} rest=${shape#*,}
+    c=${rest%%,*} rest=${rest#*,}
+    h=${rest%%,*} w=${rest#*,}
+    [ -n "$w" ] && [ "$h" -gt 30 ] && [ "$w" -gt 30 ] && [ "$t" -gt 1 ] && [ "$c" -gt 3 ] ||
+        fail "nodata-npy: $src is not a (T, C, H, W) .npy big enough"
+    cp "$src" "$out"
+    plane=$((h * w * 2)) i=0
+    while [ $i -lt $((t * c)) ]; do
+        dd if=/dev/zero of="$out" bs=1 seek=$((hlen + i * plane)) count=$((5 * w * 2)) \
+           conv=notrunc 2>/dev/null
+        i=$((i + 1))
+    done
+    dd if=/dev/zero of="$out" bs=1 seek=$((hlen + (c + 3) * plane + 30 * w * 2 + 20)) count=14 \
+       conv=notrunc 2>/dev/null
     ;;
 cut)
     # What is left when a stream is cut after its first N packets: the
