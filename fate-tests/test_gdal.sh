@@ -176,6 +176,26 @@ for f in ('safe', 'zip'):
 j = info(W + '/stac.tecv')
 assert j['dates'] == ['2017-06-20T10:00:31.026Z'] and j['band_names'] == S2
 assert j['metadata']['processing_baseline'] == '05.00' and epsg(j['crs']) == '32633'"
+check "encode a zipped L2A SAFE (R10m/R20m/R60m, +1000 offset; raw)" \
+    "${ENC[@]}" --raw "$FX/l2a.zip" -o "$W/l2a.tecv"
+check "decode it" "${DEC[@]}" "$W/l2a.tecv" -o "$W/l2a.npy"
+gdal_check "L2A: each band at its finest resolution, 12 bands, BOA offset kept, samples unchanged" "
+same(np.load(W + '/l2a.npy'), np.load(FX + '/l2a_expected.npy'), 'l2a')
+j = info(W + '/l2a.tecv'); m = j['metadata']
+assert j['band_names'] == [b for b in S2 if b != 'B10'], j['band_names']
+assert m['boa_add_offset'] == '-1000' and m['quantification_value'] == '10000' and m['offset'] == '-0.1', m
+assert m['processing_level'] == 'Level-2A' and j['dates'] == ['2017-07-10T10:00:29.024Z']"
+expect_error "an L1C SAFE and an L2A SAFE in one series (B10 missing)" \
+    "${ENC[@]}" --raw "$SAFE" "$FX/l2a.zip" -o "$W/bad_mix.tecv"
+check "a series across baselines (offset in one date only)" \
+    "${ENC[@]}" --raw "$FX/offset.tif" "$FX/nodata.tif" -o "$W/baselines.tecv"
+check "decode it to GeoTIFFs" "${DEC[@]}" "$W/baselines.tecv" -o "$W/baselines.tif"
+gdal_check "a value that differs between dates is one per frame, each GeoTIFF its own" "
+m = info(W + '/baselines.tecv')['metadata']
+assert m['boa_add_offset'] == ',-1000' and m['offset'] == ',-0.1', m
+g0, g1 = gdalinfo(W + '/baselines_000.tif'), gdalinfo(W + '/baselines_001.tif')
+assert 'offset' not in g0['bands'][0] and g1['bands'][0]['offset'] == -0.1, (g0['bands'][0], g1['bands'][0])
+assert g1['metadata']['']['BOA_ADD_OFFSET'] == '-1000' and 'BOA_ADD_OFFSET' not in g0['metadata']['']"
 check "encode the SAFE with the model" "${ENC[@]}" "${MODEL[@]}" "$SAFE" -o "$W/safe_lossy.tecv"
 check "decode it to GeoTIFF" "${DEC[@]}" "$W/safe_lossy.tecv" -o "$W/safe_lossy.tif"
 gdal_check "SAFE through the model: 20 m and 60 m bands decode block-constant (coded on their coarse grid)" "

@@ -237,8 +237,9 @@ static int set_metadata(GeoTiffWriter *w, int64_t t, char *err, size_t errlen)
         for (; k[n] && n < sizeof(name) - 1; n++)
             name[n] = isalnum((unsigned char)k[n]) ? (char)toupper((unsigned char)k[n]) : '_';
         name[n] = '\0';
-        GDALSetMetadataItem(ds, name, pick(info->meta_values[i], t, sp->frames, buf,
-                                           sizeof(buf)), NULL);
+        const char *v = pick(info->meta_values[i], t, sp->frames, buf, sizeof(buf));
+        if (*v)  /* "": this frame has no such value */
+            GDALSetMetadataItem(ds, name, v, NULL);
     }
     const char *offset = meta(w, "offset"), *scale = meta(w, "scale");
     for (int b = 0; b < sp->bands; b++) {

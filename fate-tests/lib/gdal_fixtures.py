@@ -135,6 +135,67 @@ def safe(cube, info, out):
         json.dump(item, f, indent=1)
 
 
+def safe_l2a(cube, info, out):
+    """A SAFE-like L2A product of frame 1 (baseline 05.09: samples +1000),
+    zipped only: R10m/R20m/R60m folders holding most bands at several
+    resolutions, plus SCL, AOT, WVP and TCI, which are not bands."""
+    frame = (cube[1, :, :60, :60].astype(np.uint32) + 1000).astype(np.uint16)
+    x0, _, _, y0, _, _ = info["geotransform"]
+    name = "S2B_MSIL2A_20170710T100029_N0509_R122_T33TUG_20230101T000000.SAFE"
+    gran = name + "/GRANULE/L2A_T33TUG_A001234_20170710T100029/IMG_DATA"
+    l2a = [b for b in S2 if b != "B10"]
+    expected = np.zeros((12, 60, 60), np.uint16)
+    files = {}
+    mem_drv, jp2 = gdal.GetDriverByName("MEM"), gdal.GetDriverByName("JP2OpenJPEG")
+    tmp = os.path.join(out, "l2a_tmp")
+    os.makedirs(tmp, exist_ok=True)
+
+    def put(arr, res, fname):
+        mem = mem_drv.Create("", arr.shape[1], arr.shape[0], 1, gdal.GDT_UInt16)
+        mem.SetGeoTransform([x0, res, 0, y0, 0, -res])
+        mem.SetProjection(srs_wkt(32633))
+        mem.GetRasterBand(1).WriteArray(arr)
+        local = os.path.join(tmp, fname)
+        jp2.CreateCopy(local, mem, options=["QUALITY=100", "REVERSIBLE=YES"])
+        files["%s/R%dm/%s" % (gran, res, fname)] = local
+
+    for i, b in enumerate(l2a):
+        src = frame[S2.index(b)].astype(np.float64)
+        for res in (10, 20, 60):
+            if res < RES[b]:
+                continue
+            k = res // 10
+            coarse = block_mean(src, k) if k > 1 else src.astype(np.uint16)
+            put(coarse, res, "T33TUG_20170710T100029_%s_%dm.jp2" % (b, res))
+            if res == RES[b]:
+                expected[i] = np.repeat(np.repeat(coarse, k, axis=0), k, axis=1)
+    for extra in ("SCL_20m", "AOT_20m", "WVP_20m", "TCI_20m"):
+        put(np.ones((30, 30), np.uint16), 20, "T33TUG_20170710T100029_%s.jp2" % extra)
+    offsets = "".join('<BOA_ADD_OFFSET band_id="%d">-1000</BOA_ADD_OFFSET>' % i for i in range(13))
+    mtd = """<?xml version="1.0" encoding="UTF-8"?>
+<n1:Level-2A_User_Product xmlns:n1="https://psd-14.sentinel2.eo.esa.int/PSD/User_Product_Level-2A.xsd">
+<n1:General_Info><Product_Info>
+<PRODUCT_START_TIME>2017-07-10T10:00:29.024Z</PRODUCT_START_TIME>
+<PROCESSING_LEVEL>Level-2A</PROCESSING_LEVEL><PROCESSING_BASELINE>05.09</PROCESSING_BASELINE>
+</Product_Info>
+<Product_Image_Characteristics>
+<QUANTIFICATION_VALUES_LIST><BOA_QUANTIFICATION_VALUE unit="none">10000</BOA_QUANTIFICATION_VALUE>
+</QUANTIFICATION_VALUES_LIST>
+<BOA_ADD_OFFSET_VALUES_LIST>%s</BOA_ADD_OFFSET_VALUES_LIST>
+</Product_Image_Characteristics></n1:General_Info>
+</n1:Level-2A_User_Product>
+""" % offsets
+    with zipfile.ZipFile(os.path.join(out, "l2a.zip"), "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(name + "/MTD_MSIL2A.xml", mtd)
+        z.writestr(gran.replace("/IMG_DATA", "/MTD_TL.xml"), "<tile/>")
+        for arc, local in sorted(files.items()):
+            z.write(local, arc)
+    for local in files.values():
+        os.remove(local)
+    os.rmdir(tmp)
+    np.save(os.path.join(out, "l2a_expected.npy"), expected)
+
+
 def special(cube, info, out):
     gt = info["geotransform"]
     names = info["bands"]
@@ -194,6 +255,7 @@ def main():
     os.makedirs(os.path.join(out, "series"), exist_ok=True)
     series(cube, info, out)
     safe(cube, info, out)
+    safe_l2a(cube, info, out)
     special(cube, info, out)
 
 
