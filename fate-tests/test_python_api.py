@@ -131,6 +131,11 @@ def test_frames(buf, cube):
     ref, _ = tc.decode(buf, weights_dir=VECTORS)
     got = tc.read_frames(buf, [3, 1], weights_dir=VECTORS)
     check(np.array_equal(got, ref[[3, 1]]), "read_frames decodes chosen inter frames")
+    # Keyframes every 2 frames: frame 3 decodes from frame 2 alone.
+    gop = tc.encode(cube, quality=13, keyframe_interval=2, **MODEL)
+    ref, _ = tc.decode(gop, weights_dir=VECTORS)
+    check(all(np.array_equal(tc.read_frames(gop, [i], weights_dir=VECTORS)[0], ref[i])
+              for i in range(4)), "read_frames from the keyframe before each frame")
 
 
 def test_errors(cube):

@@ -34,8 +34,8 @@ TEC_MAX_CONTEXT = 4
 # nodata fields (0.5), whose layout TecEncoderSettings below follows.
 API_NEEDED = (0, 5)
 
-_c_int, _c_i64, _c_size, _c_ptrdiff = ctypes.c_int, ctypes.c_int64, ctypes.c_size_t, ctypes.c_ssize_t
-_c_str, _c_void = ctypes.c_char_p, ctypes.c_void_p
+_c_int, _c_i64, _c_size = ctypes.c_int, ctypes.c_int64, ctypes.c_size_t
+_c_ptrdiff, _c_str, _c_void = ctypes.c_ssize_t, ctypes.c_char_p, ctypes.c_void_p
 _u8p = ctypes.POINTER(ctypes.c_uint8)
 _u16p = ctypes.POINTER(ctypes.c_uint16)
 

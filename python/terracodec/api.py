@@ -454,34 +454,38 @@ def _raw_frame(payload, shape):
     return np.frombuffer(payload, dtype="<u2").reshape(shape[1:]).astype(np.uint16)
 
 
+def _keyframe_before(packets, index):
+    """The last packet at or before index that is a keyframe (0 if none)."""
+    for i in range(min(index, len(packets) - 1), 0, -1):
+        if packets[i][2]:
+            return i
+    return 0
+
+
 def _frames(reader, wanted, weights_dir, threads):
     """Yields (index, frame) for the frame indices in wanted (a set, or None
-    for all).  Inter frames need their references: packets from the last
-    keyframe before a wanted frame are decoded, earlier ones skipped."""
-    packets = list(reader.packets()) if wanted is not None else None
-    start = 0
-    if packets is not None and wanted:
-        first = min(wanted)
-        start = max((i for i in range(min(first, len(packets) - 1) + 1) if packets[i][2]),
-                    default=0)
+    for all).  Inter frames need their references, so decoding starts at the
+    keyframe before the first wanted frame and stops after the last."""
+    if wanted is None:
+        start, packets, last = 0, reader.packets(), None
+    else:
+        listed = list(reader.packets())
+        start = _keyframe_before(listed, min(wanted, default=0))
+        packets, last = listed[start:], max(wanted, default=-1)
     dec = _Decoder(reader, weights_dir, threads) if reader.codec == L.TEC_CODEC_TEC else None
+
+    def decoded():
+        for payload, time_ms, _key in packets:
+            yield from (dec.send(payload, time_ms) if dec else
+                        [_raw_frame(payload, reader.shape)])
+        yield from dec.flush() if dec else ()
+
     try:
-        source = packets[start:] if packets is not None else reader.packets()
-        index = start
-        last = max(wanted) if wanted else None
-        for payload, time_ms, _key in source:
-            frames = (dec.send(payload, time_ms) if dec else
-                      [_raw_frame(payload, reader.shape)])
-            for f in frames:
-                if wanted is None or index in wanted:
-                    yield index, f
-                index += 1
-            if last is not None and index > last:
-                return
-        for f in dec.flush() if dec else []:
+        for index, frame in enumerate(decoded(), start):
             if wanted is None or index in wanted:
-                yield index, f
-            index += 1
+                yield index, frame
+            if last is not None and index >= last:
+                return
     finally:
         if dec:
             dec.close()
