@@ -2,6 +2,7 @@
 the stream tec encode writes (same bytes), decodes to the samples tec
 decode gives, keeps its metadata, and bad input raises with libtec's
 message.  Small model (fate-tests/vectors/vector-tt.tecw), 64 x 64 crops."""
+import ctypes
 import datetime as dt
 import json
 import os
@@ -42,6 +43,35 @@ def raises(fn, exc, text=None):
         print("   raised", type(e).__name__, e)
         return False
     return False
+
+
+def test_layout(work):
+    """The ctypes structs have tec.h's layout: every field's offset and each
+    struct's size, as the C compiler sees them."""
+    from terracodec import _libtec as L
+    structs = [L.TecPicture, L.TecPacket, L.TecStreamInfo, L.TecEncoderSettings,
+               L.TecDecoderSettings, L.TecvInfo]
+    lines = []
+    for st in structs:
+        lines.append(f'printf("%zu\\n", sizeof({st.__name__}));')
+        lines += [f'printf("%zu\\n", offsetof({st.__name__}, {f[0]}));' for f in st._fields_]
+    src = os.path.join(work, "layout.c")
+    with open(src, "w") as f:
+        f.write("#include <stddef.h>\n#include <stdio.h>\n#include <tec/tec.h>\n"
+                "int main(void)\n{\n" + "\n".join(lines) + "\nreturn 0;\n}\n")
+    exe = os.path.join(work, "layout")
+    cc = subprocess.run([os.environ.get("CC", "cc"), "-std=c11", "-I",
+                         os.path.join(ROOT, "libavcodec-tec", "include"), src, "-o", exe],
+                        capture_output=True, text=True)
+    check(cc.returncode == 0, f"layout probe builds: {cc.stderr[-300:]}")
+    if cc.returncode:
+        return
+    c_side = subprocess.run([exe], capture_output=True, text=True).stdout.split()
+    py_side = []
+    for st in structs:
+        py_side.append(str(ctypes.sizeof(st)))
+        py_side += [str(getattr(st, f[0]).offset) for f in st._fields_]
+    check(c_side == py_side, "the ctypes structs match tec.h (sizes and offsets)")
 
 
 def test_same_as_cli(work, cube):
@@ -224,6 +254,7 @@ def test_xarray(buf, work):
 def main():
     cube = np.load(FIXTURE)
     with tempfile.TemporaryDirectory() as work:
+        test_layout(work)
         buf = test_same_as_cli(work, cube)
         test_metadata(work, cube)
         test_nodata(cube)
