@@ -495,7 +495,8 @@ int cmd_decode(int argc, char **argv)
     j.rw.size = j.frames;
     j.rw.written = -1;
 
-    int64_t shown = j.only_frame >= 0 ? 1 : j.frames;
+    /* --frame N decodes the frames up to N. */
+    int64_t shown = j.only_frame >= 0 ? j.only_frame + 1 : j.frames;
     progress_start("decode", shown, j.info->height, j.info->width, !j.quiet && !j.verbose);
     int ret = decode_stream(&j);
     progress_end();

@@ -185,7 +185,7 @@ static int frame_set_date(Frame *f, const char *in)
     size_t n = strlen(in);
     while (n && in[n - 1] == ' ')
         n--;
-    if (!n || n >= sizeof(d))
+    if (!n || n >= sizeof(d) || memchr(in, ',', n))  /* a comma would split the dates list */
         return 0;
     memcpy(d, in, n);
     d[n] = '\0';
