@@ -533,13 +533,14 @@ def parse_mask(packet, pos, seq):
         coded = packet[pos:pos + coded_size]
         assert len(coded) == coded_size, "mask runs past the packet"
         pos += coded_size
+        assert coding in (0, 1), "unknown mask coding"
         if kind >= 128:
             continue        # informational: does not change samples
         assert kind == 1, "unknown mask kind"
         if coding == 0:
+            assert coded_size == body_size, "stored mask body size"
             body = bytes(coded)
         else:
-            assert coding == 1, "unknown mask coding"
             body = zstandard.ZstdDecompressor().decompress(bytes(coded))
         assert len(body) == body_size, "mask body size"
         head = (C + 1 + 7) // 8
