@@ -443,6 +443,11 @@ static int read_body(TecMask *m, int coding, size_t body_size, const uint8_t *co
                           (1 + bitmap_bytes(m->width));
     if (body_size < presence_bytes(m->bands) || body_size > most)
         return tec_err(err, errlen, TEC_EBITSTREAM, "mask: body of %zu bytes", body_size);
+    /* No zstd frame expands a byte into more than 2^16 (a 128 KiB block
+     * takes at least 4 bytes): refused before the buffer is allocated. */
+    if (coding == CODING_ZSTD && body_size / 65536 > coded_size)
+        return tec_err(err, errlen, TEC_EBITSTREAM, "mask: %zu bytes cannot hold a %zu-byte body",
+                       coded_size, body_size);
     if (reserve(&m->body, &m->body_cap, body_size) < 0)
         return tec_err(err, errlen, TEC_ENOMEM, "mask: out of memory for %zu bytes", body_size);
     if (coding == CODING_STORED) {
