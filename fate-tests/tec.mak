@@ -12,9 +12,9 @@
 # and geo-metadata from liri_t4_64.json): a raw .tecv and a tec-coded one.
 # They are coded with fate-tiny, a small random model made by the unit tests'
 # generator (fate-tests/unit/tecw_gen.h), so that retraining the shipped
-# weights does not change the references.  The decoded frames come from float
-# synthesis: their CRCs hold for the same machine type and build (x86-64
-# here), see doc/ffmpeg.md.
+# weights does not change the references.  libtec's arithmetic gives the
+# same bits on every CPU (doc/design.md), so the references hold on any
+# machine; the RGB composite's table comes from libm's pow (doc/ffmpeg.md).
 #
 # Inter coding (TEC-TT) is tested on an 8-frame series made of the
 # fixture's frames 0 0 1 1 2 2 3 3 (dates 10 days apart), coded with

@@ -38,8 +38,8 @@ pc() { PKG_CONFIG_PATH=$PCDIR pkg-config --define-prefix "$@" tec; }
 check "pkg-config finds tec $(pc --modversion 2>/dev/null)" pc --exists
 FLAGS=$(pc --cflags --libs)
 STATIC=$(pc --static --libs)
-check "pkg-config --static names zstd and BLAS" \
-    bash -c '[[ " $1 " == *" -lzstd "* ]] && [[ " $1 " == *blas* ]]' _ "$STATIC"
+check "pkg-config --static names zstd, pthread and libm" \
+    bash -c '[[ " $1 " == *" -lzstd "* ]] && [[ " $1 " == *" -lpthread "* ]] && [[ " $1 " == *" -lm "* ]]' _ "$STATIC"
 
 cat > "$W/app.c" <<'EOF'
 /* A program that knows libtec only through its installed header. */

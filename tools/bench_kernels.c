@@ -1,32 +1,35 @@
-/* Benchmark, not a test: GFLOP/s of the own fixed-order GEMM against
- * OpenBLAS sgemm on the convolution shapes of doc/model.md (N=64, M=160,
- * S=13) at 64x64 output positions, and whole conv2d timings.
+/* Benchmark, not a test: GFLOP/s of the fixed-order GEMM on its AVX2 and
+ * portable paths for the convolution shapes of doc/model.md (N=64, M=160,
+ * S=13) at 64x64 output positions, whole conv2d timings and the integer
+ * kernels.
  *
  *   bench_kernels [seconds per figure, default 0.3]
  *
- * Figures are the best of several timed runs of thread CPU time (wall
- * time for multi-threaded OpenBLAS), so that a busy machine perturbs them
- * less; they remain noisy on shared cores. */
+ * TEC_CPU_FLAGS=none runs the conv2d and integer figures on the portable
+ * paths too.  Figures are the best of several timed runs of thread CPU
+ * time, so that a busy machine perturbs them less; they remain noisy on
+ * shared cores. */
 
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <cblas.h>
-
+#include "cpu.h"
 #include "kernels.h"
 
-/* Single-threaded figures use the thread's CPU time: the machine may be
- * shared, and wall time would count the time others hold the core. */
-static clockid_t clock_used = CLOCK_THREAD_CPUTIME_ID;
+/* Testing hook of kernels.c: the GEMM on path 0 (portable) or 1 (AVX2). */
+int tec_gemm_own_path(int path, int m, int n, int k,
+                      const float *a, int lda, const float *b, int ldb,
+                      float *c, int ldc, int accumulate);
 
+/* Thread CPU time: the machine may be shared, and wall time would count
+ * the time others hold the core. */
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(clock_used, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -66,22 +69,17 @@ typedef struct GemmArgs {
     int m, n, k;
     const float *a, *b;
     float *c;
-    int how;  /* 0 own, 1 BLAS through tec_gemm_f32 (1 thread), 2 cblas direct */
+    int path;  /* 0 portable, 1 AVX2 */
+    int ran;   /* the path that ran (AVX2 falls back where the CPU lacks it) */
 } GemmArgs;
 
 static void run_gemm(void *arg)
 {
-    const GemmArgs *g = arg;
-    if (g->how == 2)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->m, g->n, g->k,
-                    1.0f, g->a, g->k, g->b, g->n, 0.0f, g->c, g->n);
-    else
-        tec_gemm_f32(g->how ? TEC_GEMM_BLAS : TEC_GEMM_OWN, g->m, g->n, g->k,
-                     g->a, g->k, g->b, g->n, g->c, g->n, 0);
+    GemmArgs *g = arg;
+    g->ran = tec_gemm_own_path(g->path, g->m, g->n, g->k, g->a, g->k, g->b, g->n, g->c, g->n, 0);
 }
 
 typedef struct ConvArgs {
-    TecGemmKind kind;
     int cin, h, w, cout, k, stride, pad;
     const float *in, *weight, *bias;
     float *out, *scratch;
@@ -90,7 +88,7 @@ typedef struct ConvArgs {
 static void run_conv(void *arg)
 {
     const ConvArgs *c = arg;
-    tec_conv2d_f32(c->kind, c->in, c->cin, c->h, c->w, c->weight, c->bias, c->cout, c->k,
+    tec_conv2d_f32(c->in, c->cin, c->h, c->w, c->weight, c->bias, c->cout, c->k,
                    c->stride, c->pad, c->out, c->scratch);
 }
 
@@ -131,31 +129,31 @@ int main(int argc, char **argv)
     };
     const double budget = argc > 1 ? atof(argv[1]) : 0.3;
     const int n = 64 * 64;
-    const int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     float *a = random_floats((size_t)256 * 1600), *b = random_floats((size_t)1600 * n);
     float *c = random_floats((size_t)256 * n);
 
-    printf("GEMM C[m x n] = A[m x k] B[k x n], n = 64*64 positions, GFLOP/s (best of 5)\n");
-    printf("%-15s %4s %5s %9s %11s %11s\n", "layer", "m", "k", "own", "blas 1thr", "blas nthr");
+    printf("kernel paths in use: %s (TEC_CPU_FLAGS masks them)\n\n",
+           tec_cpu_flags_name(tec_cpu_flags()));
+    printf("GEMM C[m x n] = A[m x k] B[k x n], n = 64*64 positions, single thread,\n"
+           "GFLOP/s (best of 5); both paths give the same bits\n");
+    printf("%-15s %4s %5s %9s %9s\n", "layer", "m", "k", "avx2", "portable");
     for (size_t s = 0; s < sizeof(shapes) / sizeof(*shapes); s++) {
-        GemmArgs g = { shapes[s].m, n, shapes[s].k, a, b, c, 0 };
+        GemmArgs g = { shapes[s].m, n, shapes[s].k, a, b, c, 0, 0 };
         const double flops = 2.0 * g.m * g.n * g.k;
-        double gf[3];
-        for (int how = 0; how < 3; how++) {
-            g.how = how;
-            if (how == 2) {  /* tec_gemm_f32 pinned OpenBLAS to 1 thread; undo here */
-                openblas_set_num_threads(cores);
-                clock_used = CLOCK_MONOTONIC;
-            }
-            gf[how] = flops / best_time(run_gemm, &g, budget) * 1e-9;
-            openblas_set_num_threads(1);
-            clock_used = CLOCK_THREAD_CPUTIME_ID;
+        double gf[2];
+        int avx2_ran = 0;
+        for (int path = 1; path >= 0; path--) {
+            g.path = path;
+            gf[path] = flops / best_time(run_gemm, &g, budget) * 1e-9;
+            if (path)
+                avx2_ran = g.ran == 1;
         }
-        printf("%-15s %4d %5d %9.1f %11.1f %11.1f\n", shapes[s].name, g.m, g.k, gf[0], gf[1], gf[2]);
+        if (avx2_ran)
+            printf("%-15s %4d %5d %9.1f %9.1f\n", shapes[s].name, g.m, g.k, gf[1], gf[0]);
+        else
+            printf("%-15s %4d %5d %9s %9.1f\n", shapes[s].name, g.m, g.k, "-", gf[0]);
     }
-    printf("(own and blas 1thr: thread CPU time; blas nthr: OpenBLAS with %d threads\n"
-           " on %d online cores, wall time, so only meaningful on an idle machine)\n\n",
-           cores, cores);
+    printf("\n");
 
     static const struct { const char *name; int cin, h, w, cout, k, stride, pad; } convs[] = {
         { "s1 3x3 64->256 64x64", 64, 64, 64, 256, 3, 1, 1 },
@@ -163,9 +161,8 @@ int main(int argc, char **argv)
         { "gdn-like 1x1 64->64 64x64", 64, 64, 64, 64, 1, 1, 0 },
     };
     printf("conv2d (im2col + GEMM, single thread), ms per call (best of 5)\n");
-    printf("%-27s %9s %9s\n", "layer", "own", "blas");
     for (size_t s = 0; s < sizeof(convs) / sizeof(*convs); s++) {
-        ConvArgs cv = { TEC_GEMM_OWN, convs[s].cin, convs[s].h, convs[s].w, convs[s].cout,
+        ConvArgs cv = { convs[s].cin, convs[s].h, convs[s].w, convs[s].cout,
                         convs[s].k, convs[s].stride, convs[s].pad, NULL, NULL, NULL, NULL, NULL };
         const size_t oh = (cv.h + 2 * cv.pad - cv.k) / cv.stride + 1;
         const size_t ow = (cv.w + 2 * cv.pad - cv.k) / cv.stride + 1;
@@ -175,17 +172,12 @@ int main(int argc, char **argv)
         float *out = malloc(oh * ow * cv.cout * sizeof(float));
         float *scratch = malloc((tec_conv2d_scratch(cv.cin, cv.h, cv.w, cv.k, cv.stride, cv.pad) + 1) *
                                 sizeof(float));
-        double ms[2];
         cv.in = in;
         cv.weight = weight;
         cv.bias = bias;
         cv.out = out;
         cv.scratch = scratch;
-        for (int kind = 0; kind < 2; kind++) {
-            cv.kind = kind ? TEC_GEMM_BLAS : TEC_GEMM_OWN;
-            ms[kind] = best_time(run_conv, &cv, budget) * 1e3;
-        }
-        printf("%-27s %9.2f %9.2f\n", convs[s].name, ms[0], ms[1]);
+        printf("%-27s %9.2f\n", convs[s].name, best_time(run_conv, &cv, budget) * 1e3);
         free(in); free(weight); free(bias); free(out); free(scratch);
     }
 

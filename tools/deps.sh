@@ -2,6 +2,8 @@
 # Install the Debian packages listed in tools/deps.txt ('make deps').
 # As root: apt-get update once, then apt-get install of what is missing.
 # Otherwise: print the command to run.  Quick no-op when all are present.
+# A package named pkg:arch (the aarch64 check's libraries) first enables
+# that architecture in dpkg (multiarch).
 
 set -eu
 list=${1:-tools/deps.txt}
@@ -12,9 +14,14 @@ if ! command -v dpkg-query > /dev/null 2>&1; then
     exit 0
 fi
 
+# An unqualified name means the native package (with a foreign one also
+# installed, dpkg-query would answer for both), or an Architecture: all one.
+native=$(dpkg --print-architecture)
 missing=
 for p in $pkgs; do
-    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    case $p in *:*) q=$p ;; *) q=$p:$native ;; esac
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$q" 2>/dev/null ||
+             dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
     [ "$status" = installed ] || missing="$missing $p"
 done
 
@@ -29,6 +36,18 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "  apt-get update && apt-get install -y --no-install-recommends$missing"
     exit 0
 fi
+
+for p in $missing; do
+    case $p in
+        *:*)
+            arch=${p#*:}
+            if [ "$arch" != "$(dpkg --print-architecture)" ] &&
+               ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+                echo "deps: enabling the $arch architecture for $p"
+                dpkg --add-architecture "$arch"
+            fi ;;
+    esac
+done
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update

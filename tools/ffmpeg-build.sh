@@ -160,10 +160,10 @@ mkdir -p "$PCDIR" "$BUILD/libtec"
 ln -sf "$ROOT/build/libtec.a" "$BUILD/libtec/libtec.a"
 VERSION=$(sed -n 's/^Version: *//p' "$ROOT/build/tec.pc")
 PRIV=$(sed -n 's/^Libs.private: *//p' "$ROOT/build/tec.pc")
-# and those of the dependencies it names by their own .pc (zstd, OpenBLAS).
+# and those of the dependencies it names by their own .pc (zstd).
 REQ=$(sed -n 's/^Requires.private: *//p' "$ROOT/build/tec.pc")
 if [ -n "$REQ" ]; then PRIV="$(pkg-config --libs $REQ) $PRIV"; fi
-# The library search paths libtec was linked with (e.g. OpenBLAS's).
+# The library search paths libtec was linked with (e.g. a zstd of one's own).
 [ -f "$ROOT/config.mak" ] && PRIV="$(sed -n 's/^LDFLAGS *= *//p' "$ROOT/config.mak") $PRIV"
 cat > "$PCDIR/tec.pc.new" <<EOF
 # Written by tools/ffmpeg-build.sh: libtec from the build tree $ROOT

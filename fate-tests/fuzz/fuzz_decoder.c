@@ -35,7 +35,7 @@
  * make check-fuzz builds it; or by hand:
  *   clang -fsanitize=fuzzer,address,undefined -Ilibavcodec-tec/include \
  *       -Ilibavcodec-tec/src libavcodec-tec/src/\*.c fate-tests/fuzz/fuzz_decoder.c \
- *       -lzstd -lopenblas -lm -lpthread
+ *       -lzstd -lm -lpthread
  */
 #define _POSIX_C_SOURCE 200809L
 

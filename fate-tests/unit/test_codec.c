@@ -767,7 +767,7 @@ static int expected_position(const uint16_t *f, int bands, int w, int h, int bas
 
 static int packet_position(const Coded *c)
 {
-    TecPacketInfo pi = { 0, -1 };
+    TecPacketInfo pi = { .position = -1 };
     if (!c->packet || tec_parse_packet(c->packet, c->packet_size, &pi) < 0 || !pi.intra)
         return -1;
     return pi.position;

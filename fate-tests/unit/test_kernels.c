@@ -1,6 +1,6 @@
-/* Kernels against plain references: float ones to a tolerance, the own
- * GEMM's fixed summation order bit for bit, the integer convolution
- * exactly. */
+/* Kernels against plain references: float ones to a tolerance, the
+ * GEMM's fixed summation order bit for bit on every path, the integer
+ * convolution exactly. */
 
 /* The fixed-order references below must not be contracted into FMAs. */
 #if defined(__clang__)
@@ -14,12 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "kernels.h"
 #include "threads.h"
 #include "test.h"
 
-/* Testing hook of kernels.c (not in kernels.h): the own GEMM on path 0
- * (portable, mul then add) or 1 (AVX2 + FMA); returns the path it ran. */
+/* Testing hook of kernels.c (not in kernels.h): the GEMM on path 0
+ * (portable) or 1 (AVX2), both mul then add; returns the path it ran. */
 int tec_gemm_own_path(int path, int m, int n, int k,
                       const float *a, int lda, const float *b, int ldb,
                       float *c, int ldc, int accumulate);
@@ -90,49 +91,49 @@ static void gemm_ref(int m, int n, int k, const float *a, int lda, const float *
 static void test_gemm_accuracy(void)
 {
     for (size_t s = 0; s < sizeof(shapes) / sizeof(*shapes); s++)
-        for (int kind = TEC_GEMM_OWN; kind <= TEC_GEMM_BLAS; kind++)
-            for (int acc = 0; acc <= 1; acc++) {
-                const int m = shapes[s].m, n = shapes[s].n, k = shapes[s].k;
-                const int lda = k + 3, ldb = n + 5, ldc = n + 2;
-                float *a = new_floats((size_t)m * lda), *b = new_floats((size_t)k * ldb);
-                float *c = new_floats((size_t)m * ldc), *c0 = malloc((size_t)m * ldc * sizeof(*c));
-                double *ref = malloc((size_t)m * n * sizeof(*ref));
-                double *mag = malloc((size_t)m * n * sizeof(*mag));
-                int bad = 0, untouched = 1;
+        for (int acc = 0; acc <= 1; acc++) {
+            const int m = shapes[s].m, n = shapes[s].n, k = shapes[s].k;
+            const int lda = k + 3, ldb = n + 5, ldc = n + 2;
+            float *a = new_floats((size_t)m * lda), *b = new_floats((size_t)k * ldb);
+            float *c = new_floats((size_t)m * ldc), *c0 = malloc((size_t)m * ldc * sizeof(*c));
+            double *ref = malloc((size_t)m * n * sizeof(*ref));
+            double *mag = malloc((size_t)m * n * sizeof(*mag));
+            int bad = 0, untouched = 1;
 
-                memcpy(c0, c, (size_t)m * ldc * sizeof(*c));
-                gemm_ref(m, n, k, a, lda, b, ldb, c0, ldc, acc, ref, mag);
-                tec_gemm_f32(kind, m, n, k, a, lda, b, ldb, c, ldc, acc);
-                for (int i = 0; i < m; i++) {
-                    for (int j = 0; j < n; j++)
-                        bad += !close_to(c[i * ldc + j], ref[i * n + j], mag[i * n + j], 1e-5);
-                    for (int j = n; j < ldc; j++)
-                        untouched &= c[i * ldc + j] == c0[i * ldc + j];
-                }
-                if (bad || !untouched)
-                    fprintf(stderr, "gemm kind %d %dx%dx%d acc %d: %d off, untouched %d\n",
-                            kind, m, n, k, acc, bad, untouched);
-                CHECK(!bad);
-                CHECK(untouched);
-                free(a); free(b); free(c); free(c0); free(ref); free(mag);
+            memcpy(c0, c, (size_t)m * ldc * sizeof(*c));
+            gemm_ref(m, n, k, a, lda, b, ldb, c0, ldc, acc, ref, mag);
+            tec_gemm_f32(m, n, k, a, lda, b, ldb, c, ldc, acc);
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++)
+                    bad += !close_to(c[i * ldc + j], ref[i * n + j], mag[i * n + j], 1e-5);
+                for (int j = n; j < ldc; j++)
+                    untouched &= c[i * ldc + j] == c0[i * ldc + j];
             }
+            if (bad || !untouched)
+                fprintf(stderr, "gemm %dx%dx%d acc %d: %d off, untouched %d\n",
+                        m, n, k, acc, bad, untouched);
+            CHECK(!bad);
+            CHECK(untouched);
+            free(a); free(b); free(c); free(c0); free(ref); free(mag);
+        }
 }
 
-/* The own GEMM's order, element by element: fused (fmaf) or mul then add. */
-static void gemm_ordered(int fused, int m, int n, int k, const float *a, int lda,
+/* The GEMM's order, element by element: each product rounded, then each
+ * sum. */
+static void gemm_ordered(int m, int n, int k, const float *a, int lda,
                          const float *b, int ldb, float *c, int ldc, int accumulate)
 {
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             float s = accumulate ? c[i * ldc + j] : 0.0f;
             for (int p = 0; p < k; p++)
-                s = fused ? fmaf(a[i * lda + p], b[p * ldb + j], s)
-                          : s + a[i * lda + p] * b[p * ldb + j];
+                s = s + a[i * lda + p] * b[p * ldb + j];
             c[i * ldc + j] = s;
         }
 }
 
-/* Bit-exact against the sequential order, on both paths. */
+/* Bit-exact against the sequential order on both paths, so the paths agree
+ * with each other (and with any other machine's) bit for bit. */
 static void test_gemm_fixed_order(void)
 {
     for (int path = 0; path <= 1; path++)
@@ -145,7 +146,7 @@ static void test_gemm_fixed_order(void)
 
                 memcpy(want, c, size);
                 const int ran = tec_gemm_own_path(path, m, n, k, a, k, b, n, c, n, acc);
-                gemm_ordered(ran == 1, m, n, k, a, k, b, n, want, n, acc);
+                gemm_ordered(m, n, k, a, k, b, n, want, n, acc);
                 if (memcmp(c, want, size))
                     fprintf(stderr, "gemm path %d %dx%dx%d acc %d: order differs\n",
                             ran, m, n, k, acc);
@@ -164,26 +165,26 @@ static void test_gemm_pieces(void)
     float *full = malloc(size), *part = malloc(size);
     static const int splits[] = { 1, 5, 6, 7, 17, 31, 40 };
 
-    tec_gemm_f32(TEC_GEMM_OWN, m, n, k, a, k, b, n, full, n, 0);
+    tec_gemm_f32(m, n, k, a, k, b, n, full, n, 0);
     for (size_t s = 0; s < sizeof(splits) / sizeof(*splits); s++) {
         const int step = splits[s];
 
         memset(part, 0, size);
         for (int i = 0; i < m; i += step)
-            tec_gemm_f32(TEC_GEMM_OWN, step < m - i ? step : m - i, n, k,
+            tec_gemm_f32(step < m - i ? step : m - i, n, k,
                          a + i * k, k, b, n, part + i * n, n, 0);
         CHECK(!memcmp(full, part, size));
 
         memset(part, 0, size);
         for (int j = 0; j < n; j += step)
-            tec_gemm_f32(TEC_GEMM_OWN, m, step < n - j ? step : n - j, k,
+            tec_gemm_f32(m, step < n - j ? step : n - j, k,
                          a, k, b + j, n, part + j, n, 0);
         CHECK(!memcmp(full, part, size));
 
         /* depth pieces, the later ones accumulating into C */
         memset(part, 0, size);
         for (int p = 0; p < k; p += step * 3)
-            tec_gemm_f32(TEC_GEMM_OWN, m, n, step * 3 < k - p ? step * 3 : k - p,
+            tec_gemm_f32(m, n, step * 3 < k - p ? step * 3 : k - p,
                          a + p, k, b + p * n, n, part, n, p > 0);
         CHECK(!memcmp(full, part, size));
     }
@@ -204,7 +205,7 @@ static int gemm_tile_job(void *ctx, int job, int worker)
     const int cols = t->n - j < t->tile_n ? t->n - j : t->tile_n;
 
     (void)worker;
-    tec_gemm_f32(TEC_GEMM_OWN, rows, cols, t->k, t->a + i * t->k, t->k, t->b + j, t->n,
+    tec_gemm_f32(rows, cols, t->k, t->a + i * t->k, t->k, t->b + j, t->n,
                  t->c + i * t->n + j, t->n, 0);
     return 0;
 }
@@ -221,7 +222,7 @@ static void test_gemm_threads(void)
     t.b = b;
     t.c = tiled;
     t.tiles_n = (t.n + t.tile_n - 1) / t.tile_n;
-    tec_gemm_f32(TEC_GEMM_OWN, t.m, t.n, t.k, a, t.k, b, t.n, full, t.n, 0);
+    tec_gemm_f32(t.m, t.n, t.k, a, t.k, b, t.n, full, t.n, 0);
     for (int threads = 1; threads <= 4; threads += 3) {
         TecPool *pool;
         CHECK_EQ_INT(tec_pool_create(&pool, threads), 0);
@@ -232,21 +233,6 @@ static void test_gemm_threads(void)
         tec_pool_free(&pool);
     }
     free(a); free(b); free(full); free(tiled);
-}
-
-static void test_gemm_blas_vs_own(void)
-{
-    const int m = 256, n = 500, k = 576;
-    float *a = new_floats((size_t)m * k), *b = new_floats((size_t)k * n);
-    float *own = malloc((size_t)m * n * sizeof(float)), *blas = malloc((size_t)m * n * sizeof(float));
-    int bad = 0;
-
-    tec_gemm_f32(TEC_GEMM_OWN, m, n, k, a, k, b, n, own, n, 0);
-    tec_gemm_f32(TEC_GEMM_BLAS, m, n, k, a, k, b, n, blas, n, 0);
-    for (int i = 0; i < m * n; i++)
-        bad += fabsf(own[i] - blas[i]) > 1e-5f * (fabsf(blas[i]) + sqrtf((float)k));
-    CHECK(!bad);
-    free(a); free(b); free(own); free(blas);
 }
 
 /* ----------------------------------------------------------- convolution */
@@ -296,7 +282,7 @@ static int conv_is_gemm(const float *in, int cin, int h, int w, const float *wei
         }
     for (int i = 0; i < cout * npos; i++)
         want[i] = bias ? bias[i / npos] : 0.0f;
-    tec_gemm_f32(TEC_GEMM_OWN, cout, npos, depth, weight, depth, col, npos, want, npos, bias != NULL);
+    tec_gemm_f32(cout, npos, depth, weight, depth, col, npos, want, npos, bias != NULL);
     same = !memcmp(want, out, (size_t)cout * npos * sizeof(float));
     free(col);
     free(want);
@@ -317,36 +303,33 @@ static void test_conv2d(void)
     };
 
     for (size_t s = 0; s < sizeof(cs) / sizeof(*cs); s++)
-        for (int kind = TEC_GEMM_OWN; kind <= TEC_GEMM_BLAS; kind++)
-            for (int with_bias = 0; with_bias <= 1; with_bias++) {
-                const ConvShape c = cs[s];
-                const int oh = (c.h + 2 * c.pad - c.k) / c.stride + 1;
-                const int ow = (c.w + 2 * c.pad - c.k) / c.stride + 1;
-                const size_t nout = (size_t)c.cout * oh * ow;
-                float *in = new_floats((size_t)c.cin * c.h * c.w);
-                float *weight = new_floats((size_t)c.cout * c.cin * c.k * c.k);
-                float *bias = with_bias ? new_floats(c.cout) : NULL;
-                float *out = new_floats(nout);
-                /* exactly the size asked for, so that ASan sees an overrun,
-                 * and misaligned by one float */
-                float *scratch = new_floats(tec_conv2d_scratch(c.cin, c.h, c.w, c.k, c.stride, c.pad) + 1);
-                double *ref = malloc(nout * sizeof(*ref)), *mag = malloc(nout * sizeof(*mag));
-                int bad = 0;
+        for (int with_bias = 0; with_bias <= 1; with_bias++) {
+            const ConvShape c = cs[s];
+            const int oh = (c.h + 2 * c.pad - c.k) / c.stride + 1;
+            const int ow = (c.w + 2 * c.pad - c.k) / c.stride + 1;
+            const size_t nout = (size_t)c.cout * oh * ow;
+            float *in = new_floats((size_t)c.cin * c.h * c.w);
+            float *weight = new_floats((size_t)c.cout * c.cin * c.k * c.k);
+            float *bias = with_bias ? new_floats(c.cout) : NULL;
+            float *out = new_floats(nout);
+            /* exactly the size asked for, so that ASan sees an overrun,
+             * and misaligned by one float */
+            float *scratch = new_floats(tec_conv2d_scratch(c.cin, c.h, c.w, c.k, c.stride, c.pad) + 1);
+            double *ref = malloc(nout * sizeof(*ref)), *mag = malloc(nout * sizeof(*mag));
+            int bad = 0;
 
-                conv_ref(in, c.cin, c.h, c.w, weight, bias, c.cout, c.k, c.stride, c.pad, ref, mag);
-                tec_conv2d_f32(kind, in, c.cin, c.h, c.w, weight, bias, c.cout, c.k, c.stride,
-                               c.pad, out, scratch + 1);
-                for (size_t i = 0; i < nout; i++)
-                    bad += !close_to(out[i], ref[i], mag[i], 1e-5);
-                if (bad)
-                    fprintf(stderr, "conv2d kind %d shape %zu bias %d: %d off\n", kind, s,
-                            with_bias, bad);
-                CHECK(!bad);
-                if (kind == TEC_GEMM_OWN)
-                    CHECK(conv_is_gemm(in, c.cin, c.h, c.w, weight, bias, c.cout, c.k, c.stride,
-                                       c.pad, out));
-                free(in); free(weight); free(bias); free(out); free(scratch); free(ref); free(mag);
-            }
+            conv_ref(in, c.cin, c.h, c.w, weight, bias, c.cout, c.k, c.stride, c.pad, ref, mag);
+            tec_conv2d_f32(in, c.cin, c.h, c.w, weight, bias, c.cout, c.k, c.stride,
+                           c.pad, out, scratch + 1);
+            for (size_t i = 0; i < nout; i++)
+                bad += !close_to(out[i], ref[i], mag[i], 1e-5);
+            if (bad)
+                fprintf(stderr, "conv2d shape %zu bias %d: %d off\n", s, with_bias, bad);
+            CHECK(!bad);
+            CHECK(conv_is_gemm(in, c.cin, c.h, c.w, weight, bias, c.cout, c.k, c.stride,
+                               c.pad, out));
+            free(in); free(weight); free(bias); free(out); free(scratch); free(ref); free(mag);
+        }
 }
 
 /* A tile convolved from its crop (with a 1-pixel halo) equals the same
@@ -359,7 +342,7 @@ static void test_conv2d_tiles(void)
     float *scratch = malloc(tec_conv2d_scratch(cin, h, w, k, 1, 1) * sizeof(float));
     int same = 1;
 
-    tec_conv2d_f32(TEC_GEMM_OWN, in, cin, h, w, weight, bias, cout, k, 1, 1, full, scratch);
+    tec_conv2d_f32(in, cin, h, w, weight, bias, cout, k, 1, 1, full, scratch);
     for (int ty = 0; ty < h; ty += 16)
         for (int tx = 0; tx < w; tx += 24) {
             const int y0 = ty ? ty - 1 : 0, y1 = ty + 16 + 1 < h ? ty + 16 + 1 : h;
@@ -373,7 +356,7 @@ static void test_conv2d_tiles(void)
                 for (int y = 0; y < ch; y++)
                     memcpy(crop + ((size_t)ci * ch + y) * cw, in + ((size_t)ci * h + y0 + y) * w + x0,
                            cw * sizeof(float));
-            tec_conv2d_f32(TEC_GEMM_OWN, crop, cin, ch, cw, weight, bias, cout, k, 1, 1, out, tmp);
+            tec_conv2d_f32(crop, cin, ch, cw, weight, bias, cout, k, 1, 1, out, tmp);
             for (int o = 0; o < cout; o++)
                 for (int y = ty; y < ty + 16 && y < h; y++)
                     for (int x = tx; x < tx + 24 && x < w; x++)
@@ -491,14 +474,8 @@ static void conv3x3_i32_ref(const int32_t *in, int cin, int h, int w, const int3
             }
 }
 
-static int cpu_has_avx2(void)
-{
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
-    return __builtin_cpu_supports("avx2");
-#else
-    return 0;
-#endif
-}
+/* What the kernels may use: the CPU's AVX2 unless TEC_CPU_FLAGS masks it. */
+static int cpu_has_avx2(void) { return !!(tec_cpu_flags() & TEC_CPU_AVX2); }
 
 /* Every path against the reference; returns the highest path that ran. */
 static int check_conv3x3_paths(const int32_t *in, int cin, int h, int w, const int32_t *weight,
@@ -676,7 +653,6 @@ int main(void)
     test_gemm_fixed_order();
     test_gemm_pieces();
     test_gemm_threads();
-    test_gemm_blas_vs_own();
     test_conv2d();
     test_conv2d_tiles();
     test_pixel_shuffle();

@@ -1,21 +1,25 @@
 /* Tensor kernels: the fixed-order GEMM, im2col convolution, GDN, pixel
  * shuffle and the bit-exact integer convolution of the hyper-synthesis.
  *
- * Determinism of TEC_GEMM_OWN: every output element is computed by one
+ * Determinism of the GEMM: every output element is computed by one
  * accumulator that starts at 0 (or at C when accumulating) and adds
- * a[i][p] * b[p][j] for p = 0, 1, ..., k-1 in that order.  SIMD lanes hold
- * different output columns, never parts of one sum, and a partial sum that
- * crosses a k block goes through C as a float, which is exact.  So an
- * element's value depends neither on the blocking nor on which rows or
- * columns a call covers: a matrix computed in pieces (tiles, threads) is
- * bit-identical to one computed whole.  The only machine dependence is
- * fused multiply-add, chosen from the CPU alone. */
+ * a[i][p] * b[p][j] for p = 0, 1, ..., k-1 in that order, the product
+ * rounded to float and then the sum (never a fused multiply-add, which
+ * rounds once and is not on every CPU).  SIMD lanes hold different output
+ * columns, never parts of one sum, and a partial sum that crosses a k block
+ * goes through C as a float, which is exact.  So an element's value depends
+ * neither on the blocking, nor on which rows or columns a call covers, nor
+ * on the path (portable C, AVX2, whatever the compiler vectorises for
+ * aarch64): a matrix computed in pieces (tiles, threads) or on another
+ * machine is bit-identical to one computed whole here.  Measured on this
+ * machine's AVX2 kernel, giving up FMA costs no decoding time
+ * (doc/results.md). */
 
 /* The portable path must not be contracted into FMAs behind our back. */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
+#pragma GCC optimize("fp-contract=off", "vect-cost-model=dynamic")
 #endif
 
 #include <limits.h>
@@ -25,8 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "cpu.h"
 #include "kernels.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -39,17 +42,10 @@
 static inline int imin(int a, int b) { return a < b ? a : b; }
 static inline int imax(int a, int b) { return a > b ? a : b; }
 
-/* Paths of the own GEMM; part of the testing hook below. */
-enum { GEMM_PATH_PORTABLE = 0, GEMM_PATH_AVX2_FMA = 1 };
+/* Paths of the GEMM; part of the testing hook below. */
+enum { GEMM_PATH_PORTABLE = 0, GEMM_PATH_AVX2 = 1 };
 
-static int cpu_has_avx2_fma(void)
-{
-#if TEC_X86_SIMD
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
+static int cpu_has_avx2(void) { return !!(tec_cpu_flags() & TEC_CPU_AVX2); }
 
 /* ------------------------------------------------------------------ GEMM */
 
@@ -63,6 +59,42 @@ enum { MR = 6, NR = 16, KC = 256, MC = 144, NC = 1024 };
 typedef void (*MicroKernel)(int kc, const float *ap, const float *bp,
                             float *c, ptrdiff_t ldc, int load_c);
 
+#if defined(__GNUC__)
+/* The portable kernel in GCC's generic vectors: SSE2 on any x86-64, NEON on
+ * aarch64, plain code elsewhere.  Lane-wise mul and add are the same IEEE
+ * operations as the AVX2 kernel's. */
+typedef float Vec4 __attribute__((vector_size(16)));
+
+static inline Vec4 load4(const float *p)
+{
+    Vec4 v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+static void kernel_6x16_c(int kc, const float *ap, const float *bp,
+                          float *c, ptrdiff_t ldc, int load_c)
+{
+    Vec4 acc[MR][NR / 4];
+
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR / 4; j++)
+            acc[i][j] = load_c ? load4(c + i * ldc + 4 * j) : (Vec4){ 0, 0, 0, 0 };
+    for (int p = 0; p < kc; p++, ap += MR, bp += NR) {
+        const Vec4 b0 = load4(bp), b1 = load4(bp + 4), b2 = load4(bp + 8), b3 = load4(bp + 12);
+        for (int i = 0; i < MR; i++) {
+            const Vec4 a = { ap[i], ap[i], ap[i], ap[i] };
+            acc[i][0] = acc[i][0] + a * b0;
+            acc[i][1] = acc[i][1] + a * b1;
+            acc[i][2] = acc[i][2] + a * b2;
+            acc[i][3] = acc[i][3] + a * b3;
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR / 4; j++)
+            memcpy(c + i * ldc + 4 * j, &acc[i][j], sizeof(acc[i][j]));
+}
+#else
 static void kernel_6x16_c(int kc, const float *ap, const float *bp,
                           float *c, ptrdiff_t ldc, int load_c)
 {
@@ -81,6 +113,7 @@ static void kernel_6x16_c(int kc, const float *ap, const float *bp,
         for (int j = 0; j < NR; j++)
             c[i * ldc + j] = acc[i][j];
 }
+#endif
 
 #if TEC_X86_SIMD
 #define ROW_LOAD(i) \
@@ -88,13 +121,14 @@ static void kernel_6x16_c(int kc, const float *ap, const float *bp,
 #define ROW_ZERO(i) c##i##l = c##i##h = _mm256_setzero_ps()
 #define ROW_STORE(i) \
     _mm256_storeu_ps(c + (i) * ldc, c##i##l); _mm256_storeu_ps(c + (i) * ldc + 8, c##i##h)
-#define ROW_FMA(i) do { \
+/* mul then add: the portable kernel's two roundings, lane by lane */
+#define ROW_MUL_ADD(i) do { \
     const __m256 a = _mm256_broadcast_ss(ap + (i)); \
-    c##i##l = _mm256_fmadd_ps(a, b0, c##i##l); \
-    c##i##h = _mm256_fmadd_ps(a, b1, c##i##h); \
+    c##i##l = _mm256_add_ps(c##i##l, _mm256_mul_ps(a, b0)); \
+    c##i##h = _mm256_add_ps(c##i##h, _mm256_mul_ps(a, b1)); \
 } while (0)
 
-__attribute__((target("avx2,fma")))
+__attribute__((target("avx2")))
 static void kernel_6x16_avx2(int kc, const float *ap, const float *bp,
                              float *c, ptrdiff_t ldc, int load_c)
 {
@@ -107,14 +141,15 @@ static void kernel_6x16_avx2(int kc, const float *ap, const float *bp,
     }
     for (int p = 0; p < kc; p++, ap += MR, bp += NR) {
         const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
-        ROW_FMA(0); ROW_FMA(1); ROW_FMA(2); ROW_FMA(3); ROW_FMA(4); ROW_FMA(5);
+        ROW_MUL_ADD(0); ROW_MUL_ADD(1); ROW_MUL_ADD(2);
+        ROW_MUL_ADD(3); ROW_MUL_ADD(4); ROW_MUL_ADD(5);
     }
     ROW_STORE(0); ROW_STORE(1); ROW_STORE(2); ROW_STORE(3); ROW_STORE(4); ROW_STORE(5);
 }
 #undef ROW_LOAD
 #undef ROW_ZERO
 #undef ROW_STORE
-#undef ROW_FMA
+#undef ROW_MUL_ADD
 #endif
 
 /* A block (mc x kc) as MR-row micro-panels, k-major inside a panel; rows
@@ -219,16 +254,15 @@ static void gemm_blocked(MicroKernel kernel, int m, int n, int k,
 }
 
 /* Unblocked, same order and arithmetic: used when packing memory is not
- * available (fmaf is the fused operation the AVX2 kernel performs). */
-static void gemm_unblocked(int fused, int m, int n, int k, const float *a, ptrdiff_t lda,
+ * available. */
+static void gemm_unblocked(int m, int n, int k, const float *a, ptrdiff_t lda,
                            const MatrixB *b, float *c, ptrdiff_t ldc, int accumulate)
 {
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             float acc = accumulate ? c[i * ldc + j] : 0.0f;
             for (int p = 0; p < k; p++)
-                acc = fused ? fmaf(a[i * lda + p], b_at(b, k, p, j), acc)
-                            : acc + a[i * lda + p] * b_at(b, k, p, j);
+                acc = acc + a[i * lda + p] * b_at(b, k, p, j);
             c[i * ldc + j] = acc;
         }
 }
@@ -237,17 +271,17 @@ static size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 static int own_path(void)
 {
-    return cpu_has_avx2_fma() ? GEMM_PATH_AVX2_FMA : GEMM_PATH_PORTABLE;
+    return cpu_has_avx2() ? GEMM_PATH_AVX2 : GEMM_PATH_PORTABLE;
 }
 
-/* The own GEMM on a path; returns the path run (a path the CPU lacks
- * falls back to the portable one). */
+/* The GEMM on a path; returns the path run (a path the CPU lacks, or
+ * TEC_CPU_FLAGS masks, falls back to the portable one). */
 static int gemm_own(int path, int m, int n, int k, const float *a, ptrdiff_t lda,
                     const MatrixB *b, float *c, ptrdiff_t ldc, int accumulate)
 {
     MicroKernel kernel = kernel_6x16_c;
 #if TEC_X86_SIMD
-    if (path == GEMM_PATH_AVX2_FMA && cpu_has_avx2_fma())
+    if (path == GEMM_PATH_AVX2 && cpu_has_avx2())
         kernel = kernel_6x16_avx2;
     else
 #endif
@@ -266,7 +300,7 @@ static int gemm_own(int path, int m, int n, int k, const float *a, ptrdiff_t lda
     const size_t bsize = b->packed ? 0 : round_up(round_up(imin(n, NC), NR) * kc * sizeof(float), 64);
     float *buf = aligned_alloc(64, asize + bsize);
     if (!buf) {
-        gemm_unblocked(path == GEMM_PATH_AVX2_FMA, m, n, k, a, lda, b, c, ldc, accumulate);
+        gemm_unblocked(m, n, k, a, lda, b, c, ldc, accumulate);
         return path;
     }
     gemm_blocked(kernel, m, n, k, a, lda, b, c, ldc, accumulate, buf, buf + asize / sizeof(float));
@@ -274,8 +308,8 @@ static int gemm_own(int path, int m, int n, int k, const float *a, ptrdiff_t lda
     return path;
 }
 
-/* Testing hook, not in kernels.h: the own GEMM on a chosen path (0
- * portable, 1 AVX2 + FMA).  Returns the path run. */
+/* Testing hook, not in kernels.h: the GEMM on a chosen path (0 portable,
+ * 1 AVX2).  Returns the path run. */
 int tec_gemm_own_path(int path, int m, int n, int k,
                       const float *a, int lda, const float *b, int ldb,
                       float *c, int ldc, int accumulate);
@@ -288,21 +322,10 @@ int tec_gemm_own_path(int path, int m, int n, int k,
     return gemm_own(path, m, n, k, a, lda, &mb, c, ldc, accumulate);
 }
 
-/* The BLAS runs in its caller's thread: libtec parallelises with its own
- * pool, and OpenBLAS threads on top would oversubscribe the cores. */
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-static void blas_single_thread(void) { openblas_set_num_threads(1); }
-
-void tec_gemm_f32(TecGemmKind kind, int m, int n, int k,
+void tec_gemm_f32(int m, int n, int k,
                   const float *a, int lda, const float *b, int ldb,
                   float *c, int ldc, int accumulate)
 {
-    if (kind == TEC_GEMM_BLAS && m > 0 && n > 0 && k > 0) {
-        pthread_once(&blas_once, blas_single_thread);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k,
-                    1.0f, a, lda, b, ldb, accumulate ? 1.0f : 0.0f, c, ldc);
-        return;
-    }
     tec_gemm_own_path(own_path(), m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 
@@ -375,37 +398,10 @@ static void gather_row(float *dst, const float *src, int w, int x0, int count, i
     memset(dst + hi, 0, (count - hi) * sizeof(*dst));
 }
 
-/* Row (ci, ky, kx) of the im2col matrix for output positions pos0 ..
- * pos0 + npos - 1. */
-static void im2col_row(const float *in, int h, int w, int ky, int kx, int stride, int pad,
-                       int ow, int pos0, int npos, float *dst)
-{
-    for (int pos = pos0; pos < pos0 + npos;) {
-        const int oy = pos / ow, ox = pos % ow;
-        const int count = imin(ow - ox, pos0 + npos - pos);
-        const int iy = oy * stride + ky - pad;
-        if (iy < 0 || iy >= h)
-            memset(dst, 0, count * sizeof(*dst));
-        else
-            gather_row(dst, in + (size_t)iy * w, w, ox * stride + kx - pad, count, stride);
-        dst += count;
-        pos += count;
-    }
-}
-
-/* The im2col matrix of a chunk, rows (ci, ky, kx) matching the weight
- * layout, row-major with npos columns. */
-static void im2col(const float *in, int cin, int h, int w, int k, int stride, int pad,
-                   int ow, int pos0, int npos, float *col)
-{
-    for (int ci = 0; ci < cin; ci++)
-        for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++, col += npos)
-                im2col_row(in + (size_t)ci * h * w, h, w, ky, kx, stride, pad, ow, pos0, npos, col);
-}
-
-/* The same matrix laid out as the own GEMM's full-depth NR-column panels,
- * written panel by panel so that the writes stay in cache. */
+/* The im2col matrix of a chunk (rows (ci, ky, kx) matching the weight
+ * layout, one column per output position pos0 .. pos0 + npos - 1), laid out
+ * as the GEMM's full-depth NR-column panels and written panel by panel so
+ * that the writes stay in cache. */
 static void im2col_packed(const float *in, int cin, int h, int w, int k, int stride, int pad,
                           int ow, int pos0, int npos, float *col)
 {
@@ -437,13 +433,12 @@ static void im2col_packed(const float *in, int cin, int h, int w, int k, int str
     }
 }
 
-void tec_conv2d_f32(TecGemmKind kind, const float *in, int cin, int h, int w,
+void tec_conv2d_f32(const float *in, int cin, int h, int w,
                     const float *weight, const float *bias, int cout, int k,
                     int stride, int pad, float *out, float *scratch)
 {
     const int oh = conv_out_size(h, k, stride, pad), ow = conv_out_size(w, k, stride, pad);
-    const int npos = oh * ow, depth = cin * k * k;
-    const int packed = kind == TEC_GEMM_OWN, path = own_path();
+    const int npos = oh * ow, depth = cin * k * k, path = own_path();
 
     if (npos <= 0 || cout <= 0)
         return;
@@ -453,22 +448,16 @@ void tec_conv2d_f32(TecGemmKind kind, const float *in, int cin, int h, int w,
             out[(size_t)o * npos + p] = bias[o];
 
     if (is_pointwise(k, stride, pad)) {
-        tec_gemm_f32(kind, cout, npos, cin, weight, cin, in, npos, out, npos, bias != NULL);
+        tec_gemm_f32(cout, npos, cin, weight, cin, in, npos, out, npos, bias != NULL);
         return;
     }
     /* the kernel reads packed panels with aligned loads */
     float *col = scratch + (64 - (uintptr_t)scratch % 64) % 64 / sizeof(float);
     for (int pos0 = 0; pos0 < npos; pos0 += CONV_CHUNK) {
         const int n = imin(CONV_CHUNK, npos - pos0);
-        if (packed) {
-            im2col_packed(in, cin, h, w, k, stride, pad, ow, pos0, n, col);
-            const MatrixB b = { NULL, 0, col };
-            gemm_own(path, cout, n, depth, weight, depth, &b, out + pos0, npos, bias != NULL);
-        } else {
-            im2col(in, cin, h, w, k, stride, pad, ow, pos0, n, col);
-            tec_gemm_f32(kind, cout, n, depth, weight, depth, col, n, out + pos0, npos,
-                         bias != NULL);
-        }
+        const MatrixB b = { NULL, 0, col };
+        im2col_packed(in, cin, h, w, k, stride, pad, ow, pos0, n, col);
+        gemm_own(path, cout, n, depth, weight, depth, &b, out + pos0, npos, bias != NULL);
     }
 }
 
@@ -517,8 +506,8 @@ void tec_gdn_f32(float *x, int c, int n, const float *beta, const float *gamma,
     for (int i = 0; i < c; i++)
         for (int p = 0; p < n; p++)
             norm[(size_t)i * n + p] = beta[i];
-    /* norm_i = beta_i + sum_j gamma_ij x_j^2, in the own GEMM's order */
-    tec_gemm_f32(TEC_GEMM_OWN, c, n, c, gamma, c, sq, n, norm, n, 1);
+    /* norm_i = beta_i + sum_j gamma_ij x_j^2, in the GEMM's fixed order */
+    tec_gemm_f32(c, n, c, gamma, c, sq, n, norm, n, 1);
     if (inverse)
         for (size_t i = 0; i < size; i++)
             x[i] = x[i] * sqrtf(norm[i]);
@@ -591,6 +580,99 @@ static void conv3x3_i32_c(const int32_t *in, int cin, int h, int w,
                 }
                 out[((size_t)o * h + y) * w + x] = descale_i32(acc);
             }
+}
+
+/* Narrow path: when every activation and weight fits in 16 bits and no
+ * output's sum can leave 32 bits (sum of |weight| times the largest
+ * |activation|, plus nothing else, below 2^31), 32-bit accumulation of the
+ * same products gives the i64 result exactly, whatever the order.  AVX2's
+ * madd then multiplies 16 pairs per instruction instead of 4.  Real models
+ * keep their activations small, so this is the path a valid stream takes;
+ * anything else falls back to the 64-bit path above. */
+enum { I16_LIMIT = 32767 };
+
+static int32_t max_abs_i32(const int32_t *v, size_t n)
+{
+    int64_t m = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const int64_t a = v[i] < 0 ? -(int64_t)v[i] : v[i];
+        m = a > m ? a : m;
+    }
+    return m > INT32_MAX ? INT32_MAX : (int32_t)m;
+}
+
+static int narrow_sums_fit(const int32_t *in, size_t nin, const int32_t *weight, int cin,
+                           int cout)
+{
+    const int64_t amax = max_abs_i32(in, nin);
+
+    if (amax > I16_LIMIT)
+        return 0;
+    for (int o = 0; o < cout; o++) {
+        const int32_t *wt = weight + (size_t)o * cin * 9;
+        int64_t l1 = 0;
+        for (int k = 0; k < cin * 9; k++) {
+            const int64_t a = wt[k] < 0 ? -(int64_t)wt[k] : wt[k];
+            if (a > I16_LIMIT)
+                return 0;
+            l1 += a;
+        }
+        if (l1 * amax > INT32_MAX)
+            return 0;
+    }
+    return 1;
+}
+
+/* The narrow form in portable C: 16-bit samples and weights, 32-bit sums,
+ * over rows of a zero-bordered copy of the input, so that compilers
+ * vectorise the inner loop (widening multiplies on SSE2 and NEON).  The
+ * bias joins in 64 bits at the end, as in the AVX2 narrow path.  Returns
+ * -1 without memory (the caller falls back to the direct form). */
+static int conv3x3_i16_c(const int32_t *in, int cin, int h, int w,
+                         const int32_t *weight, const int32_t *bias, int cout,
+                         int32_t *out)
+{
+    const int ws = w + 2;
+    const size_t plane = (size_t)(h + 2) * ws, taps = (size_t)cout * cin * 9;
+    int16_t *pad = calloc(plane * cin, sizeof(*pad));
+    int16_t *wt16 = malloc(taps * sizeof(*wt16));
+    int32_t *acc = malloc((size_t)w * sizeof(*acc));
+
+    if (!pad || !wt16 || !acc) {
+        free(pad);
+        free(wt16);
+        free(acc);
+        return -1;
+    }
+    for (int c = 0; c < cin; c++)
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+                pad[c * plane + (size_t)(y + 1) * ws + x + 1] = (int16_t)in[((size_t)c * h + y) * w + x];
+    for (size_t t = 0; t < taps; t++)
+        wt16[t] = (int16_t)weight[t];
+    for (int o = 0; o < cout; o++)
+        for (int y = 0; y < h; y++) {
+            memset(acc, 0, (size_t)w * sizeof(*acc));
+            for (int ci = 0; ci < cin; ci++) {
+                const int16_t *wt = wt16 + ((size_t)o * cin + ci) * 9;
+                const int16_t *src = pad + ci * plane + (size_t)y * ws;
+                for (int t = 0; t < 9; t++) {
+                    const int16_t *row = src + (t / 3) * ws + t % 3;
+                    const int32_t wv = wt[t];
+                    for (int x = 0; x < w; x++)
+                        acc[x] += wv * row[x];
+                }
+            }
+            int32_t *dst = out + ((size_t)o * h + y) * w;
+            const uint64_t b = (uint64_t)(int64_t)bias[o];
+            for (int x = 0; x < w; x++)
+                dst[x] = descale_i32(b + (uint64_t)(int64_t)acc[x]);
+        }
+    free(pad);
+    free(wt16);
+    free(acc);
+    return 0;
 }
 
 #if TEC_X86_SIMD
@@ -679,47 +761,6 @@ static int conv3x3_i32_avx2(const int32_t *in, int cin, int h, int w,
     return 0;
 }
 
-/* Narrow path: when every activation and weight fits in 16 bits and no
- * output's sum can leave 32 bits (sum of |weight| times the largest
- * |activation|, plus nothing else, below 2^31), 32-bit accumulation of the
- * same products gives the i64 result exactly, whatever the order.  AVX2's
- * madd then multiplies 16 pairs per instruction instead of 4.  Real models
- * keep their activations small, so this is the path a valid stream takes;
- * anything else falls back to the 64-bit path above. */
-enum { I16_LIMIT = 32767 };
-
-static int32_t max_abs_i32(const int32_t *v, size_t n)
-{
-    int64_t m = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        const int64_t a = v[i] < 0 ? -(int64_t)v[i] : v[i];
-        m = a > m ? a : m;
-    }
-    return m > INT32_MAX ? INT32_MAX : (int32_t)m;
-}
-
-static int narrow_sums_fit(const int32_t *in, size_t nin, const int32_t *weight, int cin,
-                           int cout)
-{
-    const int64_t amax = max_abs_i32(in, nin);
-
-    if (amax > I16_LIMIT)
-        return 0;
-    for (int o = 0; o < cout; o++) {
-        const int32_t *wt = weight + (size_t)o * cin * 9;
-        int64_t l1 = 0;
-        for (int k = 0; k < cin * 9; k++) {
-            const int64_t a = wt[k] < 0 ? -(int64_t)wt[k] : wt[k];
-            if (a > I16_LIMIT)
-                return 0;
-            l1 += a;
-        }
-        if (l1 * amax > INT32_MAX)
-            return 0;
-    }
-    return 1;
-}
 
 static uint32_t pack_pair(int32_t lo, int32_t hi)
 {
@@ -841,6 +882,56 @@ static void dense_i32_c(const int32_t *in, int cin, int n, int first, const int3
     }
 }
 
+/* Whether every sum of a 1x1 layer fits in 32 bits (as narrow_sums_fit,
+ * for one tap per input). */
+static int narrow_dense_fits(const int32_t *in, size_t nin, const int32_t *weight, int cin,
+                             int cout)
+{
+    const int64_t amax = max_abs_i32(in, nin);
+
+    if (amax > I16_LIMIT)
+        return 0;
+    for (int o = 0; o < cout; o++) {
+        int64_t l1 = 0;
+        for (int i = 0; i < cin; i++) {
+            const int32_t wv = weight[(size_t)o * cin + i];
+            const int64_t a = wv < 0 ? -(int64_t)wv : wv;
+            if (a > I16_LIMIT)
+                return 0;
+            l1 += a;
+        }
+        if (l1 * amax > INT32_MAX)
+            return 0;
+    }
+    return 1;
+}
+
+/* dense_i32_c with 32-bit sums, exact when narrow_dense_fits: the portable
+ * path's fast form, which compilers vectorise. */
+static void dense_i32_narrow_c(const int32_t *in, int cin, int n, const int32_t *weight,
+                               const int32_t *bias, int cout, int32_t *out)
+{
+    int32_t acc[DENSE_SPAN];
+
+    for (int p0 = 0; p0 < n; p0 += DENSE_SPAN) {
+        const int span = imin(DENSE_SPAN, n - p0);
+        for (int o = 0; o < cout; o++) {
+            const int32_t *wo = weight + (size_t)o * cin;
+            memset(acc, 0, sizeof(acc));
+            for (int i = 0; i < cin; i++) {
+                const int32_t *src = in + (size_t)i * n + p0;
+                const int32_t wv = wo[i];
+                for (int p = 0; p < span; p++)
+                    acc[p] += wv * src[p];
+            }
+            int32_t *dst = out + (size_t)o * n + p0;
+            const uint64_t b = (uint64_t)(int64_t)bias[o];
+            for (int p = 0; p < span; p++)
+                dst[p] = descale_i32(b + (uint64_t)(int64_t)acc[p]);
+        }
+    }
+}
+
 #if TEC_X86_SIMD
 /* 4 outputs x 8 positions per pass in registers, with the taps of
  * conv3x3_row8_avx2: e holds positions 0,2,4,6, d positions 1,3,5,7. */
@@ -891,14 +982,17 @@ int tec_dense_i32_path(int path, const int32_t *in, int cin, int n, const int32_
                        const int32_t *bias, int cout, int32_t *out)
 {
 #if TEC_X86_SIMD
-    if (path >= 1 && __builtin_cpu_supports("avx2")) {
+    if (path >= 1 && cpu_has_avx2()) {
         dense_i32_avx2(in, cin, n, weight, bias, cout, out);
         return 1;
     }
 #else
     (void)path;
 #endif
-    dense_i32_c(in, cin, n, 0, weight, bias, cout, out);
+    if (narrow_dense_fits(in, (size_t)cin * n, weight, cin, cout))
+        dense_i32_narrow_c(in, cin, n, weight, bias, cout, out);
+    else
+        dense_i32_c(in, cin, n, 0, weight, bias, cout, out);
     return 0;
 }
 
@@ -920,7 +1014,7 @@ static int conv3x3_i32_on(int path, const int32_t *in, int cin, int h, int w,
     if (h <= 0 || w <= 0 || cout <= 0)
         return ICONV_PATH_PORTABLE;
 #if TEC_X86_SIMD
-    if (path >= ICONV_PATH_AVX2_I64 && __builtin_cpu_supports("avx2")) {
+    if (path >= ICONV_PATH_AVX2_I64 && cpu_has_avx2()) {
         if (path >= ICONV_PATH_AVX2_I16 && cin > 0 &&
             narrow_sums_fit(in, (size_t)cin * h * w, weight, cin, cout) &&
             !conv3x3_i16_avx2(in, cin, h, w, weight, bias, cout, out))
@@ -931,6 +1025,9 @@ static int conv3x3_i32_on(int path, const int32_t *in, int cin, int h, int w,
 #else
     (void)path;
 #endif
+    if (cin > 0 && narrow_sums_fit(in, (size_t)cin * h * w, weight, cin, cout) &&
+        !conv3x3_i16_c(in, cin, h, w, weight, bias, cout, out))
+        return ICONV_PATH_PORTABLE;
     conv3x3_i32_c(in, cin, h, w, weight, bias, cout, out);
     return ICONV_PATH_PORTABLE;
 }

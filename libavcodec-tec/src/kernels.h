@@ -6,16 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Which matrix multiply a float convolution uses.  TEC_GEMM_OWN has a fixed
- * summation order whatever the machine's BLAS or thread count: the decoder's
- * reconstruction uses it, so a stream decodes to the same samples with any
- * OpenBLAS kernel.  TEC_GEMM_BLAS (OpenBLAS sgemm) serves the encoder's
- * analysis, where only speed matters. */
-typedef enum { TEC_GEMM_OWN = 0, TEC_GEMM_BLAS = 1 } TecGemmKind;
-
 /* C[m x n] = A[m x k] * B[k x n] (+ C when accumulate), row-major, leading
- * dimensions lda, ldb, ldc.  Single-threaded. */
-void tec_gemm_f32(TecGemmKind kind, int m, int n, int k,
+ * dimensions lda, ldb, ldc.  Single-threaded.  Every element is summed in
+ * one fixed order with each product and sum rounded to float (no fused
+ * multiply-add), so the result is the same bits on every CPU, SIMD path
+ * and thread split: both transforms use it, the encoder's analysis as well
+ * as the decoder's synthesis. */
+void tec_gemm_f32(int m, int n, int k,
                   const float *a, int lda, const float *b, int ldb,
                   float *c, int ldc, int accumulate);
 
@@ -23,7 +20,7 @@ void tec_gemm_f32(TecGemmKind kind, int m, int n, int k,
 size_t tec_conv2d_scratch(int cin, int h, int w, int k, int stride, int pad);
 /* out[cout][oh][ow], oh = (h + 2 pad - k) / stride + 1 (same for ow);
  * zero padding; bias may be NULL. */
-void tec_conv2d_f32(TecGemmKind kind, const float *in, int cin, int h, int w,
+void tec_conv2d_f32(const float *in, int cin, int h, int w,
                     const float *weight, const float *bias, int cout, int k,
                     int stride, int pad, float *out, float *scratch);
 
@@ -32,7 +29,7 @@ void tec_pixel_shuffle2_f32(const float *in, int c, int h, int w, float *out);
 void tec_pixel_shuffle2_i32(const int32_t *in, int c, int h, int w, int32_t *out);
 
 /* GDN in place over x[c][n]: x_i / sqrt(beta_i + sum_j gamma[i][j] x_j^2),
- * inverse: x_i * sqrt(...).  scratch: 2 * c * n floats. Uses the own GEMM. */
+ * inverse: x_i * sqrt(...).  scratch: 2 * c * n floats. */
 void tec_gdn_f32(float *x, int c, int n, const float *beta, const float *gamma,
                  int inverse, float *scratch);
 

@@ -8,6 +8,7 @@
 
 #include "tec/tec.h"
 #include "errors.h"
+#include "repro_math.h"
 #include "seqheader.h"
 
 /* Hyper-parameters beyond these are no model anyone trains; the bound keeps
@@ -465,7 +466,8 @@ int tec_img_adapted_position(const TecImageModel *m, int base, double spread)
      * bits and reflectance error, which is what spends the bits of a
      * sequence where they pay (hazy frames, bright deserts). */
     const double ratio = spread / m->quality_spread;
-    const double shift = 256.0 * log(ratio * ratio) / log(m->lambda_ratio_milli / 1000.0);
+    const double shift = 256.0 * tec_repro_log(ratio * ratio) /
+                         tec_repro_log(m->lambda_ratio_milli / 1000.0);
     const double top = (m->qualities - 1) * 256.0;
     const double p = base + shift;
     return p <= 0 ? 0 : p >= top ? (int)top : (int)floor(p + 0.5);
@@ -484,12 +486,15 @@ void tec_img_gains(const TecImageModel *m, int position, float *gain, float *iga
         memcpy(igain, i0, (size_t)m->m * sizeof(*igain));
         return;
     }
-    /* In double, then rounded once: the result does not hinge on the last
-     * bit of a libm's powf. */
+    /* Geometric interpolation in double, rounded once, with our own exp and
+     * log: igain scales every latent before the synthesis, so it must be
+     * the same bits on every machine, whatever its libm. */
     const double t = frac / 256.0;
     for (int c = 0; c < m->m; c++) {
-        gain[c] = (float)exp((1 - t) * log(g0[c]) + t * log(g0[c + m->m]));
-        igain[c] = (float)exp((1 - t) * log(i0[c]) + t * log(i0[c + m->m]));
+        gain[c] = (float)tec_repro_exp((1 - t) * tec_repro_log(g0[c]) +
+                                       t * tec_repro_log(g0[c + m->m]));
+        igain[c] = (float)tec_repro_exp((1 - t) * tec_repro_log(i0[c]) +
+                                        t * tec_repro_log(i0[c + m->m]));
     }
 }
 
@@ -509,7 +514,7 @@ int tec_img_scale_index(const TecImageModel *m, int32_t raw_scale)
 
 /* ---- float layers -------------------------------------------------------- */
 
-static int conv(const TecConv *c, TecGemmKind kind, const float *in, int h, int w, int stride,
+static int conv(const TecConv *c, const float *in, int h, int w, int stride,
                 const float *bias, float *out, TecWorkspace *ws)
 {
     const int pad = c->k / 2;
@@ -517,7 +522,7 @@ static int conv(const TecConv *c, TecGemmKind kind, const float *in, int h, int 
     float *scratch = tec_ws_get(ws, TEC_WS_CONV, (scratch_size ? scratch_size : 1) * sizeof(float));
     if (!scratch)
         return TEC_ENOMEM;
-    tec_conv2d_f32(kind, in, c->cin, h, w, c->weight, bias ? bias : c->bias, c->cout, c->k,
+    tec_conv2d_f32(in, c->cin, h, w, c->weight, bias ? bias : c->bias, c->cout, c->k,
                    stride, pad, out, scratch);
     return 0;
 }
@@ -572,7 +577,7 @@ static int skip_analysis(const TecImageModel *m, const float *xn, int h, int w, 
     float *scratch = tec_ws_get(ws, TEC_WS_CONV, (scratch_size ? scratch_size : 1) * sizeof(float));
     if (!skip || !scratch)
         return TEC_ENOMEM;
-    tec_conv2d_f32(TEC_GEMM_BLAS, xn, m->slots, h * d, w * d, m->skip_a, NULL, m->m, d, d, 0,
+    tec_conv2d_f32(xn, m->slots, h * d, w * d, m->skip_a, NULL, m->m, d, d, 0,
                    skip, scratch);
     for (size_t i = 0; i < n; i++)
         y[i] += skip[i];
@@ -580,7 +585,7 @@ static int skip_analysis(const TecImageModel *m, const float *xn, int h, int w, 
 }
 
 /* xn[slots][dh][dw] += skip_s . y[m][h][w], scattered back into the d x d
- * block of each latent.  The own GEMM keeps it bit-exact across machines. */
+ * block of each latent.  The fixed-order GEMM keeps it bit-exact across machines. */
 static int skip_synthesis(const TecImageModel *m, const float *y, int h, int w, float *xn,
                           TecWorkspace *ws)
 {
@@ -588,7 +593,7 @@ static int skip_synthesis(const TecImageModel *m, const float *y, int h, int w, 
     float *cols = tec_ws_get(ws, TEC_WS_CONV, (size_t)k * n * sizeof(float));
     if (!cols)
         return TEC_ENOMEM;
-    tec_gemm_f32(TEC_GEMM_OWN, k, n, m->m, m->skip_s, m->m, y, n, cols, n, 0);
+    tec_gemm_f32(k, n, m->m, m->skip_s, m->m, y, n, cols, n, 0);
     for (int s = 0; s < m->slots; s++)
         for (int dy = 0; dy < d; dy++)
             for (int dx = 0; dx < d; dx++) {
@@ -623,7 +628,6 @@ int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
                      const TecInside *inside, const float *input_bias, float *y,
                      TecWorkspace *ws)
 {
-    const TecGemmKind kind = TEC_GEMM_BLAS;
     const size_t n = (size_t)m->n;
     float *act[2];
     act[0] = tec_ws_get(ws, TEC_WS_ACT0, n * (h / 2) * (w / 2) * sizeof(float));
@@ -635,7 +639,7 @@ int tec_img_analysis(const TecImageModel *m, const float *xn, int h, int w,
     const float *in = xn;
     for (int i = 0; i < m->levels; i++) {
         float *out = i == m->levels - 1 ? y : act[i & 1];
-        int ret = conv(&m->a[i], kind, in, h, w, 2, i == 0 ? input_bias : NULL, out, ws);
+        int ret = conv(&m->a[i], in, h, w, 2, i == 0 ? input_bias : NULL, out, ws);
         if (ret < 0)
             return ret;
         h /= 2;
@@ -658,7 +662,6 @@ static int half_up(int v) { return (v + 1) / 2; }
 int tec_img_hyper_analysis(const TecImageModel *m, const float *y, int h, int w,
                            float *z, TecWorkspace *ws)
 {
-    const TecGemmKind kind = TEC_GEMM_BLAS;
     const int h1 = half_up(h), w1 = half_up(w);
     const size_t nh = (size_t)m->nh;
     float *act0 = tec_ws_get(ws, TEC_WS_ACT0, nh * h * w * sizeof(float));
@@ -666,20 +669,20 @@ int tec_img_hyper_analysis(const TecImageModel *m, const float *y, int h, int w,
     if (!act0 || !act1)
         return TEC_ENOMEM;
     int ret;
-    if ((ret = conv(&m->h[0], kind, y, h, w, 1, NULL, act0, ws)) < 0)
+    if ((ret = conv(&m->h[0], y, h, w, 1, NULL, act0, ws)) < 0)
         return ret;
     tec_relu_f32(act0, nh * h * w);
-    if ((ret = conv(&m->h[1], kind, act0, h, w, 2, NULL, act1, ws)) < 0)
+    if ((ret = conv(&m->h[1], act0, h, w, 2, NULL, act1, ws)) < 0)
         return ret;
     tec_relu_f32(act1, nh * h1 * w1);
-    return conv(&m->h[2], kind, act1, h1, w1, 2, NULL, z, ws);
+    return conv(&m->h[2], act1, h1, w1, 2, NULL, z, ws);
 }
 
 /* One subpixel layer: 3x3 conv to 4c channels into tmp, shuffled into out. */
 static int subpixel(const TecConv *c, const float *in, int h, int w, float *tmp, float *out,
                     TecWorkspace *ws)
 {
-    int ret = conv(c, TEC_GEMM_OWN, in, h, w, 1, NULL, tmp, ws);
+    int ret = conv(c, in, h, w, 1, NULL, tmp, ws);
     if (ret < 0)
         return ret;
     tec_pixel_shuffle2_f32(tmp, c->cout / 4, h, w, out);

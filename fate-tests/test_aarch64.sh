@@ -1,0 +1,73 @@
+#!/bin/bash
+# Bit-identical on another architecture: libtec, tec and the kernel unit
+# tests built for aarch64 with Debian's cross compiler (static, so qemu needs
+# no target root) run under qemu-aarch64.  Every conformance vector
+# (fate-tests/vectors/) decodes to the very samples of this machine's build,
+# and a series encodes to the very bytes, intra and inter, 1 and 2 threads.
+# The aarch64 build runs the portable kernels (GCC vectors, NEON), this one
+# its AVX2 kernels where the CPU has them: doc/design.md.
+cd "$(dirname "$0")/.." || exit 1
+. fate-tests/lib/cli.bash
+
+CROSS_CC=${CROSS_CC:-aarch64-linux-gnu-gcc}
+QEMU=${QEMU:-qemu-aarch64}
+A64=build-aarch64
+W=$BUILD/test_aarch64
+rm -rf "$W"
+mkdir -p "$W"
+
+missing=
+command -v "$CROSS_CC" > /dev/null || missing="$missing $CROSS_CC (gcc-aarch64-linux-gnu)"
+command -v "$QEMU" > /dev/null || missing="$missing $QEMU (qemu-user)"
+[ -f /usr/lib/aarch64-linux-gnu/libzstd.a ] || missing="$missing libzstd.a for arm64 (libzstd-dev:arm64)"
+if [ -n "$missing" ]; then
+    fail "the aarch64 toolchain is installed (make deps); missing:$missing"
+    summary
+    exit 1
+fi
+
+# The same Makefile and sources, another compiler and build directory; the
+# tool without its optional libraries (GDAL), which are not cross-installed.
+UNITS="test_kernels test_repro_math test_cpu test_rans test_interpolation test_replication"
+check "build libtec, tec and the kernel tests for aarch64" \
+    make --no-print-directory B=$A64 CC="$CROSS_CC" TEC_BIN=$A64/tec LDFLAGS=-static \
+    TOOLS_CPPFLAGS= TOOLS_LIBS= \
+    $A64/tec $(for u in $UNITS; do printf '%s ' "$A64/tests/$u"; done)
+if [ ! -x $A64/tec ]; then
+    summary
+    exit 1
+fi
+check "the build is an aarch64 program" bash -c "file $A64/tec | grep -q aarch64"
+
+for u in $UNITS; do
+    check "aarch64 unit test $u" "$QEMU" "$A64/tests/$u"
+done
+
+a64() { "$QEMU" "$A64/tec" "$@"; }
+VEC=fate-tests/vectors
+
+for v in "$VEC"/*.tecv; do
+    name=$(basename "$v" .tecv)
+    check "$name: decode here" "$TEC" decode "$v" -o "$W/$name.here.npy" --weights-dir "$VEC"
+    check "$name: decode on aarch64" a64 decode "$v" -o "$W/$name.a64.npy" --weights-dir "$VEC"
+    check "$name: the same samples on aarch64" cmp "$W/$name.here.npy" "$W/$name.a64.npy"
+done
+
+# A series through the temporal model (keyframe, then inter frames): the
+# encoder is deterministic too, so both machines write the same bytes.
+ENC=(encode "$FIXTURE" --weights-dir "$VEC" --model vector-tt -g 4 --context 2
+     --dates 2017-06-20,2017-07-10,2017-10-15,2017-12-24)
+for t in 1 2; do
+    check "series: encode here, $t threads" "$TEC" "${ENC[@]}" -t $t \
+        -o "$W/series.here.t$t.tecv" --recon "$W/series.here.t$t.npy"
+    check "series: encode on aarch64, $t threads" a64 "${ENC[@]}" -t $t \
+        -o "$W/series.a64.t$t.tecv" --recon "$W/series.a64.t$t.npy"
+    check "series: the same bytes on aarch64, $t threads" \
+        cmp "$W/series.here.t$t.tecv" "$W/series.a64.t$t.tecv"
+    check "series: the same reconstruction on aarch64, $t threads" \
+        cmp "$W/series.here.t$t.npy" "$W/series.a64.t$t.npy"
+done
+check "series: inter frames were coded" \
+    bash -c "'$TEC' info --json '$W/series.here.t1.tecv' | grep -q '\"inter\"'"
+
+summary
