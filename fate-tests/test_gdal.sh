@@ -52,8 +52,9 @@ def gdalinfo(path):
 def epsg(wkt):
     s = osr.SpatialReference(); s.SetFromUserInput(wkt); s.AutoIdentifyEPSG()
     return s.GetAuthorityCode(None)
-def read(path):
-    return gdal.Open(path).ReadAsArray().reshape((-1,) + gdal.Open(path).ReadAsArray().shape[-2:])
+def read(path):  # (C, H, W) whatever the band count
+    a = gdal.Open(path).ReadAsArray()
+    return a.reshape((-1,) + a.shape[-2:])
 def same(a, b, what):
     assert a.shape == b.shape and (a == b).all(), '%s: samples differ (%s vs %s)' % (what, a.shape, b.shape)
 $2"

@@ -27,7 +27,7 @@ void usage_decode(FILE *f)
 "A damaged frame is reported on stderr with its index and left as zeros; the\n"
 "other frames are written, and tec exits with status 1.\n"
 "\n"
-"  -o, --output FILE        output .npy\n"
+"  -o, --output FILE        output .npy, or .tif / .tiff (GeoTIFF)\n"
 "  -t, --threads N          worker threads, 0 = one per core (default)\n"
 "      --weights-dir DIR    look for the stream's weights in DIR first\n"
 "                           (then $TEC_WEIGHTS, the install and source trees)\n"
