@@ -177,6 +177,13 @@ for f in ('safe', 'zip'):
 j = info(W + '/stac.tecv')
 assert j['dates'] == ['2017-06-20T10:00:31.026Z'] and j['band_names'] == S2
 assert j['metadata']['processing_baseline'] == '05.00' and epsg(j['crs']) == '32633'"
+check "encode a STAC item of one multi-band asset (file:// href; raw)" \
+    "${ENC[@]}" --raw "$FX/stack_item.json" -o "$W/stack.tecv"
+check "decode it" "${DEC[@]}" "$W/stack.tecv" -o "$W/stack.npy"
+gdal_check "STAC multi-band asset: band names from eo:bands, date, every sample" "
+j = info(W + '/stack.tecv')
+assert j['band_names'] == S2 and j['dates'] == [DATES[3]], j
+same(np.load(W + '/stack.npy'), np.load(FX + '/series/expected.npy')[3], 'stack')"
 check "encode a zipped L2A SAFE (R10m/R20m/R60m, +1000 offset; raw)" \
     "${ENC[@]}" --raw "$FX/l2a.zip" -o "$W/l2a.tecv"
 check "decode it" "${DEC[@]}" "$W/l2a.tecv" -o "$W/l2a.npy"

@@ -844,9 +844,18 @@ static int frame_from_stac(Frame *f, const char *path, char *err, size_t errlen)
         const char *name = stac_band_name(key, as);
         int before = f->n_bands;
         ret = frame_add_file(f, full, full, 0, NULL, err, errlen);
-        /* A one-band asset is named by the item; a multi-band one by its file. */
-        if (!ret && f->n_bands == before + 1 && valid_band_name(name))
+        /* A one-band asset is named by the item; a multi-band one by its
+         * eo:bands when they list every band, else by its file. */
+        const JsonValue *eo = json_get(as, "eo:bands");
+        if (!ret && f->n_bands == before + 1 && valid_band_name(name)) {
             snprintf(f->band[before].name, sizeof(f->band[before].name), "%s", name);
+        } else if (!ret && eo && eo->type == JSON_ARRAY && eo->count == f->n_bands - before) {
+            for (int b = 0; b < eo->count; b++) {
+                const char *n = json_get_string(eo->items[b], "name");
+                if (n && valid_band_name(n))
+                    snprintf(f->band[before + b].name, sizeof(f->band[before + b].name), "%s", n);
+            }
+        }
         const JsonValue *rb = json_get(as, "raster:bands");
         if (!ret && i == 0 && rb && rb->type == JSON_ARRAY && rb->count >= 1) {
             const JsonValue *sc = json_get(rb->items[0], "scale"),

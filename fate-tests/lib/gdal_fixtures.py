@@ -211,6 +211,14 @@ def special(cube, info, out):
               meta={"BOA_ADD_OFFSET": "-1000", "QUANTIFICATION_VALUE": "10000",
                     "PROCESSING_BASELINE": "04.00", "ACQUISITION_DATE": "2017-10-15"})
     np.save(os.path.join(out, "offset_expected.npy"), b)
+    # a STAC item with one multi-band asset, its bands named only by eo:bands
+    write_tif(os.path.join(out, "stack.tif"), cube[3], gt, meta={})
+    with open(os.path.join(out, "stack_item.json"), "w") as f:
+        json.dump({"type": "Feature", "properties": {"datetime": "2017-12-24T10:00:31Z"},
+                   "assets": {"stack": {"href": "file://" + os.path.abspath(os.path.join(out, "stack.tif")),
+                                        "type": "image/tiff; application=geotiff; profile=cloud-optimized",
+                                        "roles": ["data"], "eo:bands": [{"name": n} for n in names]}}},
+                  f)
     # bad inputs
     bad = os.path.join(out, "bad")
     os.makedirs(bad, exist_ok=True)
