@@ -547,7 +547,7 @@ static int safe_read_mtd(Frame *f, const char *mtd_path, char *err, size_t errle
     const Offsets *o = l2a ? &boa : &off;
     int any = 0, same = 1;
     double first = 0;
-    char list[TEC_MAX_BANDS * 24] = "";
+    char list[TEC_MAX_BANDS * 24] = "", scaled[TEC_MAX_BANDS * 24] = "";
     for (int b = 0; b < f->n_bands; b++) {
         int i = s2_band_index(f->band[b].name);
         double v = i >= 0 && o->has[i] ? o->value[i] : 0;
@@ -560,18 +560,23 @@ static int safe_read_mtd(Frame *f, const char *mtd_path, char *err, size_t errle
         tec_format_double(v, num, sizeof(num));
         size_t len = strlen(list);
         snprintf(list + len, sizeof(list) - len, "%s%s", b ? "," : "", num);
+        tec_format_double(quant > 0 ? v / quant : 0, num, sizeof(num));
+        len = strlen(scaled);
+        snprintf(scaled + len, sizeof(scaled) - len, "%s%s", b ? "," : "", num);
     }
     if (any && !ret) {
         char num[40];
         tec_format_double(first, num, sizeof(num));
         ret = frame_set_item(f, l2a ? "boa_add_offset" : "radio_add_offset", same ? num : list);
     }
-    /* GDAL's meaning, for the decoded GeoTIFF: reflectance = (DN + offset) / Q. */
-    if (quant > 0 && same && !ret) {
+    /* GDAL's meaning, for the decoded GeoTIFF: reflectance = (DN + add
+     * offset) / Q = DN x scale + offset (one offset per band when they
+     * differ, as the add offsets). */
+    if (quant > 0 && !ret) {
         char sv[40], ov[40];
         tec_format_double(1.0 / quant, sv, sizeof(sv));
         tec_format_double(first / quant, ov, sizeof(ov));
-        ret = frame_set_item(f, "offset", ov);
+        ret = frame_set_item(f, "offset", same ? ov : scaled);
         if (!ret)
             ret = frame_set_item(f, "scale", sv);
     }
