@@ -124,6 +124,9 @@ void usage_encode(FILE *f)
 "                           the temporal model (models that have one, such as\n"
 "                           tec-s2-tt); 1 = every frame intra; default %d\n"
 "      --context K          frames an inter frame may reference, 1..%d (default %d)\n"
+"      --max-error E        every decoded sample within E of the source, 0..%d\n"
+"                           (0 = lossless), by a residual layer after the learned\n"
+"                           one; --quality sets the learned layer's share\n"
 "      --raw                store the samples uncompressed (codec raw)\n"
 "metadata, kept in the .tecv header:\n"
 "      --dates D1,D2,..     one per frame: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[Z]\n"
@@ -140,18 +143,20 @@ void usage_encode(FILE *f)
 "      --quiet              no progress bar (it is drawn only on a terminal)\n"
 "  -h, --help               this text\n",
             TEC_QUALITY_MIN, TEC_QUALITY_MAX, dq, TEC_DEFAULT_KEYFRAME_INTERVAL, TEC_MAX_CONTEXT,
-            TEC_DEFAULT_CONTEXT);
+            TEC_DEFAULT_CONTEXT, TEC_MAX_ERROR);
 }
 
 enum {
     E_OUTPUT = 1, E_QUALITY, E_MODEL, E_WDIR, E_THREADS, E_RAW, E_DATES, E_BANDS, E_NODATA,
-    E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP, E_FIXED, E_KEYINT, E_CONTEXT, E_QUIET
+    E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP, E_FIXED, E_KEYINT, E_CONTEXT, E_QUIET,
+    E_MAX_ERROR
 };
 
 static const OptDef encode_opts[] = {
     { "output", 'o', 1, E_OUTPUT },   { "quality", 'q', 1, E_QUALITY },
     { "model", 0, 1, E_MODEL },       { "weights-dir", 0, 1, E_WDIR },
     { "threads", 't', 1, E_THREADS }, { "raw", 0, 0, E_RAW },
+    { "max-error", 0, 1, E_MAX_ERROR },
     { "fixed-quality", 0, 0, E_FIXED },
     { "keyframe-interval", 'g', 1, E_KEYINT }, { "context", 0, 1, E_CONTEXT },
     { "dates", 0, 1, E_DATES },       { "bands", 0, 1, E_BANDS },
@@ -171,6 +176,7 @@ typedef struct EncodeJob {
     const char *model, *weights_dir;
     const char *dates, *bands, *nodata, *crs, *geotransform;
     int quality, fixed_quality, threads, raw, verbose, quiet, keyframe_interval, context;
+    int max_error;  /* -1: none */
     const char *inputs[MAX_INPUTS];
     int n_inputs;
 
@@ -539,6 +545,7 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
         s.has_nodata = 1;
         s.nodata_value = (uint16_t)nodata;
     }
+    s.error_bound = j->max_error + 1;
     s.want_reconstruction = j->recon_open;
     s.row_source = read_rows;
     s.row_opaque = &rr;
@@ -605,6 +612,7 @@ int cmd_encode(int argc, char **argv)
         return EXIT_FAILURE;
     }
     j->in.npy.fd = j->recon.fd = -1;
+    j->max_error = -1;
     ArgIter it = { argc, argv, 1, 0, "encode" };
     const char *v;
     int id, rc = EXIT_USAGE, ret;
@@ -640,6 +648,10 @@ int cmd_encode(int argc, char **argv)
         case E_DATES: j->dates = v; break;
         case E_BANDS: j->bands = v; break;
         case E_NODATA: j->nodata = v; break;
+        case E_MAX_ERROR:
+            if (cli_parse_range(v, "--max-error", 0, TEC_MAX_ERROR, &j->max_error) < 0)
+                goto end;
+            break;
         case E_CRS: j->crs = v; break;
         case E_GEO: j->geotransform = v; break;
         case E_META:

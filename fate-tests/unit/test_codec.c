@@ -491,9 +491,12 @@ static void test_growth(void)
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
     CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "reserved") != NULL);
     s.reserved[last] = 0;
-    s.reserved_int = 1;
+    s.error_bound = TEC_MAX_ERROR + 2;
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
-    s.reserved_int = 0;
+    CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "error_bound") != NULL);
+    s.error_bound = -1;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    s.error_bound = 0;
     s.context_frames = TEC_MAX_CONTEXT + 1;
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
     CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "context") != NULL);

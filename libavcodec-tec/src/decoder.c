@@ -5,6 +5,7 @@
 
 #include "tec/tec.h"
 #include "bytes.h"
+#include "error_bound.h"
 #include "errors.h"
 #include "frame_codec.h"
 #include "model_image.h"
@@ -26,6 +27,7 @@ struct TecDecoder {
     TecReplication repl;       /* replicated blocks of the current frame */
     TecInterpolation interp;   /* interpolated bands of the current frame */
     TecMask mask;              /* nodata samples of the current frame */
+    TecErrorBound eb;          /* its residual layer, if it has one */
     TecWorkers workers;
     TecRowSink sink;
     void *sink_opaque;
@@ -182,6 +184,7 @@ static void free_frame_state(TecDecoder *dec)
     tec_repl_free(&dec->repl);
     tec_interp_free(&dec->interp);
     tec_mask_free(&dec->mask);
+    tec_eb_free(&dec->eb);
     if (dec->refs_on)
         tec_refs_free(&dec->refs);
     dec->refs_on = 0;
@@ -229,6 +232,8 @@ static int alloc_frame_state(TecDecoder *dec)
     ok = ok && tec_repl_init(&dec->repl, dec->hdr.info.bands, g->width, g->height) == 0;
     ok = ok && tec_interp_init(&dec->interp, dec->hdr.info.bands, g->width, g->height, 0) == 0;
     ok = ok && tec_mask_init(&dec->mask, dec->hdr.info.bands, g->width, g->height) == 0;
+    ok = ok && tec_eb_init(&dec->eb, dec->hdr.info.bands, g->width, g->height,
+                           g->stripe_rows) == 0;
     /* Synthesising block row r needs latent rows [32 r - halo, 32 r + 32 + halo);
      * the window keeps those and the rest of block row r + 1, decoded ahead. */
     const int window = imin(g->lat_h, 2 * TEC_BLOCK + TEC_SYNTH_HALO);
@@ -272,7 +277,8 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
     }
     dec->is_inter = ph.frame_type == TEC_FRAME_INTER;
     const int flags = ph.flags;
-    if (flags & ~(TEC_PACKET_REPLICATION | TEC_PACKET_INTERPOLATION | TEC_PACKET_MASK))
+    if (flags & ~(TEC_PACKET_REPLICATION | TEC_PACKET_INTERPOLATION | TEC_PACKET_MASK |
+                  TEC_PACKET_RESIDUAL))
         return fail(dec, TEC_EBITSTREAM, "unknown packet flags 0x%02x", flags);
     *position = ph.position;
     if (*position > (dec->model->qualities - 1) * 256)
@@ -335,8 +341,14 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
         body += chunk;
         left -= chunk;
     }
-    if (left)
+    tec_eb_clear(&dec->eb);
+    if (flags & TEC_PACKET_RESIDUAL) {
+        char why[128];
+        if (tec_eb_read(&dec->eb, body, left, why, sizeof(why)) < 0)
+            return fail(dec, TEC_EBITSTREAM, "%s", why);
+    } else if (left) {
         return fail(dec, TEC_EBITSTREAM, "%zu stray bytes after the last chunk", left);
+    }
     return 0;
 }
 
@@ -486,6 +498,12 @@ static int output_stripe(TecDecoder *dec, int row)
         tec_repl_apply(&dec->repl, b, band, t.stride, y0, rows);
         tec_interp_apply(&dec->interp, b, band, t.stride, y0, rows);
     }
+    ret = tec_eb_apply_stripe(&dec->eb, &dec->repl, row, t.data + (ptrdiff_t)(y0 - t.y0) * t.stride,
+                              t.stride, t.band_stride);
+    if (ret < 0)
+        return fail(dec, ret, ret == TEC_ENOMEM ? "out of memory for the residual layer"
+                                                : "residual layer damaged in rows %d..%d",
+                    y0, y0 + rows - 1);
     /* Last, so that nothing after it moves a sample onto or off nodata. */
     tec_mask_apply(&dec->mask, t.data + (ptrdiff_t)(y0 - t.y0) * t.stride, t.stride,
                    t.band_stride, y0, rows);

@@ -7,6 +7,7 @@
 #include "tec/tec.h"
 #include "bytes.h"
 #include "errors.h"
+#include "error_bound.h"
 #include "frame_codec.h"
 #include "model_image.h"
 #include "model_temporal.h"
@@ -86,10 +87,17 @@ struct TecEncoder {
     TecRansEncoder *rans_inter; /* one per worker */
 
     int want_recon;
+    int keep_latents;          /* for the reconstruction or the residual layer */
     TecLatentGrid *grids;      /* decoder-side latents of the pending frame */
     uint16_t *recon;
     TecPicture recon_pic;
     int has_recon;
+
+    /* The residual layer (error_bound = max error + 1, 0 = none): the
+     * reconstruction of one stripe and, for a row source, its source rows. */
+    int error_bound;
+    TecErrorBound eb;
+    uint16_t *eb_recon, *eb_src;
 
     char err[ERR_SIZE];
 };
@@ -151,7 +159,10 @@ static int check_settings(const TecEncoderSettings *s)
     if (s->context_frames < 0 || s->context_frames > TEC_MAX_CONTEXT)
         return fail(NULL, TEC_EINVAL, "context must be 1..%d frames (0 = default %d), got %d",
                     TEC_MAX_CONTEXT, TEC_DEFAULT_CONTEXT, s->context_frames);
-    if (s->reserved_int || s->reserved_u16)
+    if (s->error_bound < 0 || s->error_bound > TEC_MAX_ERROR + 1)
+        return fail(NULL, TEC_EINVAL, "error_bound must be 0 (none) or 1..%d (max error + 1), "
+                    "got %d", TEC_MAX_ERROR + 1, s->error_bound);
+    if (s->reserved_u16)
         return fail(NULL, TEC_EINVAL, "reserved settings field is not zero (settings from a "
                     "newer libtec? start from tec_encoder_default_settings)");
     if (s->has_nodata != 0 && s->has_nodata != 1)
@@ -269,10 +280,22 @@ static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
         for (int i = 0; i < enc->workers.count; i++)
             tec_rans_enc_init(&enc->rans_inter[i]);
     }
+    if (enc->error_bound) {
+        const size_t stripe = (size_t)s->bands * g->stripe_rows * g->width;
+        enc->eb_recon = malloc(stripe * sizeof(uint16_t));
+        enc->eb_src = s->row_source ? malloc(stripe * sizeof(uint16_t)) : NULL;
+        if (!enc->eb_recon || (s->row_source && !enc->eb_src) ||
+            tec_eb_init(&enc->eb, s->bands, g->width, g->height, g->stripe_rows) < 0)
+            return TEC_ENOMEM;
+    }
     if (enc->want_recon) {
-        enc->grids = calloc((size_t)groups, sizeof(*enc->grids));
         enc->recon = malloc((size_t)s->bands * g->height * g->width * sizeof(uint16_t));
-        if (!enc->grids || !enc->recon)
+        if (!enc->recon)
+            return TEC_ENOMEM;
+    }
+    if (enc->keep_latents) {
+        enc->grids = calloc((size_t)groups, sizeof(*enc->grids));
+        if (!enc->grids)
             return TEC_ENOMEM;
         for (int i = 0; i < groups; i++) {
             enc->grids[i].h = g->lat_h;
@@ -330,6 +353,8 @@ int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
     enc->source = s->row_source;
     enc->source_opaque = s->row_opaque;
     enc->want_recon = s->want_reconstruction;
+    enc->error_bound = s->error_bound;
+    enc->keep_latents = enc->want_recon || enc->error_bound;
     enc->has_nodata = s->has_nodata;
     enc->nodata = s->nodata_value;
     if ((ret = tec_workers_init(&enc->workers, s->threads)) < 0) {
@@ -360,6 +385,9 @@ void tec_encoder_close(TecEncoder **penc)
         free(enc->grids[i].y);
     free(enc->grids);
     free(enc->recon);
+    free(enc->eb_recon);
+    free(enc->eb_src);
+    tec_eb_free(&enc->eb);
     tec_repl_free(&enc->repl);
     tec_interp_free(&enc->interp);
     tec_mask_free(&enc->mask);
@@ -499,7 +527,7 @@ static int block_task(void *ctx, int task, int slot)
         return ret;
 
     const size_t chunk = (size_t)group * g->n_blocks + block;
-    TecLatentGrid *grid = enc->want_recon ? &enc->grids[group] : NULL;
+    TecLatentGrid *grid = enc->keep_latents ? &enc->grids[group] : NULL;
     TecRansEncoder *re = &enc->workers.rans[slot];
     if (!enc->inter_on)
         return code_block(enc, yg, z, &r, NULL, re, grid, ws, chunk);
@@ -607,7 +635,9 @@ static int assemble_packet(TecEncoder *enc)
     const int inter = enc->inter_on && enc->n_refs;
     const size_t inter_size = inter ? tec_inter_header_size(enc->n_refs, n_chunks) : 0;
     const size_t mask = enc->has_nodata ? tec_mask_size(&enc->mask) : 0;
-    size_t total = TEC_PACKET_HEADER + inter_size + mask + stats + repl + interp + 4 * n_chunks;
+    const size_t residual = enc->error_bound ? tec_eb_size(&enc->eb) : 0;
+    size_t total = TEC_PACKET_HEADER + inter_size + mask + stats + repl + interp + 4 * n_chunks +
+                   residual;
     for (size_t i = 0; i < n_chunks; i++) {
         if (enc->chunks[i].size > UINT32_MAX)
             return fail(enc, TEC_EUNSUPPORTED, "chunk %zu exceeds 4 GiB", i);
@@ -626,7 +656,8 @@ static int assemble_packet(TecEncoder *enc)
         .frame_type = inter ? TEC_FRAME_INTER : TEC_FRAME_INTRA,
         .flags = (replicated ? TEC_PACKET_REPLICATION : 0) |
                  (interpolated ? TEC_PACKET_INTERPOLATION : 0) |
-                 (enc->has_nodata ? TEC_PACKET_MASK : 0),
+                 (enc->has_nodata ? TEC_PACKET_MASK : 0) |
+                 (enc->error_bound ? TEC_PACKET_RESIDUAL : 0),
         .position = enc->position,
         .n_chunks = (uint32_t)n_chunks,
     };
@@ -650,6 +681,8 @@ static int assemble_packet(TecEncoder *enc)
         memcpy(body, enc->chunks[i].data, enc->chunks[i].size);
         body += enc->chunks[i].size;
     }
+    if (residual)
+        tec_eb_write(&enc->eb, body);
     enc->packet_cur = cur;
     enc->pending.data = p;
     enc->pending.size = total;
@@ -757,6 +790,58 @@ static int plan_frame(TecEncoder *enc, const TecPicture *pic)
     return tec_refs_begin(rs, enc->gop, idx, enc->position, day, slots, n);
 }
 
+/* The residual layer: each stripe synthesised as the decoder will, its
+ * residual against the source coded, and (with a reconstruction asked
+ * for) the decoder's final samples kept. */
+static int code_error_bound(TecEncoder *enc, const TecPicture *pic)
+{
+    const TecGeometry *g = &enc->geom;
+    const int W = g->width, bands = enc->hdr.info.bands;
+    const ptrdiff_t stripe_stride = (ptrdiff_t)g->stripe_rows * W;
+
+    tec_eb_begin(&enc->eb, enc->error_bound - 1);
+    if (enc->has_nodata && enc->want_recon)
+        tec_mask_rewind(&enc->mask);
+    for (int row = 0; row < g->block_rows; row++) {
+        const int y0 = row * g->stripe_rows, rows = imin(g->stripe_rows, g->height - y0);
+        const TecSampleTarget target = { enc->eb_recon, W, stripe_stride, y0 };
+        int ret = tec_fc_synthesize_stripe(enc->model, &enc->workers, g, &enc->hdr, enc->grids,
+                                           &enc->norm, row, &target);
+        if (ret < 0)
+            return fail(enc, ret, "reconstruction failed (%s)", tec_strerror(ret));
+        for (int b = 0; b < bands; b++) {
+            uint16_t *band = enc->eb_recon + b * stripe_stride;
+            tec_repl_apply(&enc->repl, b, band, W, y0, rows);
+            tec_interp_apply(&enc->interp, b, band, W, y0, rows);
+        }
+        const uint16_t *src = pic->data + (ptrdiff_t)y0 * pic->stride;
+        ptrdiff_t src_stride = pic->stride, src_band_stride = pic->band_stride;
+        if (enc->source) {
+            ret = enc->source(enc->source_opaque, enc->frame_index, y0, rows, enc->eb_src, W,
+                              stripe_stride);
+            if (ret < 0)
+                return fail(enc, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
+                            "row source failed on rows %d..%d (%d)", y0, y0 + rows - 1, ret);
+            src = enc->eb_src;
+            src_stride = W;
+            src_band_stride = stripe_stride;
+        }
+        if ((ret = tec_eb_encode_stripe(&enc->eb, &enc->repl, row, src, src_stride,
+                                        src_band_stride, enc->eb_recon, W, stripe_stride)) < 0)
+            return fail(enc, ret, "out of memory for the residual layer");
+        if (!enc->want_recon)
+            continue;
+        const ptrdiff_t frame_stride = (ptrdiff_t)W * g->height;
+        for (int b = 0; b < bands; b++)
+            memcpy(enc->recon + b * frame_stride + (ptrdiff_t)y0 * W,
+                   enc->eb_recon + b * stripe_stride, (size_t)rows * W * sizeof(uint16_t));
+        if (enc->has_nodata)
+            tec_mask_apply(&enc->mask, enc->recon + (ptrdiff_t)y0 * W, W, frame_stride, y0,
+                           rows);
+    }
+    return 0;
+}
+
 static int encode_frame(TecEncoder *enc, const TecPicture *pic)
 {
     PixelView view = { pic->data, pic->stride, pic->band_stride, 0 };
@@ -837,6 +922,8 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
         else
             enc->repl.active[b] = 0;
     }
+    if (enc->error_bound && (status = code_error_bound(enc, pic)) < 0)
+        return status;
     int ret = assemble_packet(enc);
     if (ret >= 0 && enc->inter_on)
         enc->refs.frame[enc->ref_slot].crc = tec_crc32(0, enc->pending.data, enc->pending.size);
@@ -887,9 +974,10 @@ static int reconstruct(TecEncoder *enc)
 {
     const TecGeometry *g = &enc->geom;
     const TecSampleTarget target = { enc->recon, g->width, (ptrdiff_t)g->width * g->height, 0 };
-    if (enc->has_nodata)
+    if (enc->has_nodata && !enc->error_bound)
         tec_mask_rewind(&enc->mask);
-    for (int row = 0; row < g->block_rows; row++) {
+    /* With the residual layer the samples were made with it. */
+    for (int row = 0; row < g->block_rows && !enc->error_bound; row++) {
         int ret = tec_fc_synthesize_stripe(enc->model, &enc->workers, g, &enc->hdr, enc->grids,
                                            &enc->norm, row, &target);
         if (ret < 0)

@@ -38,6 +38,7 @@ typedef struct TecSeqHeader {
 #define TEC_PACKET_REPLICATION 1   /* packet flag: the section of replicated blocks follows */
 #define TEC_PACKET_INTERPOLATION 2 /* packet flag: the section of interpolated bands follows */
 #define TEC_PACKET_MASK 4          /* packet flag: the mask section (nodata) follows */
+#define TEC_PACKET_RESIDUAL 8      /* packet flag: the residual section ends the packet */
 enum { TEC_FRAME_INTRA = 0, TEC_FRAME_INTER = 1 };
 
 typedef struct TecPacketHeader {

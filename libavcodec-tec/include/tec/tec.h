@@ -45,7 +45,7 @@ extern "C" {
  * TecPacketInfo nodata, mask_offset, mask_bytes,
  * tec_packet_masked_samples). */
 #define TEC_API_VERSION_MAJOR 0
-#define TEC_API_VERSION_MINOR 5
+#define TEC_API_VERSION_MINOR 6
 #define TEC_API_VERSION_PATCH 0
 #define TEC_API_VERSION \
     ((TEC_API_VERSION_MAJOR << 16) | (TEC_API_VERSION_MINOR << 8) | TEC_API_VERSION_PATCH)
@@ -142,6 +142,9 @@ typedef int (*TecRowSink)(void *opaque, int64_t frame_index, int y0, int rows,
 #define TEC_DEFAULT_CONTEXT 2
 #define TEC_MAX_CONTEXT 4
 
+/* The largest error bound (TecEncoderSettings.error_bound - 1). */
+#define TEC_MAX_ERROR 255
+
 #define TEC_QUALITY_MIN 1
 #define TEC_QUALITY_MAX 29
 
@@ -173,7 +176,11 @@ typedef struct TecEncoderSettings {
     int has_nodata;
     uint16_t nodata_value;
     uint16_t reserved_u16;
-    int32_t reserved_int;
+    /* Error bound (API 0.6.0, from the reserved space): 0 = none (the
+     * learned layer alone, errors like a PSNR); E + 1 = every decoded sample
+     * within E of the source (1 = lossless), E <= TEC_MAX_ERROR, by a
+     * residual layer coded after the learned one (doc/bitstream.md). */
+    int32_t error_bound;
     /* Room for new fields: zero (tec_encoder_default_settings), or the
      * open fails with TEC_EINVAL, so that a setting this library does not
      * know is refused instead of ignored. */
