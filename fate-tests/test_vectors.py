@@ -230,6 +230,32 @@ def nodata_vector(tmp, fixture):
           "tec info --json: the samples each frame's mask covers")
 
 
+RESIDUAL_SIZES = [14409, 14392]  # the packets of residual.tecv
+
+
+def residual_vector(tmp, fixture):
+    """residual.tecv: packets with the residual section (max error 2).  libtec
+    and the Python decoder keep every sample within 2 of the source, agree
+    within one unit, and without the section the error is far larger."""
+    src = fixture[:2, :, 3:43, 1:57].astype(np.int64)
+    packets, seq, (model, tensors, _, hp), out = open_vector(tmp, "residual", "vector-sp",
+                                                             RESIDUAL_SIZES)
+    for i, (_, _, payload) in enumerate(packets):
+        check(payload[1] & 8, f"residual frame {i}: packet flag of the residual section")
+        dec = reference.decode_symbols(payload, seq, tensors, hp)
+        check(dec["residual"] is not None and dec["residual"]["max_error"] == 2,
+              f"residual frame {i}: max error 2")
+        ref = reference.reconstruct(model, dec, seq, tensors)
+        plain = reference.reconstruct(model, dict(dec, residual=None), seq, tensors)
+        # Python's synthesis may be a unit off libtec's, so its samples may
+        # be one further from the source than the bound.
+        check(int(np.abs(ref - src[i]).max()) <= 3, f"residual frame {i} (Python): within 2 + 1")
+        check(int(np.abs(plain - src[i]).max()) > 10, f"residual frame {i}: without it, far off")
+        if out is not None:
+            check(int(np.abs(out[i] - src[i]).max()) <= 2, f"residual frame {i} (libtec): within 2")
+            check_agree(ref, out[i], f"residual frame {i}")
+
+
 def main():
     fixture = np.load(os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -277,6 +303,8 @@ def main():
         temporal_vector(tmp)
         # nodata.tecv: the mask section (bitstream section 3).
         nodata_vector(tmp, fixture)
+        # residual.tecv: the residual section (bitstream section 3).
+        residual_vector(tmp, fixture)
     return check.summary()
 
 

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import interpolation  # noqa: E402
+import residual  # noqa: E402
 from tecmodel import S2_SLOTS, gaussian_likelihood  # noqa: E402
 
 PREC = 16
@@ -307,7 +308,7 @@ def decode_symbols(packet, seq, t, hp, stream=None):
     Inter packets need the Stream of the frames before them."""
     import temporal
     ftype, flags, qpos, nchunks = struct.unpack("<BBHI", packet[:8])
-    assert flags & ~7 == 0, "unknown packet flags"
+    assert flags & ~15 == 0, "unknown packet flags"
     pos = 8
     inter = None
     if ftype == 1:
@@ -422,9 +423,14 @@ def decode_symbols(packet, seq, t, hp, stream=None):
                 raws[:, y0:y0 + bh, x0:x0 + bw] = raw
                 zs.append(z)
         groups.append(dict(sym=sym, mu=mu, sidx=sidx, raw_scale=raws, z=zs, stats=stats[gi]))
+    res = None
+    if flags & 8:
+        res = residual.parse_section(packet[pos:], seq["bands"], -(-H // (32 * D)))
+    else:
+        assert pos == len(packet), "stray bytes after the last chunk"
     return dict(frame_type=ftype, qpos=qpos, groups=groups, replicated=replicated, inter=inter,
-                interpolated=interpolated, mask=mask,
-                chunk_bytes=len(packet) - table_offset - 4 * nchunks)
+                interpolated=interpolated, mask=mask, residual=res,
+                chunk_bytes=pos - table_offset - 4 * nchunks)
 
 
 def parse_replication(packet, pos, seq):
@@ -670,6 +676,7 @@ def reconstruct(model, decoded, seq, t):
             out[band] = x[slot, :H, :W]
     apply_replication(out, decoded["replicated"], 32 << model.levels)  # 32 latents a block row
     apply_interpolation(out, decoded.get("interpolated"), 32 << model.levels)
+    residual.apply(out, decoded.get("residual"), decoded["replicated"], 32 << model.levels)
     apply_mask(out, decoded.get("mask"))
     return out
 
