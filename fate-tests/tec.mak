@@ -226,6 +226,12 @@ FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-inter-lost
 fate-tec-inter-lost: $(TEC_TT_LOST)
 fate-tec-inter-lost: CMD = $(TEC_TT_RUN) lost-decode $(TEC_TT_LOST)
 
+# Lossless (-max_error 0): the residual layer gives back every sample of
+# the raw source (test_error_bound.sh checks the bound for other values).
+FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS) $(TEC_DEC_DEPS) RAWVIDEO_MUXER) += fate-tec-lossless
+fate-tec-lossless: $(TEC_RAW) $(TEC_MODEL)
+fate-tec-lossless: CMD = $(TEC_RUN) lossless $(TEC_RAW) $(TEC_FDIR)/tec-lossless
+
 # Nodata (-nodata 0): the packets carry the mask section; the same file as
 # tec encode --nodata 0, and the decode the same bands as tec decode (whose
 # nodata status test_nodata.sh checks sample by sample).

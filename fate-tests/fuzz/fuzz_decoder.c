@@ -5,9 +5,10 @@
  * and opens a decoder per layout.  Input: u8 mode, then data.
  *   mode & 3   layout: 0 = 1x1 with 13 bands, 1 = 40x24 with 3 unnamed
  *              bands (three groups), 2 = 600x40 with 12 bands (2 blocks),
- *              3 = 48x40 with 13 bands and nodata 0 (an edge in every band,
- *              3 pixels further in band 0, scattered samples in band 3:
- *              packets with the mask section)
+ *              lossless (the residual section), 3 = 48x40 with 13 bands and
+ *              nodata 0 (an edge in every band, 3 pixels further in band 0,
+ *              scattered samples in band 3: packets with the mask section)
+ *              and max error 2
  *   mode & 4   data is a sequence header: parse it, open a decoder
  *   mode & 8   data is XORed onto the layout's valid packet (near-valid
  *              packets reach the entropy decoder and the synthesis)
@@ -53,17 +54,17 @@
 #define LAYOUTS 4
 
 typedef struct Layout {
-    int bands, width, height, nodata;
+    int bands, width, height, nodata, error_bound;
     uint8_t *header, *packet;
     size_t header_size, packet_size;
     TecDecoder *dec;
 } Layout;
 
 static Layout layouts[LAYOUTS] = {
-    { 13, 1, 1, 0, NULL, NULL, 0, 0, NULL },
-    { 3, 40, 24, 0, NULL, NULL, 0, 0, NULL },
-    { 12, 600, 40, 0, NULL, NULL, 0, 0, NULL },
-    { 13, 48, 40, 1, NULL, NULL, 0, 0, NULL },
+    { 13, 1, 1, 0, 0, NULL, NULL, 0, 0, NULL },
+    { 3, 40, 24, 0, 0, NULL, NULL, 0, 0, NULL },
+    { 12, 600, 40, 0, 1, NULL, NULL, 0, 0, NULL },
+    { 13, 48, 40, 1, 3, NULL, NULL, 0, 0, NULL },
 };
 static char model_dir[512], model_name[128];
 
@@ -139,6 +140,7 @@ static int prepare(Layout *l)
     s.weights_dir = model_dir;
     s.threads = 1;
     s.has_nodata = l->nodata;
+    s.error_bound = l->error_bound;
     TecEncoder *enc;
     if (tec_encoder_open(&enc, &s) < 0)
         return -1;

@@ -18,6 +18,7 @@
 #   fate-tec.sh lost-decode FILE               framecrc of -output bands and libtec's log
 #   fate-tec.sh seek CODED K...                -ss to frame K == the full decode from K on
 #   fate-tec.sh threads RAW CODED OUTBASE      -threads 1 and 2 encode and decode the same
+#   fate-tec.sh lossless RAW OUTBASE           -max_error 0 decodes to RAW's samples
 #
 # Environment: TARGET_EXEC, TARGET_PATH (FATE's), TEC_CLI (the tec tool),
 # and the model options: TEC_DEC_OPTS, TEC_ENC_OPTS (ffmpeg decoder and
@@ -132,6 +133,18 @@ encode-vs-cli)
         fail "encode: ffmpeg's $(wc -c < "$out") bytes differ from tec encode's $(wc -c < "$coded")"
     echo "encode: identical to tec encode"
     rm -f "$out"
+    ;;
+lossless)
+    raw=$1 base=$2
+    ff -i "$raw" -c:v tec $ENC -max_error 0 -threads 2 -f tecv -y "$base.tecv" ||
+        fail "lossless: encode failed"
+    ff $DEC -output bands -i "$base.tecv" -f rawvideo -y "$base.dec.raw" ||
+        fail "lossless: decode failed"
+    ff -i "$raw" -f rawvideo -y "$base.src.raw" || fail "lossless: source export failed"
+    cmp -s "$base.src.raw" "$base.dec.raw" || fail "lossless: the decoded samples differ"
+    [ "$(wc -c < "$base.tecv")" -lt "$(wc -c < "$raw")" ] || fail "lossless: not smaller than raw"
+    echo "lossless: $(wc -c < "$base.src.raw") bytes of bands identical to the source"
+    rm -f "$base.tecv" "$base.dec.raw" "$base.src.raw"
     ;;
 bands-vs-cli)
     coded=$1 base=$2

@@ -56,6 +56,7 @@ typedef struct TecEncContext {
     int keyint;
     int context;
     int nodata;             /* -1: none */
+    int max_error;          /* -1: none; else every sample within it (0 = lossless) */
 
     TecEncoder *enc;
     int bands, band_height;
@@ -137,6 +138,7 @@ static int open_encoder(AVCodecContext *avctx, int bands)
     set.threads = avctx->thread_count;
     set.keyframe_interval = s->keyint > 0 ? s->keyint : FFMAX(avctx->gop_size, 0);
     set.context_frames = s->context;
+    set.error_bound = s->max_error + 1;
     if (s->nodata >= 0) {
         set.has_nodata = 1;
         set.nodata_value = (uint16_t)s->nodata;
@@ -474,6 +476,9 @@ static const AVOption libtec_enc_options[] = {
     { "nodata", "nodata sample value: exactly the samples equal to it decode to it (a "
       "lossless mask in each packet); -1: none", OFFSET(nodata), AV_OPT_TYPE_INT,
       { .i64 = -1 }, -1, 65535, VE },
+    { "max_error", "every decoded sample within this of the source (0: lossless), by a "
+      "residual layer; -1: none", OFFSET(max_error), AV_OPT_TYPE_INT, { .i64 = -1 }, -1,
+      TEC_MAX_ERROR, VE },
     { NULL },
 };
 
