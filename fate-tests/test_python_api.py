@@ -157,6 +157,21 @@ def test_nodata(cube):
           "nodata samples decode exactly, and only they")
 
 
+def test_max_error(work, cube):
+    """max_error= is tec encode --max-error: the same bytes, every sample
+    within the bound."""
+    cli = os.path.join(work, "bound.tecv")
+    r = tec("encode", FIXTURE, "-o", cli, "-q", "13", "--model", "vector-tt", "--weights-dir",
+            VECTORS, "-t", "1", "--max-error", "3")
+    buf = tc.encode(cube, quality=13, max_error=3, **MODEL)
+    check(r.returncode == 0 and buf == open(cli, "rb").read(),
+          f"max_error=3 writes the bytes of tec encode --max-error 3 {r.stderr}")
+    out, _ = tc.decode(buf, weights_dir=VECTORS)
+    check(np.abs(out.astype(int) - cube).max() <= 3, "every sample within 3")
+    out, _ = tc.decode(tc.encode(cube[:1], quality=13, max_error=0, **MODEL), weights_dir=VECTORS)
+    check(np.array_equal(out, cube[:1]), "max_error=0 is lossless")
+
+
 def test_frames(buf, cube):
     ref, _ = tc.decode(buf, weights_dir=VECTORS)
     got = tc.read_frames(buf, [3, 1], weights_dir=VECTORS)
@@ -258,6 +273,7 @@ def main():
         buf = test_same_as_cli(work, cube)
         test_metadata(work, cube)
         test_nodata(cube)
+        test_max_error(work, cube)
         test_frames(buf, cube)
         test_errors(cube)
         test_threads(cube)

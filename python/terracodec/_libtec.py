@@ -29,9 +29,12 @@ TEC_MAX_DIM = 65535
 TEC_QUALITY_MIN = 1
 TEC_QUALITY_MAX = 29
 TEC_MAX_CONTEXT = 4
+TEC_MAX_ERROR = 255
 
 # The first API with both tec_tecv_open_write_mem (0.4) and the encoder's
-# nodata fields (0.5), whose layout TecEncoderSettings below follows.
+# nodata fields (0.5).  TecEncoderSettings below has the 0.6 layout, whose
+# error_bound a 0.5 library holds as reserved space: it refuses a non-zero
+# one (TEC_EINVAL) instead of ignoring it.
 API_NEEDED = (0, 5)
 
 _c_int, _c_i64, _c_size = ctypes.c_int, ctypes.c_int64, ctypes.c_size_t
@@ -81,7 +84,7 @@ class TecEncoderSettings(ctypes.Structure):
                 ("row_source", _row_cb), ("row_opaque", _c_void),
                 ("context_frames", _c_int),
                 ("has_nodata", _c_int), ("nodata_value", ctypes.c_uint16),
-                ("reserved_u16", ctypes.c_uint16), ("reserved_int", ctypes.c_int32),
+                ("reserved_u16", ctypes.c_uint16), ("error_bound", ctypes.c_int32),
                 ("reserved", ctypes.c_int64 * 6)]
 
 

@@ -213,7 +213,7 @@ class _Encoder:
 
 
 def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, weights_dir,
-                threads, keyframe_interval, context, nodata):
+                threads, keyframe_interval, context, nodata, max_error):
     t, c, h, w = a.shape
     s = L.TecEncoderSettings()
     L.lib.tec_encoder_default_settings(ctypes.byref(s))
@@ -232,6 +232,9 @@ def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, w
         # As tec encode --nodata: the mask makes nodata survive the coding.
         s.has_nodata = 1
         s.nodata_value = int(nodata)
+    if max_error is not None:
+        # As tec encode --max-error E: every sample within E (0 = lossless).
+        s.error_bound = max_error + 1
 
     enc = _Encoder(s)
     writer = None
@@ -272,20 +275,23 @@ def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, w
 
 def _encode(path, cube, quality=None, bands=None, dates=None, crs=None, geotransform=None,
             nodata=None, meta=None, *, fixed_quality=False, model=None, weights_dir=None,
-            threads=0, keyframe_interval=None, context=None, raw=False):
+            threads=0, keyframe_interval=None, context=None, max_error=None, raw=False):
     a, rank = check_cube(cube)
     names = _check_band_names(bands, a.shape[1]) if bands is not None else None
     if quality is not None and not L.TEC_QUALITY_MIN <= int(quality) <= L.TEC_QUALITY_MAX:
         raise ValueError(f"quality {quality}: need {L.TEC_QUALITY_MIN}..{L.TEC_QUALITY_MAX}")
     if context is not None and not 1 <= int(context) <= L.TEC_MAX_CONTEXT:
         raise ValueError(f"context {context}: need 1..{L.TEC_MAX_CONTEXT}")
+    if max_error is not None and not 0 <= int(max_error) <= L.TEC_MAX_ERROR:
+        raise ValueError(f"max_error {max_error}: need 0..{L.TEC_MAX_ERROR}")
     entries, times = _header_meta(a.shape[0], rank, names, dates, crs, geotransform, nodata,
                                   meta, raw)
     if raw:
         return _encode_raw(path, a, entries, times)
     return _encode_tec(path, a, names, entries, times, quality, fixed_quality, model,
                        weights_dir, threads, keyframe_interval, context,
-                       None if nodata is None else int(float(nodata)))
+                       None if nodata is None else int(float(nodata)),
+                       None if max_error is None else int(max_error))
 
 
 def encode(cube, quality=None, bands=None, dates=None, crs=None, geotransform=None,
@@ -298,7 +304,8 @@ def encode(cube, quality=None, bands=None, dates=None, crs=None, geotransform=No
     datetime64 (other labels are kept as text).  crs, geotransform (6
     numbers), nodata (a sample value) and meta (other keys) go into the
     header.  options: fixed_quality, model, weights_dir, threads (0 = one
-    per core), keyframe_interval, context, raw (store uncompressed).
+    per core), keyframe_interval, context, max_error (every sample within
+    that of the source, 0 = lossless), raw (store uncompressed).
     """
     return _encode(None, cube, quality, bands, dates, crs, geotransform, nodata, meta,
                    **options)

@@ -19,12 +19,13 @@ class TecCodec(Codec):
     threads per chunk (1: let Dask run one chunk per core instead, which
     scales better and keeps the chunks byte-identical however they are
     scheduled); nodata: a sample value that decodes exactly (the array's
-    fill_value, say); model and keyframe_interval as in terracodec.encode."""
+    fill_value, say); max_error: every sample within that of the source (0 =
+    lossless); model and keyframe_interval as in terracodec.encode."""
 
     codec_id = "tec"
 
     def __init__(self, quality=None, bands=None, model=None, threads=1, keyframe_interval=None,
-                 fixed_quality=False, nodata=None):
+                 fixed_quality=False, nodata=None, max_error=None):
         if quality is not None and not 1 <= int(quality) <= 29:
             raise ValueError(f"quality {quality}: need 1..29")
         self.quality = None if quality is None else int(quality)
@@ -36,6 +37,7 @@ class TecCodec(Codec):
         self.keyframe_interval = keyframe_interval
         self.fixed_quality = bool(fixed_quality)
         self.nodata = None if nodata is None else int(nodata)
+        self.max_error = None if max_error is None else int(max_error)
 
     def _check_chunk(self, buf):
         if not isinstance(buf, np.ndarray):
@@ -56,7 +58,8 @@ class TecCodec(Codec):
         cube = self._check_chunk(buf)
         return api.encode(cube, quality=self.quality, bands=self.bands, model=self.model,
                           threads=self.threads, keyframe_interval=self.keyframe_interval,
-                          fixed_quality=self.fixed_quality, nodata=self.nodata)
+                          fixed_quality=self.fixed_quality, nodata=self.nodata,
+                          max_error=self.max_error)
 
     def decode(self, buf, out=None):
         cube, _ = api.decode(ensure_ndarray(buf).tobytes(), threads=self.threads)
