@@ -10,7 +10,8 @@ import tempfile
 
 import numpy as np
 
-from .codecs import ALL_CODECS, CODEC_CLASSES, DEFAULT_LADDERS
+from .codecs import (ALL_CODECS, BOUNDED_CODECS, CODEC_CLASSES, DEFAULT_LADDERS, LOSSLESS_LADDERS,
+                     MAX_ERRORS)
 from .inputs import load_cube
 from .meter import CodecError, Meter
 from .metrics import (ms_ssim, msssim_scales, mse, psnr, psnr_from_mse, psnr_per_band, rgb_bands,
@@ -51,10 +52,19 @@ def run_point(codec, cube, setting, opts, scale_psnr):
             shutil.rmtree(work, ignore_errors=True)
     if rec.shape != cube.data.shape:
         raise CodecError("reconstruction has shape %s, expected %s" % (rec.shape, cube.data.shape))
+    # The stored samples, not the clipped reflectance of PSNR: a point that
+    # promises a bound (0: lossless) and misses it is an error, not a figure.
+    max_error = int(np.abs(rec.astype(np.int64) - cube.data).max())
+    bound = codec.error_bound(setting)
+    if bound is not None and max_error > bound:
+        raise CodecError("%s: a sample is %d off, the bound is %d%s"
+                         % (codec.label(setting), max_error, bound,
+                            " (not bit-exact)" if bound == 0 else ""))
     samples = t * c * h * w
     row = {"cube": cube.name, "codec": codec.name, "setting": codec.label(setting),
            "T": t, "C": c, "H": h, "W": w, "bytes": nbytes,
-           "bpppb": nbytes * 8.0 / samples, "bpp": nbytes * 8.0 / (t * h * w)}
+           "bpppb": nbytes * 8.0 / samples, "bpp": nbytes * 8.0 / (t * h * w),
+           "error_bound": "" if bound is None else bound, "max_error": max_error}
     row.update(measure(cube, rec))
     enc_s, dec_s = meter.seconds["enc"], meter.seconds["dec"]
     row.update({
@@ -100,8 +110,17 @@ def parse_args(argv):
                     help=".npy (T x C x H x W or C x H x W uint16), a place directory or "
                          "cube.npz of ../shared/data, or a .tecv")
     ap.add_argument("--out", default="compare-out", help="output directory (compare-out)")
-    ap.add_argument("--codecs", default=",".join(ALL_CODECS),
-                    help="comma-separated list of %s (all)" % ",".join(ALL_CODECS))
+    ap.add_argument("--codecs", default=None,
+                    help="comma-separated list of %s (all of these), or of the bounded "
+                         "%s" % (",".join(ALL_CODECS), ",".join(BOUNDED_CODECS)))
+    ap.add_argument("--lossless", action="store_true",
+                    help="the lossless and near-lossless comparison instead: %s, and tec_ll, "
+                         "j2k_nl at each --max-errors; every lossless point is checked "
+                         "bit-exact, every other one against its bound"
+                         % ", ".join("%s %s" % kv for kv in LOSSLESS_LADDERS.items()))
+    ap.add_argument("--max-errors", metavar="E1,E2,..",
+                    help="the near-lossless bounds of tec_ll and j2k_nl (%s); 0 is lossless"
+                         % MAX_ERRORS)
     ap.add_argument("--qualities", help="tec qualities (%s)" % DEFAULT_LADDERS["tec"])
     ap.add_argument("--ladder", action="append", default=[], metavar="CODEC=V1,V2,..",
                     help="settings of a baseline, e.g. x265=30,20,10 or j2k=0.1,0.5,lossless")
@@ -132,11 +151,23 @@ def parse_args(argv):
     o.tec = a.tec or default_tec()
     o.ffmpeg = a.ffmpeg or default_ffmpeg()
     o.bands = [b.strip() for b in a.bands.split(",")] if a.bands else None
-    o.codecs = [c.strip() for c in a.codecs.split(",") if c.strip()]
+    default = list(LOSSLESS_LADDERS) + ["j2k_nl"] if a.lossless else ALL_CODECS
+    o.codecs = [c.strip() for c in (a.codecs or ",".join(default)).split(",") if c.strip()]
     for c in o.codecs:
         if c not in CODEC_CLASSES:
-            ap.error("unknown codec %r (known: %s)" % (c, ", ".join(ALL_CODECS)))
+            ap.error("unknown codec %r (known: %s)" % (c, ", ".join(ALL_CODECS + BOUNDED_CODECS)))
     o.ladders = dict(DEFAULT_LADDERS)
+    errors = a.max_errors if a.max_errors is not None else MAX_ERRORS
+    for e in errors.split(","):
+        if e.strip() and not (e.strip().isdigit() and int(e) <= 255):
+            ap.error("--max-errors wants integers 0..255, got %r" % errors)
+    if a.lossless:
+        o.ladders.update(LOSSLESS_LADDERS)
+        o.ladders["tec_ll"] = ",".join(["0"] + [e for e in errors.split(",") if e.strip()
+                                                and int(e) > 0])
+        o.ladders["j2k_nl"] = errors
+    elif a.max_errors is not None:
+        o.ladders["tec_ll"] = o.ladders["j2k_nl"] = errors
     if a.qualities:
         o.ladders["tec"] = a.qualities
     for spec in a.ladder:
@@ -255,11 +286,13 @@ def main(argv=None):
             writer.writerow({k: fmt(row.get(k, "")) for k in CSV_COLUMNS})
             f.flush()
             print("[%d/%d] %s %s %s: %.4f bpppb  %s dB  SAM %.3f  MS-SSIM %.4f  "
-                  "enc %.2fs dec %.2fs  %.0f MB" % (
+                  "enc %.2fs dec %.2fs  %.0f MB%s" % (
                       i, len(plan), cube.name, codec.name, row["setting"], row["bpppb"],
                       fmt(round(row["psnr"], 2)) if math.isfinite(row["psnr"]) else "inf",
                       row["sam"], row["msssim"], row["enc_seconds"], row["dec_seconds"],
-                      row["peak_rss_mb"]), flush=True)
+                      row["peak_rss_mb"],
+                      "" if row["error_bound"] == "" else "  max error %d <= %d" % (
+                          row["max_error"], row["error_bound"])), flush=True)
     except KeyboardInterrupt:
         interrupted = True
         print("\ncompare: interrupted; the points done are in %s" % csv_path, flush=True)
@@ -269,7 +302,9 @@ def main(argv=None):
         if math.isfinite(v):
             print("compare: %s %s: the sample conversion alone gives %.2f dB"
                   % (cube_name, codec_name, v))
-    write_reports(opts.out, not opts.no_plots)
+    tables = write_reports(opts.out, not opts.no_plots)
+    if tables:
+        print("\n" + "\n".join(tables))
     print("compare: wrote %s" % ", ".join(sorted(os.listdir(opts.out))))
     if failures:
         print("compare: %d point(s) failed:\n  %s" % (len(failures), "\n  ".join(failures)),

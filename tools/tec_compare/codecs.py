@@ -14,6 +14,12 @@ from .metrics import PEAK, to_uint16
 
 
 ALL_CODECS = ["tec", "tec_intra", "j2k", "j2k_klt", "x265", "aom", "svtav1", "jxl", "zstd"]
+# Codecs whose every point promises a maximum error (setting = E): run by
+# --lossless or by name, not by default (make bench stays the RD comparison).
+BOUNDED_CODECS = ["tec_ll", "j2k_nl"]
+# The codecs and settings of --lossless: every lossless point tec compare has.
+LOSSLESS_LADDERS = {"tec_ll": "0", "j2k": "lossless", "jxl": "lossless", "zstd": "19"}
+MAX_ERRORS = "1,2,4,8,16"
 
 DEFAULT_LADDERS = {
     # tec: --quality
@@ -30,6 +36,10 @@ DEFAULT_LADDERS = {
     "jxl": "8,4,2,1,0.5,0.25,0.1,lossless",
     # zstd: compression level
     "zstd": "3,19",
+    # tec_ll: tec encode --max-error E (0 = lossless); j2k_nl: the same bound
+    # found for JPEG 2000 by a search on its rate
+    "tec_ll": "0," + MAX_ERRORS,
+    "j2k_nl": MAX_ERRORS,
 }
 
 
@@ -101,6 +111,11 @@ class Codec:
     def label(self, setting):
         return setting
 
+    def error_bound(self, setting):
+        """The largest |decoded - source| this point promises (0: lossless),
+        or None.  run_point fails the point when a sample is further off."""
+        return None if self.lossy else 0
+
     def scale_roundtrip(self, cube):
         """The cube after the codec's sample conversion alone (no coding)."""
         return cube
@@ -134,12 +149,14 @@ class J2K(Codec):
     def numres(h, w):
         return max(1, min(6, int(math.floor(math.log2(max(1, min(h, w))))) + 1))
 
-    def opj(self, comps, setting, work, meter, tag):
-        """Code one C x H x W uint16 image; returns (decoded, bytes)."""
+    def error_bound(self, setting):
+        return 0 if setting == "lossless" else None
+
+    def opj_encode(self, comps, setting, work, meter, tag, side="enc"):
+        """Code one C x H x W uint16 image into WORK/TAG.j2k; returns its path."""
         c, h, w = comps.shape
         src = os.path.join(work, tag + ".rawl")
         j2k = os.path.join(work, tag + ".j2k")
-        dec = os.path.join(work, tag + ".dec.rawl")
         np.ascontiguousarray(comps, dtype="<u2").tofile(src)
         cmd = ["opj_compress", "-i", src, "-o", j2k, "-F", "%d,%d,%d,16,u" % (w, h, c),
                "-mct", "0", "-n", str(self.numres(h, w)),
@@ -147,16 +164,28 @@ class J2K(Codec):
         if setting != "lossless":
             ratio = 16.0 / float(setting)
             cmd += ["-I", "-r", "%.6g" % ratio]
-        meter.run("enc", cmd)
-        nbytes = os.path.getsize(j2k)
-        meter.run("dec", ["opj_decompress", "-i", j2k, "-o", dec,
-                          "-threads", str(self.opts.threads)])
+        meter.run(side, cmd)
+        os.remove(src)
+        return j2k
+
+    def opj_decode(self, j2k, shape, meter, side="dec"):
+        dec = j2k + ".dec.rawl"
+        meter.run(side, ["opj_decompress", "-i", j2k, "-o", dec,
+                         "-threads", str(self.opts.threads)])
         out = np.fromfile(dec, dtype="<u2")
-        if out.size != comps.size:
-            raise CodecError("opj_decompress gave %d samples, expected %d" % (out.size, comps.size))
-        for p in (src, j2k, dec):
-            os.remove(p)
-        return out.reshape(comps.shape), nbytes
+        os.remove(dec)
+        if out.size != int(np.prod(shape)):
+            raise CodecError("opj_decompress gave %d samples, expected %d"
+                             % (out.size, int(np.prod(shape))))
+        return out.reshape(shape)
+
+    def opj(self, comps, setting, work, meter, tag):
+        """Code one C x H x W uint16 image; returns (decoded, bytes)."""
+        j2k = self.opj_encode(comps, setting, work, meter, tag)
+        nbytes = os.path.getsize(j2k)
+        out = self.opj_decode(j2k, comps.shape, meter)
+        os.remove(j2k)
+        return out, nbytes
 
     def code(self, cube, setting, work, meter, bands=None):
         rec = np.empty_like(cube)
@@ -174,6 +203,9 @@ class J2KKLT(J2K):
 
     def label(self, setting):
         return "rate=%s" % setting
+
+    def error_bound(self, setting):
+        return None
 
     def scale_roundtrip(self, cube):
         rec = np.empty_like(cube)
@@ -351,6 +383,9 @@ class JXL(Codec):
     def label(self, setting):
         return "lossless" if setting == "lossless" else "d=%s" % setting
 
+    def error_bound(self, setting):
+        return 0 if setting == "lossless" else None
+
     @staticmethod
     def stretch(x):
         return np.rint(np.clip(np.asarray(x, np.float64), 0, PEAK) * (65535.0 / PEAK))
@@ -427,6 +462,12 @@ class TEC(Codec):
     def label(self, setting):
         return "q=%s" % setting
 
+    def error_bound(self, setting):
+        return None
+
+    def setting_args(self, setting):
+        return ["--quality", setting]
+
     def code(self, cube, setting, work, meter, bands=None, dates=None):
         src = os.path.join(work, "in.npy")
         bs = os.path.join(work, "out.tecv")
@@ -436,8 +477,8 @@ class TEC(Codec):
         # --bands does for a user; without them tec assumes Sentinel-2 order.
         names = ["--bands", ",".join(bands)] if bands else []
         names += ["--dates", ",".join(dates)] if dates else []
-        meter.run("enc", [self.opts.tec, "encode", src, "-o", bs, "--quality", setting,
-                          "--threads", str(self.opts.threads)] + names + self.extra_args)
+        meter.run("enc", [self.opts.tec, "encode", src, "-o", bs] + self.setting_args(setting)
+                  + ["--threads", str(self.opts.threads)] + names + self.extra_args)
         n = os.path.getsize(bs)
         meter.run("dec", [self.opts.tec, "decode", bs, "-o", dec,
                           "--threads", str(self.opts.threads)])
@@ -471,4 +512,83 @@ class TECIntra(TEC):
     extra_args = ["--keyframe-interval", "1"]
 
 
-CODEC_CLASSES = {c.name: c for c in (TEC, TECIntra, J2K, J2KKLT, X265, AOM, SVTAV1, JXL, ZSTD)}
+def bound_setting(setting):
+    """E of a bounded codec's setting: an integer 0..255."""
+    try:
+        e = int(setting)
+    except ValueError:
+        e = -1
+    if not 0 <= e <= 255:
+        raise CodecError("max error %r is not an integer 0..255" % setting)
+    return e
+
+
+class TECBound(TEC):
+    """tec with its error bound (tec encode --max-error E, the default
+    quality for the learned layer): lossless at E = 0, near-lossless above."""
+    name = "tec_ll"
+
+    def label(self, setting):
+        return "lossless" if bound_setting(setting) == 0 else "E=%d" % bound_setting(setting)
+
+    def error_bound(self, setting):
+        return bound_setting(setting)
+
+    def setting_args(self, setting):
+        return ["--max-error", str(bound_setting(setting))]
+
+
+class J2KBound(J2K):
+    """JPEG 2000 at a maximum error E: OpenJPEG has no such mode, so per
+    acquisition the smallest 9/7 rate whose decoded max error is <= E is
+    searched by bisection on log rate (the search's codings count as encode
+    time), falling back to the reversible codestream when no rate up to the
+    lossless one meets E."""
+    name = "j2k_nl"
+    steps = 8
+    lowest = 0.05   # bpppb where the search starts
+
+    def label(self, setting):
+        return "E=%d" % bound_setting(setting)
+
+    def error_bound(self, setting):
+        return bound_setting(setting)
+
+    def code(self, cube, setting, work, meter, bands=None):
+        e = bound_setting(setting)
+        rec = np.empty_like(cube)
+        total = 0
+        fallback = 0
+        for t in range(cube.shape[0]):
+            frame = cube[t]
+            tag = "f%d" % t
+            ll = self.opj_encode(frame, "lossless", work, meter, tag + "ll")
+            best, best_bytes = ll, os.path.getsize(ll)
+            lo, hi = math.log(self.lowest), math.log(best_bytes * 8.0 / frame.size)
+            for i in range(self.steps):
+                mid = 0.5 * (lo + hi)
+                j2k = self.opj_encode(frame, "%.6g" % math.exp(mid), work, meter,
+                                      "%s_%d" % (tag, i))
+                err = np.abs(self.opj_decode(j2k, frame.shape, meter, "enc").astype(np.int64)
+                             - frame).max()
+                if err <= e and os.path.getsize(j2k) < best_bytes:
+                    os.remove(best)
+                    best, best_bytes = j2k, os.path.getsize(j2k)
+                else:
+                    os.remove(j2k)
+                if err <= e:
+                    hi = mid
+                else:
+                    lo = mid
+            fallback += best == ll
+            rec[t] = self.opj_decode(best, frame.shape, meter)
+            total += best_bytes
+            os.remove(best)
+        note = "rate searched per frame (%d steps)" % self.steps
+        if fallback:
+            note += "; %d of %d frames reversible (no 9/7 rate met E)" % (fallback, cube.shape[0])
+        return rec, total, note
+
+
+CODEC_CLASSES = {c.name: c for c in (TEC, TECIntra, J2K, J2KKLT, X265, AOM, SVTAV1, JXL, ZSTD,
+                                     TECBound, J2KBound)}

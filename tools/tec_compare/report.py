@@ -16,7 +16,8 @@ CSV_COLUMNS = [
     "psnr", "mse", "sam", "msssim", "msssim_scales",
     "enc_seconds", "dec_seconds", "enc_cpu_seconds", "dec_cpu_seconds",
     "enc_mpxb_per_s", "dec_mpxb_per_s",
-    "enc_rss_mb", "dec_rss_mb", "peak_rss_mb", "scale_psnr", "psnr_bands", "notes",
+    "enc_rss_mb", "dec_rss_mb", "peak_rss_mb", "scale_psnr", "psnr_bands",
+    "error_bound", "max_error", "notes",
 ]
 
 
@@ -48,6 +49,11 @@ def read_rows(path):
                     r[k] = int(r[k])
                 except (KeyError, TypeError, ValueError):
                     r[k] = 0
+            for k in ("error_bound", "max_error"):      # None: no bound / not measured
+                try:
+                    r[k] = int(r[k])
+                except (KeyError, TypeError, ValueError):
+                    r[k] = None
             rows.append(r)
     return rows
 
@@ -168,7 +174,9 @@ def bd_markdown(table, test, title):
 
 def write_bdrate(rows, out_dir, test="tec", anchor="j2k_klt"):
     codecs = list(dict.fromkeys(r["codec"] for r in rows))
-    lossy = [r for r in rows if math.isfinite(r["psnr"])]
+    # A bounded point is placed by its bound, not on an RD curve: the
+    # near-lossless points have their own table (lossless_tables).
+    lossy = [r for r in rows if math.isfinite(r["psnr"]) and r.get("error_bound") is None]
     main = bd_table(lossy, test, codecs) if test in codecs else []
     # each baseline (the test codec excluded) against the anchor
     flipped = []
@@ -229,13 +237,17 @@ def write_summary(rows, out_dir):
             cells = [interp_rate_at_psnr(cur, p) for p in PSNR_POINTS]
             lines.append("| %s | %s | %s |" % (cube, codec, " | ".join(
                 "-" if v is None else "%.4f" % v for v in cells)))
-    lossless = [r for r in rows if math.isinf(r["psnr"])]
+    lossless = [r for r in rows if math.isinf(r["psnr"]) and r.get("error_bound") is None]
     if lossless:
-        lines += ["", "## Lossless points", "", "| cube | codec | setting | bpppb |",
-                  "|---|---|---|---|"]
+        lines += ["", "## Other points without error", "",
+                  "No bound promised, none missed (the bounded ones are in the tables below).",
+                  "", "| cube | codec | setting | bpppb |", "|---|---|---|---|"]
         for r in lossless:
             lines.append("| %s | %s | %s | %.4f |" % (r["cube"], r["codec"], r["setting"],
                                                      r["bpppb"]))
+    md, _ = lossless_tables(rows)
+    if md:
+        lines += [""] + md
     lines += ["", "## Speed and memory (median over the points of each codec)", "",
               "Megapixels x bands per second, from wall-clock time and from the CPU time "
               "(user + system) of the codec's processes; the CPU figure is the steadier one "
@@ -264,7 +276,8 @@ def write_summary(rows, out_dir):
 
 STYLE = {"tec": ("black", "o"), "j2k": ("tab:blue", "s"), "j2k_klt": ("tab:orange", "D"),
          "x265": ("tab:green", "^"), "aom": ("tab:red", "v"), "svtav1": ("tab:purple", "<"),
-         "jxl": ("tab:brown", ">"), "zstd": ("tab:gray", "x")}
+         "jxl": ("tab:brown", ">"), "zstd": ("tab:gray", "x"),
+         "tec_ll": ("dimgray", "*"), "j2k_nl": ("tab:cyan", "P")}
 
 
 def write_plots(rows, out_dir):
@@ -351,14 +364,175 @@ def write_plots(rows, out_dir):
     return written
 
 
+TEST_BOUNDED = "tec_ll"
+LOSSLESS_COLUMNS = ["table", "cube", "codec", "setting", "error_bound", "max_error", "bytes",
+                    "bpppb", "tec_ll_vs_percent"]
+
+
+def rel(a, b):
+    """a against b in percent (negative: a is smaller)."""
+    return 100.0 * (a / b - 1.0) if b > 0 and math.isfinite(a) and math.isfinite(b) else math.nan
+
+
+def lossless_tables(rows):
+    """The "Lossless" and "Near-lossless" tables of the bounded points:
+    (markdown lines, rows of lossless.csv).  Only a point whose measured
+    max error is within its bound is here (run_point fails the others;
+    a hand-edited results.csv is checked again)."""
+    pts = [r for r in rows if r.get("error_bound") is not None and r.get("max_error") is not None
+           and r["max_error"] <= r["error_bound"]]
+    lines, table = [], []
+    cubes = list(dict.fromkeys(r["cube"] for r in pts))
+
+    def col(r):
+        if r["error_bound"] > 0:
+            return r["codec"]
+        return r["codec"] if r["setting"] == "lossless" else "%s %s" % (r["codec"], r["setting"])
+
+    ll = [r for r in pts if r["error_bound"] == 0]
+    if ll:
+        cols = list(dict.fromkeys(col(r) for r in ll))
+        cell = {(r["cube"], col(r)): r for r in ll}
+        test = TEST_BOUNDED if TEST_BOUNDED in cols else None
+        refs = [c for c in cols if c != test] if test else []
+        lines += ["## Lossless", "",
+                  "Bits per sample of every point checked bit-exact (each decoded sample "
+                  "equal to the source)%s; 'worst' is the place where each codec needs the "
+                  "most, and for the differences the place where %s does worst."
+                  % ((", and %s's difference to each (negative: %s is smaller)" % (test, test))
+                     if refs else "", test or "tec_ll"), "",
+                  "| cube | " + " | ".join(cols + ["%s vs %s" % (test, c) for c in refs]) + " |",
+                  "|---|" + "---|" * (len(cols) + len(refs))]
+        per = {c: [] for c in cols}
+        diffs = {c: [] for c in refs}
+        for cube in cubes:
+            cells = []
+            for c in cols:
+                r = cell.get((cube, c))
+                cells.append("%.4f" % r["bpppb"] if r else "-")
+                if r:
+                    per[c].append((r["bpppb"], cube))
+            for c in refs:
+                a, b = cell.get((cube, test)), cell.get((cube, c))
+                d = rel(a["bpppb"], b["bpppb"]) if a and b else math.nan
+                cells.append("%+.1f%%" % d if math.isfinite(d) else "-")
+                if math.isfinite(d):
+                    diffs[c].append((d, cube))
+            lines.append("| %s | %s |" % (cube, " | ".join(cells)))
+            for c in cols:
+                r = cell.get((cube, c))
+                if r:
+                    a = cell.get((cube, test)) if test else None
+                    table.append({"table": "lossless", "cube": cube, "codec": r["codec"],
+                                  "setting": r["setting"], "error_bound": 0,
+                                  "max_error": r["max_error"], "bytes": r["bytes"],
+                                  "bpppb": r["bpppb"],
+                                  "tec_ll_vs_percent": rel(a["bpppb"], r["bpppb"]) if a
+                                  and c != test else math.nan})
+        if len(cubes) > 1:
+            mean = ["%.4f" % np.mean([v for v, _ in per[c]]) if per[c] else "-" for c in cols]
+            mean += ["**%+.1f%%**" % np.mean([v for v, _ in diffs[c]]) if diffs[c] else "-"
+                     for c in refs]
+            worst = ["%.4f (%s)" % max(per[c]) if per[c] else "-" for c in cols]
+            worst += ["%+.1f%% (%s)" % max(diffs[c]) if diffs[c] else "-" for c in refs]
+            lines += ["| mean | %s |" % " | ".join(mean), "| worst | %s |" % " | ".join(worst)]
+            for c in cols:
+                if per[c]:
+                    table.append({"table": "lossless", "cube": "mean of cubes", "codec": c,
+                                  "setting": "", "error_bound": 0, "max_error": "",
+                                  "bytes": "", "bpppb": float(np.mean([v for v, _ in per[c]])),
+                                  "tec_ll_vs_percent": float(np.mean([v for v, _ in diffs[c]]))
+                                  if diffs.get(c) else math.nan})
+        lines.append("")
+
+    nl = [r for r in pts if r["error_bound"] > 0]
+    if nl:
+        cols = list(dict.fromkeys(r["codec"] for r in nl))
+        cell = {(r["cube"], r["error_bound"], r["codec"]): r for r in nl}
+        bounds = sorted(set(r["error_bound"] for r in nl))
+        test = TEST_BOUNDED if TEST_BOUNDED in cols else None
+        refs = [c for c in cols if c != test] if test else []
+        lines += ["## Near-lossless", "",
+                  "Bits per sample at each maximum error E, the measured max error in "
+                  "brackets (checked <= E)%s." % (
+                      ", and %s's difference to each" % test if refs else ""), "",
+                  "| cube | E | " + " | ".join(cols + ["%s vs %s" % (test, c) for c in refs])
+                  + " |", "|---|---|" + "---|" * (len(cols) + len(refs))]
+        rows_by_e = {}
+        for cube in cubes + (["mean"] if len(cubes) > 1 else []):
+            for e in bounds:
+                if cube == "mean":
+                    got = {c: [cell[(k, e, c)]["bpppb"] for k in cubes if (k, e, c) in cell]
+                           for c in cols}
+                    # the mean only over codecs with a point on every cube
+                    vals = {c: float(np.mean(v)) for c, v in got.items() if len(v) == len(cubes)}
+                    if not vals:
+                        continue
+                    cells = ["%.4f" % vals[c] if c in vals else "-" for c in cols]
+                    for c in refs:
+                        ds = [rel(cell[(k, e, test)]["bpppb"], cell[(k, e, c)]["bpppb"])
+                              for k in cubes if (k, e, test) in cell and (k, e, c) in cell]
+                        cells.append("**%+.1f%%**" % np.mean(ds) if len(ds) == len(cubes)
+                                     else "-")
+                    rows_by_e.setdefault(e, vals)
+                else:
+                    if not any((cube, e, c) in cell for c in cols):
+                        continue
+                    cells = []
+                    for c in cols:
+                        r = cell.get((cube, e, c))
+                        cells.append("%.4f (%d)" % (r["bpppb"], r["max_error"]) if r else "-")
+                        if r:
+                            a = cell.get((cube, e, test)) if test else None
+                            table.append({"table": "near-lossless", "cube": cube,
+                                          "codec": c, "setting": r["setting"], "error_bound": e,
+                                          "max_error": r["max_error"], "bytes": r["bytes"],
+                                          "bpppb": r["bpppb"],
+                                          "tec_ll_vs_percent": rel(a["bpppb"], r["bpppb"])
+                                          if a and c != test else math.nan})
+                    for c in refs:
+                        a, b = cell.get((cube, e, test)), cell.get((cube, e, c))
+                        d = rel(a["bpppb"], b["bpppb"]) if a and b else math.nan
+                        cells.append("%+.1f%%" % d if math.isfinite(d) else "-")
+                lines.append("| %s | %d | %s |" % (cube, e, " | ".join(cells)))
+        for e, vals in rows_by_e.items():
+            for c, v in vals.items():
+                table.append({"table": "near-lossless", "cube": "mean of cubes", "codec": c,
+                              "setting": "", "error_bound": e, "max_error": "", "bytes": "",
+                              "bpppb": v, "tec_ll_vs_percent": math.nan})
+        lines.append("")
+    return lines, table
+
+
+def write_lossless(rows, out_dir):
+    """lossless.csv; returns the markdown of the two tables (also in
+    summary.md), [] when there are no bounded points."""
+    lines, table = lossless_tables(rows)
+    path = os.path.join(out_dir, "lossless.csv")
+    if not table:
+        if os.path.exists(path):
+            os.remove(path)
+        return []
+    with open(path, "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=LOSSLESS_COLUMNS)
+        wr.writeheader()
+        for r in table:
+            wr.writerow({k: fmt(r[k]) for k in LOSSLESS_COLUMNS})
+    return lines
+
+
 def write_reports(out_dir, plots=True):
+    """Every report from results.csv; returns the lossless and near-lossless
+    tables (markdown) for the end of the run's output."""
     rows = read_rows(os.path.join(out_dir, "results.csv"))
     if not rows:
-        return
+        return []
     write_bdrate(rows, out_dir)
     write_summary(rows, out_dir)
+    tables = write_lossless(rows, out_dir)
     if plots:
         write_plots(rows, out_dir)
+    return tables
 
 
 # ============================================================== main
