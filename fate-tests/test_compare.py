@@ -206,14 +206,19 @@ def _():
 
 FAKE_TEC = """#!%s
 # stand-in for tools/tec: uniform quantiser, step from --quality, zlib
-import sys, zlib, numpy as np
+import os, sys, zlib, numpy as np
 a = sys.argv[1:]
 inp, out = a[1], a[a.index("-o") + 1]
 with open(sys.argv[0] + ".log", "a") as log:
     log.write(" ".join(a) + "\\n")
 if a[0] == "encode":
     x = np.load(inp)
-    step = 2.0 ** (12 - int(a[a.index("--quality") + 1]) / 3.0)
+    if "--max-error" in a:
+        # step 2E+1 keeps every sample within E; FAKE_TEC_LIE=1 breaks the promise
+        e = int(a[a.index("--max-error") + 1])
+        step = 2.0 * e + (3 if os.environ.get("FAKE_TEC_LIE") else 1)
+    else:
+        step = 2.0 ** (12 - int(a[a.index("--quality") + 1]) / 3.0)
     q = np.rint(x / step).astype(np.int32)
     head = np.array([step] + list(x.shape), np.float64).tobytes()
     open(out, "wb").write(len(x.shape).to_bytes(1, "little") + head
@@ -278,6 +283,103 @@ def _():
                 assert encode[encode.index("--bands") + 1] == bands, encode
             else:
                 assert "--bands" not in encode, encode
+
+
+class Liar(compare.Codec):
+    """Claims a bound (0: lossless) and returns the cube with one sample
+    `off` too high."""
+    name = "liar"
+
+    def __init__(self, bound, off):
+        super().__init__(None)
+        self.bound, self.off = bound, off
+
+    def error_bound(self, setting):
+        return self.bound
+
+    def code(self, cube, setting, work, meter, bands=None):
+        rec = cube.copy()
+        rec[0, 0, 0, 0] += self.off
+        return rec, 100, ""
+
+
+@check("a point that promises a bound fails when a sample is further off; lossless = bit-exact")
+def _():
+    class O:
+        workdir, keep = None, False
+    cube = compare.Cube("tiny", CUBE.copy())
+    for bound, off, ok in ((0, 0, True), (0, 1, False), (2, 2, True), (2, 3, False),
+                           (None, 50, True)):
+        try:
+            row = compare.run_point(Liar(bound, off), cube, "x", O(), math.inf)
+        except compare.CodecError as e:
+            assert not ok, (bound, off, e)
+            assert ("not bit-exact" in str(e)) == (bound == 0), e
+        else:
+            assert ok, "bound %s, a sample %d off: accepted" % (bound, off)
+            assert row["max_error"] == off and row["error_bound"] == ("" if bound is None
+                                                                      else bound), row
+
+
+@check("Lossless and Near-lossless tables: bits, mean, worst place, tec_ll's difference")
+def _():
+    def r(cube, codec, setting, bound, err, bpppb):
+        return {"cube": cube, "codec": codec, "setting": setting, "error_bound": bound,
+                "max_error": err, "bpppb": bpppb, "bytes": int(bpppb * 1000), "psnr": math.inf}
+    rows = [r("a", "tec_ll", "lossless", 0, 0, 4.0), r("a", "zstd", "level=19", 0, 0, 5.0),
+            r("b", "tec_ll", "lossless", 0, 0, 3.0), r("b", "zstd", "level=19", 0, 0, 6.0),
+            r("a", "tec_ll", "E=2", 2, 2, 3.0), r("a", "j2k_nl", "E=2", 2, 1, 6.0),
+            r("b", "tec_ll", "E=2", 2, 2, 2.0), r("b", "j2k_nl", "E=2", 2, 2, 4.0),
+            r("b", "j2k_nl", "E=4", 4, 5, 1.0)]          # over its bound: left out
+    md, table = compare.lossless_tables(rows)
+    text = "\n".join(md)
+    assert "| a | 4.0000 | 5.0000 | -20.0% |" in text, text
+    assert "| b | 3.0000 | 6.0000 | -50.0% |" in text, text
+    assert "| mean | 3.5000 | 5.5000 | **-35.0%** |" in text, text
+    assert "| worst | 4.0000 (a) | 6.0000 (b) | -20.0% (a) |" in text, text
+    assert "| a | 2 | 3.0000 (2) | 6.0000 (1) | -50.0% |" in text, text
+    assert "| mean | 2 | 2.5000 | 5.0000 | **-50.0%** |" in text, text
+    assert "| 4 |" not in text, text
+    mean = [t for t in table if t["cube"] == "mean of cubes" and t["codec"] == "zstd level=19"]
+    close(mean[0]["tec_ll_vs_percent"], -35.0, 1e-9, "csv mean")
+
+
+@check("end to end --lossless with a stand-in tec: bounds checked, a broken one fails the run")
+def _():
+    with tempfile.TemporaryDirectory(prefix="test-compare-") as d:
+        tec, npy = stand_in(d)
+        out = os.path.join(d, "out")
+        cmd = [PYTHON, os.path.join(ROOT, "tools", "compare.py"), npy, "--out", out,
+               "--lossless", "--codecs", "tec_ll,j2k,j2k_nl,zstd", "--max-errors", "1,4",
+               "--tec", tec, "--no-plots", "--strict"]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stdout + res.stderr
+        with open(os.path.join(out, "results.csv"), newline="") as f:
+            rows = list(csv.DictReader(f))
+        got = [(r["codec"], r["setting"], r["error_bound"]) for r in rows]
+        assert got == [("tec_ll", "lossless", "0"), ("tec_ll", "E=1", "1"),
+                       ("tec_ll", "E=4", "4"), ("j2k", "lossless", "0"),
+                       ("j2k_nl", "E=1", "1"), ("j2k_nl", "E=4", "4"),
+                       ("zstd", "level=19", "0")], got
+        for r in rows:
+            assert int(r["max_error"]) <= int(r["error_bound"]), r
+        with open(tec + ".log") as f:
+            enc = [line.split() for line in f if line.startswith("encode")]
+        assert [e[e.index("--max-error") + 1] for e in enc] == ["0", "1", "4"], enc
+        assert not any("--quality" in e for e in enc), enc
+        summary = open(os.path.join(out, "summary.md")).read()
+        assert "## Lossless" in summary and "## Near-lossless" in summary, summary
+        assert "tec_ll vs j2k" in res.stdout and "| tiny | 4 |" in res.stdout, res.stdout
+        with open(os.path.join(out, "lossless.csv"), newline="") as f:
+            ll = list(csv.DictReader(f))
+        assert len(ll) == 7, ll
+        env = dict(os.environ, FAKE_TEC_LIE="1")
+        res = subprocess.run(cmd[:cmd.index("--codecs") + 1] + ["tec_ll"]
+                             + cmd[cmd.index("--codecs") + 2:],
+                             capture_output=True, text=True, timeout=120, env=env)
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "not bit-exact" in res.stderr and "the bound is 4" in res.stderr, res.stderr
+        assert res.stdout.count("FAILED") == 3, res.stdout
 
 
 @check("a raw .tecv is read as the same cube")

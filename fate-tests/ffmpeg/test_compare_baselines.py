@@ -6,8 +6,9 @@ baseline) and two settings each on the first two frames of the Liri fixture,
 through the project's FFmpeg build (build/ffmpeg/ffmpeg, or $FFMPEG).  Fails
 when a codec is skipped (a component missing from tools/ffmpeg-build.sh, a
 Debian tool missing from tools/deps.txt), when a point fails, or when a codec
-gives no finite, positive rate.  It runs after the FFmpeg build, so it lives
-outside fate-tests/*.py.  No rate or quality figure is asserted beyond
+gives no finite, positive rate; then --lossless --strict, where every lossless
+point must be bit-exact and every near-lossless one within its bound.  It
+runs after the FFmpeg build, so it lives outside fate-tests/*.py.  No rate or quality figure is asserted beyond
 sanity.  Contains modified Copernicus Sentinel data.
 """
 import csv
@@ -88,8 +89,47 @@ def main():
             result(ok, "%s: %d of %d points, each with a rate and a PSNR above 25 dB (%s)"
                    % (c, len(mine), want, "; ".join("%s %.3f bpppb %s dB" % (
                        x["setting"], float(x["bpppb"]), x["psnr"]) for x in mine)))
+        lossless(d, cube)
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
+
+
+# The bounded codecs run by --lossless (with j2k, jxl and zstd lossless) at
+# these bounds; every point is checked against its bound by compare itself.
+MAX_ERRORS = "2,16"
+
+
+def lossless(d, cube):
+    """compare --lossless --strict: every lossless point bit-exact, every
+    near-lossless one within its bound, each bounded codec with its points."""
+    out = os.path.join(d, "out-lossless")
+    cmd = [PYTHON, os.path.join(ROOT, "tools", "compare.py"), cube, "--out", out, "--lossless",
+           "--max-errors", MAX_ERRORS, "--bands", BANDS, "--tec", TEC, "--strict",
+           "--no-plots", "--workdir", d]
+    print("$ " + " ".join(cmd), flush=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    print(r.stdout + r.stderr)
+    result(r.returncode == 0, "compare --lossless --strict exits 0 (got %d)" % r.returncode)
+    rows = []
+    path = os.path.join(out, "results.csv")
+    if os.path.exists(path):
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    want = {"tec_ll": ["0"] + MAX_ERRORS.split(","), "j2k_nl": MAX_ERRORS.split(","),
+            "j2k": ["0"], "jxl": ["0"], "zstd": ["0"]}
+    result(set(compare.BOUNDED_CODECS) <= set(want), "every codec of BOUNDED_CODECS runs here")
+    for c, bounds in want.items():
+        mine = [x for x in rows if x["codec"] == c]
+        ok = [x["error_bound"] for x in mine] == bounds and all(
+            int(x["max_error"]) <= int(x["error_bound"]) and float(x["bpppb"]) > 0
+            and (x["psnr"] == "inf" or x["error_bound"] != "0") for x in mine)
+        result(ok, "%s: bounds %s, each met (%s)" % (c, ",".join(bounds), "; ".join(
+            "%s %.3f bpppb max error %s" % (x["setting"], float(x["bpppb"]), x["max_error"])
+            for x in mine)))
+    summary = open(os.path.join(out, "summary.md")).read() if os.path.exists(
+        os.path.join(out, "summary.md")) else ""
+    result("## Lossless" in summary and "## Near-lossless" in summary,
+           "summary.md has the Lossless and Near-lossless tables")
 
 
 if __name__ == "__main__":
