@@ -115,11 +115,11 @@ def parse_args(argv):
                          "%s" % (",".join(ALL_CODECS), ",".join(BOUNDED_CODECS)))
     ap.add_argument("--lossless", action="store_true",
                     help="the lossless and near-lossless comparison instead: %s, and tec_ll, "
-                         "j2k_nl at each --max-errors; every lossless point is checked "
+                         "j2k_nl, jls at each --max-errors; every lossless point is checked "
                          "bit-exact, every other one against its bound"
                          % ", ".join("%s %s" % kv for kv in LOSSLESS_LADDERS.items()))
     ap.add_argument("--max-errors", metavar="E1,E2,..",
-                    help="the near-lossless bounds of tec_ll and j2k_nl (%s); 0 is lossless"
+                    help="the near-lossless bounds of tec_ll, j2k_nl and jls (%s); 0 is lossless"
                          % MAX_ERRORS)
     ap.add_argument("--qualities", help="tec qualities (%s)" % DEFAULT_LADDERS["tec"])
     ap.add_argument("--ladder", action="append", default=[], metavar="CODEC=V1,V2,..",
@@ -163,11 +163,11 @@ def parse_args(argv):
             ap.error("--max-errors wants integers 0..255, got %r" % errors)
     if a.lossless:
         o.ladders.update(LOSSLESS_LADDERS)
-        o.ladders["tec_ll"] = ",".join(["0"] + [e for e in errors.split(",") if e.strip()
-                                                and int(e) > 0])
+        o.ladders["tec_ll"] = o.ladders["jls"] = ",".join(
+            ["0"] + [e for e in errors.split(",") if e.strip() and int(e) > 0])
         o.ladders["j2k_nl"] = errors
     elif a.max_errors is not None:
-        o.ladders["tec_ll"] = o.ladders["j2k_nl"] = errors
+        o.ladders["tec_ll"] = o.ladders["j2k_nl"] = o.ladders["jls"] = errors
     if a.qualities:
         o.ladders["tec"] = a.qualities
     for spec in a.ladder:

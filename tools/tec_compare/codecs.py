@@ -3,6 +3,7 @@ import json
 import math
 import os
 import shutil
+import struct
 import subprocess
 
 import numpy as np
@@ -16,9 +17,11 @@ from .metrics import PEAK, to_uint16
 ALL_CODECS = ["tec", "tec_intra", "j2k", "j2k_klt", "x265", "aom", "svtav1", "jxl", "zstd"]
 # Codecs whose every point promises a maximum error (setting = E): run by
 # --lossless or by name, not by default (make bench stays the RD comparison).
-BOUNDED_CODECS = ["tec_ll", "j2k_nl"]
-# The codecs and settings of --lossless: every lossless point tec compare has.
-LOSSLESS_LADDERS = {"tec_ll": "0", "j2k": "lossless", "jxl": "lossless", "zstd": "19"}
+BOUNDED_CODECS = ["tec_ll", "j2k_nl", "jls"]
+# The codecs and settings of --lossless: every lossless point tec compare has
+# (tec_ll and jls also get the near-lossless bounds, j2k_nl only those).
+LOSSLESS_LADDERS = {"tec_ll": "0", "j2k": "lossless", "jxl": "lossless", "jls": "0",
+                    "zstd": "19"}
 MAX_ERRORS = "1,2,4,8,16"
 
 DEFAULT_LADDERS = {
@@ -40,6 +43,8 @@ DEFAULT_LADDERS = {
     # found for JPEG 2000 by a search on its rate
     "tec_ll": "0," + MAX_ERRORS,
     "j2k_nl": MAX_ERRORS,
+    # jls: JPEG-LS NEAR (0 = lossless)
+    "jls": "0," + MAX_ERRORS,
 }
 
 
@@ -590,5 +595,99 @@ class J2KBound(J2K):
         return rec, total, note
 
 
+def dicom_element(group, elem, vr, value):
+    """One explicit-VR little-endian DICOM element."""
+    if isinstance(value, str):
+        value = value.encode()
+        if len(value) % 2:
+            value += b"\0" if vr == "UI" else b" "
+    if vr in ("OB", "OW"):
+        return struct.pack("<HH2sHI", group, elem, vr.encode(), 0, len(value)) + value
+    return struct.pack("<HH2sH", group, elem, vr.encode(), len(value)) + value
+
+
+def write_dicom(path, planes, bits=16):
+    """N x H x W uint16 as a multi-frame greyscale DICOM file with `bits`
+    stored, the smallest one dcmcjpls takes: JPEG-LS in Debian has a command
+    line only inside dcmtk."""
+    n, h, w = planes.shape
+    el = dicom_element
+    sop, inst = "1.2.840.10008.5.1.4.1.1.7.3", "1.2.826.0.1.3680043.2.1143.1"
+    meta = (el(2, 1, "OB", b"\0\1") + el(2, 2, "UI", sop) + el(2, 3, "UI", inst)
+            + el(2, 0x10, "UI", "1.2.840.10008.1.2.1"))
+    u16 = [el(0x28, e, "US", struct.pack("<H", v)) for e, v in (
+        (2, 1), (0x10, h), (0x11, w), (0x100, 16), (0x101, bits), (0x102, bits - 1), (0x103, 0))]
+    ds = (el(8, 0x16, "UI", sop) + el(8, 0x18, "UI", inst) + u16[0]
+          + el(0x28, 4, "CS", "MONOCHROME2") + el(0x28, 8, "IS", str(n)) + b"".join(u16[1:])
+          + el(0x7fe0, 0x10, "OW", np.ascontiguousarray(planes, "<u2").tobytes()))
+    with open(path, "wb") as f:
+        f.write(b"\0" * 128 + b"DICM" + el(2, 0, "UL", struct.pack("<I", len(meta))) + meta + ds)
+
+
+def dicom_fragments(path):
+    """Sizes of the encapsulated pixel data's fragments (one JPEG-LS
+    codestream a frame), the basic offset table left out."""
+    d = open(path, "rb").read()
+    i = d.rfind(struct.pack("<HH2sH", 0x7fe0, 0x10, b"OB", 0) + b"\xff" * 4)
+    if i < 0:
+        raise CodecError("%s: no encapsulated pixel data" % path)
+    i += 12
+    sizes = []
+    while i + 8 <= len(d):
+        g, e, n = struct.unpack("<HHI", d[i:i + 8])
+        i += 8
+        if (g, e) == (0xfffe, 0xe0dd):
+            return sizes[1:]
+        sizes.append(n)
+        i += n
+    raise CodecError("%s: pixel data not terminated" % path)
+
+
+def dicom_pixels(path, shape):
+    d = open(path, "rb").read()
+    i = d.rfind(struct.pack("<HH2sH", 0x7fe0, 0x10, b"OW", 0))
+    n = struct.unpack("<I", d[i + 8:i + 12])[0] if i >= 0 else 0
+    if n != 2 * int(np.prod(shape)):
+        raise CodecError("%s: %d bytes of pixel data, expected %d" % (path, n, 2 * np.prod(shape)))
+    return np.frombuffer(d[i + 12:i + 12 + n], "<u2").reshape(shape)
+
+
+class JLS(Codec):
+    """JPEG-LS (dcmtk's dcmcjpls, Debian dcmtk): each band plane of an
+    acquisition one JPEG-LS image, lossless or near-lossless with NEAR = E,
+    at the bit depth the acquisition needs (JPEG-LS's default thresholds
+    scale with MAXVAL); the rate is the codestreams alone, not the DICOM
+    around them."""
+    name = "jls"
+
+    def check(self):
+        m = tool_missing("dcmcjpls", "dcmdjpls")
+        return ("%s not found (Debian: dcmtk)" % m) if m else None
+
+    def label(self, setting):
+        return "lossless" if bound_setting(setting) == 0 else "E=%d" % bound_setting(setting)
+
+    def error_bound(self, setting):
+        return bound_setting(setting)
+
+    def code(self, cube, setting, work, meter, bands=None):
+        e = bound_setting(setting)
+        mode = ["+el"] if e == 0 else ["+en", "+md", str(e)]
+        rec = np.empty_like(cube)
+        total = 0
+        src, bs, dec = (os.path.join(work, n) for n in ("in.dcm", "jls.dcm", "dec.dcm"))
+        for t in range(cube.shape[0]):
+            write_dicom(src, cube[t], max(2, int(cube[t].max()).bit_length()))
+            meter.run("enc", ["dcmcjpls"] + mode + ["+ff", src, bs])
+            sizes = dicom_fragments(bs)
+            if len(sizes) != cube.shape[1]:
+                raise CodecError("dcmcjpls gave %d fragments for %d planes"
+                                 % (len(sizes), cube.shape[1]))
+            total += sum(sizes)
+            meter.run("dec", ["dcmdjpls", bs, dec])
+            rec[t] = dicom_pixels(dec, cube.shape[1:])
+        return rec, total, "one JPEG-LS image a plane, bits stored as needed; DICOM not counted"
+
+
 CODEC_CLASSES = {c.name: c for c in (TEC, TECIntra, J2K, J2KKLT, X265, AOM, SVTAV1, JXL, ZSTD,
-                                     TECBound, J2KBound)}
+                                     TECBound, J2KBound, JLS)}
