@@ -175,6 +175,11 @@ def parse_args(argv):
         if not eq or name not in CODEC_CLASSES:
             ap.error("--ladder wants CODEC=V1,V2,.. with a known codec, got %r" % spec)
         o.ladders[name] = vals
+    for name in BOUNDED_CODECS:
+        if not all(v.strip().isdigit() and int(v) <= 255
+                   for v in o.ladders[name].split(",") if v.strip()):
+            ap.error("%s's settings are max errors, integers 0..255: got %r"
+                     % (name, o.ladders[name]))
     if a.threads < 1:
         ap.error("--threads must be >= 1")
     cache = {}
