@@ -5,7 +5,8 @@
 # interpolated ones, inter frames, a frame taller than one stripe (the
 # residual continues across stripes), nodata, threads and kernel paths; the
 # decoder's output equals the encoder's reconstruction; damaged residual
-# sections are refused.
+# sections are refused; a frame brighter than the top anchor allows gets a
+# layer of its own (no quality ceiling).
 cd "$(dirname "$0")/.." || exit 1
 . fate-tests/lib/cli.bash
 
@@ -99,6 +100,44 @@ for e in 0 2; do
 x = np.load('$W/nodata.npy'); d = np.load('$W/nodata-e$e.dec.npy')
 assert ((x == 0) == (d == 0)).all()"
 done
+
+# No ceiling at the top quality: a frame three times brighter than the
+# model's reference spread (404 for tec-s2; the reference frame here 400)
+# wanted more than the top anchor;
+# its residual layer brings its error to about the reference frame's.
+if [ -f weights/tec-s2-tt.tecw ]; then
+    "$PY" -c "
+import numpy as np
+a = np.load('$FIXTURE')[:1].astype(np.float64)
+spread = np.sqrt((a[0].reshape(13, -1).std(1) ** 2).mean())
+ref = np.clip(np.round((a - a.mean()) * 400 / spread + 3000), 0, 65535)
+np.save('$W/ref.npy', ref.astype(np.uint16))
+np.save('$W/bright.npy', np.clip(np.round((ref - 3000) * 3 + 9000), 0, 65535).astype(np.uint16))
+"
+    for f in ref bright; do
+        check "ceiling: encode $f at quality 29" "$TEC" encode "$W/$f.npy" -o "$W/$f.tecv" -q 29 -t 2
+        check "ceiling: decode $f" "$TEC" decode "$W/$f.tecv" -o "$W/$f.dec.npy"
+    done
+    npy_check "ceiling: the bright frame's error about the reference frame's (not 3 times)" "
+def rmse(s, d):
+    return float(np.sqrt(((np.load(s).astype(float) - np.load(d)) ** 2).mean()))
+r, b = rmse('$W/ref.npy', '$W/ref.dec.npy'), rmse('$W/bright.npy', '$W/bright.dec.npy')
+print('reference %.2f, bright %.2f' % (r, b))
+assert b <= 1.3 * r, (r, b)"
+    npy_check "ceiling: only the bright frame's packet has a residual layer" "
+import sys
+sys.path.insert(0, 'tools')
+import tecio
+flags = [tecio.read_tecv('$W/%s.tecv' % f)[1][0][2][1] for f in ('ref', 'bright')]
+assert not flags[0] & 8 and flags[1] & 8, flags"
+    check "ceiling: --fixed-quality keeps the anchor alone" "$TEC" encode "$W/bright.npy" \
+        -o "$W/bright-fixed.tecv" -q 29 --fixed-quality -t 2
+    npy_check "ceiling: no residual layer with --fixed-quality" "
+import sys
+sys.path.insert(0, 'tools')
+import tecio
+assert not tecio.read_tecv('$W/bright-fixed.tecv')[1][0][2][1] & 8"
+fi
 
 # Bad values and damaged sections.
 expect_error "--max-error -1 is refused" "$TEC" encode "$FIXTURE" -o "$W/bad.tecv" --max-error -1

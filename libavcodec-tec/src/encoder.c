@@ -14,6 +14,7 @@
 #include "interpolation.h"
 #include "mask.h"
 #include "refs.h"
+#include "repro_math.h"
 #include "replication.h"
 #include "seqheader.h"
 #include "weights.h"
@@ -87,17 +88,19 @@ struct TecEncoder {
     TecRansEncoder *rans_inter; /* one per worker */
 
     int want_recon;
-    int keep_latents;          /* for the reconstruction or the residual layer */
+    int keep_latents;          /* this frame's: for the reconstruction or the residual layer */
     TecLatentGrid *grids;      /* decoder-side latents of the pending frame */
     uint16_t *recon;
     TecPicture recon_pic;
     int has_recon;
 
-    /* The residual layer (error_bound = max error + 1, 0 = none): the
+    /* The residual layer (error_bound = max error + 1, 0 = none; without
+     * one, frames past the top anchor get their own, frame_bound): the
      * reconstruction of one stripe and, for a row source, its source rows. */
-    int error_bound;
+    int error_bound, frame_bound;
     TecErrorBound eb;
     uint16_t *eb_recon, *eb_src;
+    int residual_ready;        /* eb, eb_recon, eb_src and grids allocated */
 
     char err[ERR_SIZE];
 };
@@ -237,6 +240,34 @@ int tec_model_default_quality(const char *model, const char *weights_dir)
     return ret;
 }
 
+/* The decoder-side latents and the residual layer's buffers: at open for a
+ * reconstruction or an error bound, else for the first frame that goes past
+ * the top anchor. */
+static int alloc_residual_state(TecEncoder *enc)
+{
+    const TecGeometry *g = &enc->geom;
+    const int groups = enc->hdr.n_groups, bands = enc->hdr.info.bands;
+    const size_t stripe = (size_t)bands * g->stripe_rows * g->width;
+
+    if (enc->residual_ready)
+        return 0;
+    enc->eb_recon = malloc(stripe * sizeof(uint16_t));
+    enc->eb_src = enc->source ? malloc(stripe * sizeof(uint16_t)) : NULL;
+    enc->grids = calloc((size_t)groups, sizeof(*enc->grids));
+    if (!enc->eb_recon || (enc->source && !enc->eb_src) || !enc->grids ||
+        tec_eb_init(&enc->eb, bands, g->width, g->height, g->stripe_rows) < 0)
+        return TEC_ENOMEM;
+    for (int i = 0; i < groups; i++) {
+        enc->grids[i].h = g->lat_h;
+        enc->grids[i].w = g->lat_w;
+        enc->grids[i].y = malloc((size_t)enc->model->m * g->lat_h * g->lat_w * sizeof(float));
+        if (!enc->grids[i].y)
+            return TEC_ENOMEM;
+    }
+    enc->residual_ready = 1;
+    return 0;
+}
+
 static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
 {
     const TecImageModel *m = enc->model;
@@ -280,31 +311,13 @@ static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
         for (int i = 0; i < enc->workers.count; i++)
             tec_rans_enc_init(&enc->rans_inter[i]);
     }
-    if (enc->error_bound) {
-        const size_t stripe = (size_t)s->bands * g->stripe_rows * g->width;
-        enc->eb_recon = malloc(stripe * sizeof(uint16_t));
-        enc->eb_src = s->row_source ? malloc(stripe * sizeof(uint16_t)) : NULL;
-        if (!enc->eb_recon || (s->row_source && !enc->eb_src) ||
-            tec_eb_init(&enc->eb, s->bands, g->width, g->height, g->stripe_rows) < 0)
-            return TEC_ENOMEM;
-    }
     if (enc->want_recon) {
         enc->recon = malloc((size_t)s->bands * g->height * g->width * sizeof(uint16_t));
         if (!enc->recon)
             return TEC_ENOMEM;
     }
-    if (enc->keep_latents) {
-        enc->grids = calloc((size_t)groups, sizeof(*enc->grids));
-        if (!enc->grids)
-            return TEC_ENOMEM;
-        for (int i = 0; i < groups; i++) {
-            enc->grids[i].h = g->lat_h;
-            enc->grids[i].w = g->lat_w;
-            enc->grids[i].y = malloc((size_t)m->m * g->lat_h * g->lat_w * sizeof(float));
-            if (!enc->grids[i].y)
-                return TEC_ENOMEM;
-        }
-    }
+    if (enc->want_recon || enc->error_bound)
+        return alloc_residual_state(enc);
     return 0;
 }
 
@@ -635,7 +648,7 @@ static int assemble_packet(TecEncoder *enc)
     const int inter = enc->inter_on && enc->n_refs;
     const size_t inter_size = inter ? tec_inter_header_size(enc->n_refs, n_chunks) : 0;
     const size_t mask = enc->has_nodata ? tec_mask_size(&enc->mask) : 0;
-    const size_t residual = enc->error_bound ? tec_eb_size(&enc->eb) : 0;
+    const size_t residual = enc->frame_bound >= 0 ? tec_eb_size(&enc->eb) : 0;
     size_t total = TEC_PACKET_HEADER + inter_size + mask + stats + repl + interp + 4 * n_chunks +
                    residual;
     for (size_t i = 0; i < n_chunks; i++) {
@@ -657,7 +670,7 @@ static int assemble_packet(TecEncoder *enc)
         .flags = (replicated ? TEC_PACKET_REPLICATION : 0) |
                  (interpolated ? TEC_PACKET_INTERPOLATION : 0) |
                  (enc->has_nodata ? TEC_PACKET_MASK : 0) |
-                 (enc->error_bound ? TEC_PACKET_RESIDUAL : 0),
+                 (enc->frame_bound >= 0 ? TEC_PACKET_RESIDUAL : 0),
         .position = enc->position,
         .n_chunks = (uint32_t)n_chunks,
     };
@@ -791,16 +804,22 @@ static int plan_frame(TecEncoder *enc, const TecPicture *pic)
 }
 
 /* The residual layer: each stripe synthesised as the decoder will, its
- * residual against the source coded, and (with a reconstruction asked
- * for) the decoder's final samples kept. */
-static int code_error_bound(TecEncoder *enc, const TecPicture *pic)
+ * residual against the source coded with max_error, and (with a
+ * reconstruction asked for) the decoder's final samples kept.  With hist
+ * set (65536 counts), it only counts the absolute errors of the samples
+ * that are not nodata. */
+static int code_error_bound(TecEncoder *enc, const TecPicture *pic, int max_error,
+                            uint64_t *hist)
 {
     const TecGeometry *g = &enc->geom;
     const int W = g->width, bands = enc->hdr.info.bands;
     const ptrdiff_t stripe_stride = (ptrdiff_t)g->stripe_rows * W;
 
-    tec_eb_begin(&enc->eb, enc->error_bound - 1);
-    if (enc->has_nodata && enc->want_recon)
+    if (hist)
+        memset(hist, 0, 65536 * sizeof(*hist));
+    else
+        tec_eb_begin(&enc->eb, max_error);
+    if (enc->has_nodata && enc->want_recon && !hist)
         tec_mask_rewind(&enc->mask);
     for (int row = 0; row < g->block_rows; row++) {
         const int y0 = row * g->stripe_rows, rows = imin(g->stripe_rows, g->height - y0);
@@ -826,6 +845,17 @@ static int code_error_bound(TecEncoder *enc, const TecPicture *pic)
             src_stride = W;
             src_band_stride = stripe_stride;
         }
+        if (hist) {
+            for (int b = 0; b < bands; b++)
+                for (int y = 0; y < rows; y++) {
+                    const uint16_t *s = src + b * src_band_stride + y * src_stride;
+                    const uint16_t *r = enc->eb_recon + b * stripe_stride + (ptrdiff_t)y * W;
+                    for (int x = 0; x < W; x++)
+                        if (!enc->has_nodata || s[x] != enc->nodata)
+                            hist[s[x] > r[x] ? s[x] - r[x] : r[x] - s[x]]++;
+                }
+            continue;
+        }
         if ((ret = tec_eb_encode_stripe(&enc->eb, &enc->repl, row, src, src_stride,
                                         src_band_stride, enc->eb_recon, W, stripe_stride)) < 0)
             return fail(enc, ret, "out of memory for the residual layer");
@@ -842,11 +872,59 @@ static int code_error_bound(TecEncoder *enc, const TecPicture *pic)
     return 0;
 }
 
+/* Mean squared error of errors |d| (hist) after the residual layer's
+ * quantiser with max error e (step 2e + 1), for a prediction of 0; e < 0:
+ * without the layer. */
+static double quantised_mse(const uint64_t *hist, int e)
+{
+    const int step = 2 * e + 1;
+    double sum = 0, n = 0;
+    for (int d = 0; d < 65536; d++) {
+        if (!hist[d])
+            continue;
+        const int q = e < 0 ? 0 : (d + e) / step * step;
+        sum += (double)hist[d] * (double)(d - q) * (d - q);
+        n += (double)hist[d];
+    }
+    return n > 0 ? sum / n : 0;
+}
+
+/* No ceiling: a frame whose spread asks for more than the top anchor (a
+ * bright desert, snow, haze at a high quality) would keep the top anchor's
+ * error, which grows with the spread.  Its mean squared error at the top
+ * anchor, scaled down by the lambda ratio for each anchor it wanted above
+ * the top, is what the quality promises (one trade-off in reflectance
+ * units): the frame gets a residual layer with the largest max error whose
+ * quantiser brings its errors' mean square to that (every sum in a fixed
+ * order: the choice is in the stream). */
+static int ceiling_bound(TecEncoder *enc, const TecPicture *pic, double past_top)
+{
+    uint64_t *hist = malloc(65536 * sizeof(*hist));
+    if (!hist)
+        return fail(enc, TEC_ENOMEM, "out of memory for the residual layer");
+    int ret = code_error_bound(enc, pic, 0, hist);
+    if (ret < 0) {
+        free(hist);
+        return ret;
+    }
+    const double mse = quantised_mse(hist, -1);
+    const double target = mse * tec_repro_exp(-past_top / 256.0 *
+                                              tec_repro_log(enc->model->lambda_ratio_milli / 1000.0));
+    int e = TEC_MAX_ERROR;
+    while (e > 0 && quantised_mse(hist, e) > target)
+        e--;
+    free(hist);
+    if (mse > 0)
+        enc->frame_bound = e;
+    return 0;
+}
+
 static int encode_frame(TecEncoder *enc, const TecPicture *pic)
 {
     PixelView view = { pic->data, pic->stride, pic->band_stride, 0 };
     const TecGeometry *g = &enc->geom;
     const int parallel = tec_workers_parallel(&enc->workers, analysis_bytes(enc->model));
+    double past_top = 0;  /* 1/256 anchors the frame wanted above the top one */
     int status;
     if (enc->model->frame_norm && (status = frame_statistics(enc, pic)) < 0)
         return status;
@@ -854,10 +932,18 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
         double sum2 = 0;
         for (int b = 0; b < enc->hdr.info.bands; b++)
             sum2 += (double)enc->stat_spread[b] * enc->stat_spread[b];
-        enc->position = tec_img_adapted_position(enc->model, enc->base_position,
-                                                 sqrt(sum2 / enc->hdr.info.bands));
+        const double spread = sqrt(sum2 / enc->hdr.info.bands);
+        enc->position = tec_img_adapted_position(enc->model, enc->base_position, spread);
+        past_top = tec_img_wanted_position(enc->model, enc->base_position, spread) -
+                   (enc->model->qualities - 1) * 256.0;
         tec_img_gains(enc->model, enc->position, enc->gain, enc->igain);
     }
+    enc->frame_bound = enc->error_bound - 1;
+    /* A frame past the top anchor keeps its decoded latents for the layer
+     * that makes up the difference (ceiling_bound). */
+    if (enc->frame_bound < 0 && past_top > 0 && (status = alloc_residual_state(enc)) < 0)
+        return fail(enc, status, "out of memory for the residual layer");
+    enc->keep_latents = enc->want_recon || enc->frame_bound >= 0 || past_top > 0;
     if (enc->inter_on && (status = plan_frame(enc, pic)) < 0)
         return fail(enc, status, "out of memory for the reference frames");
     tec_repl_scan_begin(&enc->repl);
@@ -922,7 +1008,10 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
         else
             enc->repl.active[b] = 0;
     }
-    if (enc->error_bound && (status = code_error_bound(enc, pic)) < 0)
+    if (enc->frame_bound < 0 && past_top > 0 && (status = ceiling_bound(enc, pic, past_top)) < 0)
+        return status;
+    if (enc->frame_bound >= 0 &&
+        (status = code_error_bound(enc, pic, enc->frame_bound, NULL)) < 0)
         return status;
     int ret = assemble_packet(enc);
     if (ret >= 0 && enc->inter_on)
@@ -974,10 +1063,10 @@ static int reconstruct(TecEncoder *enc)
 {
     const TecGeometry *g = &enc->geom;
     const TecSampleTarget target = { enc->recon, g->width, (ptrdiff_t)g->width * g->height, 0 };
-    if (enc->has_nodata && !enc->error_bound)
+    if (enc->has_nodata && enc->frame_bound < 0)
         tec_mask_rewind(&enc->mask);
     /* With the residual layer the samples were made with it. */
-    for (int row = 0; row < g->block_rows && !enc->error_bound; row++) {
+    for (int row = 0; row < g->block_rows && enc->frame_bound < 0; row++) {
         int ret = tec_fc_synthesize_stripe(enc->model, &enc->workers, g, &enc->hdr, enc->grids,
                                            &enc->norm, row, &target);
         if (ret < 0)

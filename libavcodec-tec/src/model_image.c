@@ -458,6 +458,13 @@ int tec_img_quality_position(const TecImageModel *m, int quality)
 
 int tec_img_adapted_position(const TecImageModel *m, int base, double spread)
 {
+    const double top = (m->qualities - 1) * 256.0;
+    const double p = tec_img_wanted_position(m, base, spread);
+    return p <= 0 ? 0 : p >= top ? (int)top : (int)floor(p + 0.5);
+}
+
+double tec_img_wanted_position(const TecImageModel *m, int base, double spread)
+{
     if (!m->quality_spread || !(spread > 0))
         return base;
     /* The model quantises standardised values, so at one position a frame's
@@ -468,9 +475,7 @@ int tec_img_adapted_position(const TecImageModel *m, int base, double spread)
     const double ratio = spread / m->quality_spread;
     const double shift = 256.0 * tec_repro_log(ratio * ratio) /
                          tec_repro_log(m->lambda_ratio_milli / 1000.0);
-    const double top = (m->qualities - 1) * 256.0;
-    const double p = base + shift;
-    return p <= 0 ? 0 : p >= top ? (int)top : (int)floor(p + 0.5);
+    return base + shift;
 }
 
 void tec_img_gains(const TecImageModel *m, int position, float *gain, float *igain)

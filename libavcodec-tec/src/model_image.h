@@ -94,6 +94,9 @@ int tec_img_quality_position(const TecImageModel *m, int quality);
  * in reflectance units, clamped to the anchors.  base when the model has no
  * calibration. */
 int tec_img_adapted_position(const TecImageModel *m, int base, double spread);
+/* The same before rounding and clamping: above (Q - 1) x 256 when the frame
+ * would need more than the top anchor. */
+double tec_img_wanted_position(const TecImageModel *m, int base, double spread);
 /* Per-channel gain and inverse gain at a position (geometric interpolation
  * between anchors). */
 void tec_img_gains(const TecImageModel *m, int position, float *gain, float *igain);
