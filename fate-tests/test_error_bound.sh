@@ -101,6 +101,24 @@ x = np.load('$W/nodata.npy'); d = np.load('$W/nodata-e$e.dec.npy')
 assert ((x == 0) == (d == 0)).all()"
 done
 
+# Inputs no model was made for: uniform noise over the whole range, all 0,
+# all 65535, a checkerboard of both: the bound still holds (and 0 is still
+# lossless).
+"$PY" -c "
+import numpy as np
+rng = np.random.default_rng(23)
+np.save('$W/noise.npy', rng.integers(0, 65536, (2, 13, 40, 56), dtype=np.uint16))
+np.save('$W/zeros.npy', np.zeros((1, 13, 24, 24), np.uint16))
+np.save('$W/full.npy', np.full((1, 13, 24, 24), 65535, np.uint16))
+y, x = np.mgrid[0:24, 0:24]
+np.save('$W/checker.npy', np.broadcast_to(((x + y) % 2 * 65535).astype(np.uint16), (1, 13, 24, 24)).copy())
+"
+for f in noise zeros full checker; do
+    for e in 0 7; do
+        run "$f-e$e" "$W/$f.npy" "$e" "${MODEL[@]}" -t 2
+    done
+done
+
 # No ceiling at the top quality: a frame three times brighter than the
 # model's reference spread (404 for tec-s2; the reference frame here 400)
 # wanted more than the top anchor;
