@@ -602,7 +602,10 @@ static int32_t max_abs_i32(const int32_t *v, size_t n)
     return m > INT32_MAX ? INT32_MAX : (int32_t)m;
 }
 
-static int narrow_sums_fit(const int32_t *in, size_t nin, const int32_t *weight, int cin,
+/* Whether every output's sum fits in 32 bits: taps weights per output
+ * (cin x 9 for the 3x3 convolution, cin for a 1x1 layer), all of them and
+ * every input within 16 bits. */
+static int narrow_sums_fit(const int32_t *in, size_t nin, const int32_t *weight, int taps,
                            int cout)
 {
     const int64_t amax = max_abs_i32(in, nin);
@@ -610,9 +613,9 @@ static int narrow_sums_fit(const int32_t *in, size_t nin, const int32_t *weight,
     if (amax > I16_LIMIT)
         return 0;
     for (int o = 0; o < cout; o++) {
-        const int32_t *wt = weight + (size_t)o * cin * 9;
+        const int32_t *wt = weight + (size_t)o * taps;
         int64_t l1 = 0;
-        for (int k = 0; k < cin * 9; k++) {
+        for (int k = 0; k < taps; k++) {
             const int64_t a = wt[k] < 0 ? -(int64_t)wt[k] : wt[k];
             if (a > I16_LIMIT)
                 return 0;
@@ -882,31 +885,7 @@ static void dense_i32_c(const int32_t *in, int cin, int n, int first, const int3
     }
 }
 
-/* Whether every sum of a 1x1 layer fits in 32 bits (as narrow_sums_fit,
- * for one tap per input). */
-static int narrow_dense_fits(const int32_t *in, size_t nin, const int32_t *weight, int cin,
-                             int cout)
-{
-    const int64_t amax = max_abs_i32(in, nin);
-
-    if (amax > I16_LIMIT)
-        return 0;
-    for (int o = 0; o < cout; o++) {
-        int64_t l1 = 0;
-        for (int i = 0; i < cin; i++) {
-            const int32_t wv = weight[(size_t)o * cin + i];
-            const int64_t a = wv < 0 ? -(int64_t)wv : wv;
-            if (a > I16_LIMIT)
-                return 0;
-            l1 += a;
-        }
-        if (l1 * amax > INT32_MAX)
-            return 0;
-    }
-    return 1;
-}
-
-/* dense_i32_c with 32-bit sums, exact when narrow_dense_fits: the portable
+/* dense_i32_c with 32-bit sums, exact when narrow_sums_fit: the portable
  * path's fast form, which compilers vectorise. */
 static void dense_i32_narrow_c(const int32_t *in, int cin, int n, const int32_t *weight,
                                const int32_t *bias, int cout, int32_t *out)
@@ -989,7 +968,7 @@ int tec_dense_i32_path(int path, const int32_t *in, int cin, int n, const int32_
 #else
     (void)path;
 #endif
-    if (narrow_dense_fits(in, (size_t)cin * n, weight, cin, cout))
+    if (narrow_sums_fit(in, (size_t)cin * n, weight, cin, cout))
         dense_i32_narrow_c(in, cin, n, weight, bias, cout, out);
     else
         dense_i32_c(in, cin, n, 0, weight, bias, cout, out);
@@ -1016,7 +995,7 @@ static int conv3x3_i32_on(int path, const int32_t *in, int cin, int h, int w,
 #if TEC_X86_SIMD
     if (path >= ICONV_PATH_AVX2_I64 && cpu_has_avx2()) {
         if (path >= ICONV_PATH_AVX2_I16 && cin > 0 &&
-            narrow_sums_fit(in, (size_t)cin * h * w, weight, cin, cout) &&
+            narrow_sums_fit(in, (size_t)cin * h * w, weight, cin * 9, cout) &&
             !conv3x3_i16_avx2(in, cin, h, w, weight, bias, cout, out))
             return ICONV_PATH_AVX2_I16;
         if (!conv3x3_i32_avx2(in, cin, h, w, weight, bias, cout, out))
@@ -1025,7 +1004,7 @@ static int conv3x3_i32_on(int path, const int32_t *in, int cin, int h, int w,
 #else
     (void)path;
 #endif
-    if (cin > 0 && narrow_sums_fit(in, (size_t)cin * h * w, weight, cin, cout) &&
+    if (cin > 0 && narrow_sums_fit(in, (size_t)cin * h * w, weight, cin * 9, cout) &&
         !conv3x3_i16_c(in, cin, h, w, weight, bias, cout, out))
         return ICONV_PATH_PORTABLE;
     conv3x3_i32_c(in, cin, h, w, weight, bias, cout, out);

@@ -165,6 +165,24 @@ static void run_end_context(const State *s, int32_t a, int32_t b, Regular *out)
     out->pred = diff <= s->max_error ? a : b;
 }
 
+/* Checks a plane's parameters; a fresh state and a row of zeros (the row
+ * above the frame), both freed by the caller. */
+static int plane_begin(int w, int h, int max_error, int predictor, State **s, int32_t **zeros)
+{
+    if (w <= 0 || h <= 0 || max_error < 0 || max_error > TEC_RESIDUAL_MAX_ERROR ||
+        (predictor != TEC_RESIDUAL_PREDICT_ZERO && predictor != TEC_RESIDUAL_PREDICT_MEDIAN))
+        return TEC_EINVAL;
+    *s = malloc(sizeof(**s));
+    *zeros = calloc((size_t)w, sizeof(**zeros));
+    if (!*s || !*zeros) {
+        free(*s);
+        free(*zeros);
+        return TEC_ENOMEM;
+    }
+    state_init(*s, max_error, predictor);
+    return 0;
+}
+
 /* ------------------------------------------------------------- encoder */
 
 static void put_bits(TecBitBuffer *o, uint32_t v, int n)
@@ -223,17 +241,11 @@ static int32_t encode_sample(State *s, TecBitBuffer *o, const Regular *r, int32_
 int tec_residual_encode(const int32_t *u, int w, int h, ptrdiff_t stride, int max_error,
                         int predictor, const int32_t *above, TecBitBuffer *out, int32_t *dec)
 {
-    if (w <= 0 || h <= 0 || max_error < 0 || max_error > TEC_RESIDUAL_MAX_ERROR ||
-        (predictor != TEC_RESIDUAL_PREDICT_ZERO && predictor != TEC_RESIDUAL_PREDICT_MEDIAN))
-        return TEC_EINVAL;
-    State *s = malloc(sizeof(*s));
-    int32_t *zeros = calloc((size_t)w, sizeof(*zeros));
-    if (!s || !zeros) {
-        free(s);
-        free(zeros);
-        return TEC_ENOMEM;
-    }
-    state_init(s, max_error, predictor);
+    State *s;
+    int32_t *zeros;
+    int ret = plane_begin(w, h, max_error, predictor, &s, &zeros);
+    if (ret < 0)
+        return ret;
     Rows rows = { above ? above : zeros, NULL, above ? above[0] : 0, w };
 
     for (int y = 0; y < h; y++) {
@@ -341,17 +353,11 @@ static int32_t decode_sample(State *s, BitReader *br, const Regular *r)
 int tec_residual_decode(const uint8_t *data, size_t size, int w, int h, ptrdiff_t stride,
                         int max_error, int predictor, const int32_t *above, int32_t *dec)
 {
-    if (w <= 0 || h <= 0 || max_error < 0 || max_error > TEC_RESIDUAL_MAX_ERROR ||
-        (predictor != TEC_RESIDUAL_PREDICT_ZERO && predictor != TEC_RESIDUAL_PREDICT_MEDIAN))
-        return TEC_EINVAL;
-    State *s = malloc(sizeof(*s));
-    int32_t *zeros = calloc((size_t)w, sizeof(*zeros));
-    if (!s || !zeros) {
-        free(s);
-        free(zeros);
-        return TEC_ENOMEM;
-    }
-    state_init(s, max_error, predictor);
+    State *s;
+    int32_t *zeros;
+    int ret = plane_begin(w, h, max_error, predictor, &s, &zeros);
+    if (ret < 0)
+        return ret;
     BitReader br = { data, data + size, 7, 0 };
     Rows rows = { above ? above : zeros, NULL, above ? above[0] : 0, w };
 
