@@ -20,7 +20,6 @@
 
 #include <ctype.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,19 +94,6 @@ static const char *const s2_bands[] = {
 };
 #define N_S2 13
 
-static int seterr(char *err, size_t errlen, const char *fmt, ...)
-#ifdef __GNUC__
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static int seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static char *dup_str(const char *s)
 {
@@ -270,11 +256,11 @@ static int frame_add_file(Frame *f, const char *path, const char *shown, int onl
     GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
                                  NULL, NULL, NULL);
     if (!ds)
-        return seterr(err, errlen, "%s: GDAL cannot open it as a raster: %s", shown,
+        return tec_seterr(err, errlen, "%s: GDAL cannot open it as a raster: %s", shown,
                       tec_gdal_why());
     int ret = 0, count = GDALGetRasterCount(ds);
     if (count < 1) {
-        ret = seterr(err, errlen, "%s: no raster bands (a file of subdatasets? name one of "
+        ret = tec_seterr(err, errlen, "%s: no raster bands (a file of subdatasets? name one of "
                      "them, as gdalinfo lists them)", shown);
         goto done;
     }
@@ -282,30 +268,30 @@ static int frame_add_file(Frame *f, const char *path, const char *shown, int onl
     int has_gt = GDALGetGeoTransform(ds, gt) == CE_None;
     const char *wkt = GDALGetProjectionRef(ds);
     if (wkt && *wkt && !f->wkt && !(f->wkt = dup_str(wkt))) {
-        ret = seterr(err, errlen, "out of memory");
+        ret = tec_seterr(err, errlen, "out of memory");
         goto done;
     }
     for (int i = only > 0 ? only : 1; i <= (only > 0 ? only : count); i++) {
         GDALRasterBandH band = GDALGetRasterBand(ds, i);
         if (!band) {
-            ret = seterr(err, errlen, "%s: no band %d", shown, i);
+            ret = tec_seterr(err, errlen, "%s: no band %d", shown, i);
             goto done;
         }
         GDALDataType t = GDALGetRasterDataType(band);
         if (t != GDT_UInt16 && t != GDT_Byte) {
-            ret = seterr(err, errlen, "%s: band %d holds %s samples: tec codes unsigned "
+            ret = tec_seterr(err, errlen, "%s: band %d holds %s samples: tec codes unsigned "
                          "integers (UInt16 or Byte); convert first, e.g. gdal_translate -ot "
                          "UInt16 -scale ...", shown, i, type_name(t));
             goto done;
         }
         if (f->n_bands >= TEC_MAX_BANDS) {
-            ret = seterr(err, errlen, "%s: more than %d bands", f->source, TEC_MAX_BANDS);
+            ret = tec_seterr(err, errlen, "%s: more than %d bands", f->source, TEC_MAX_BANDS);
             goto done;
         }
         BandRef *b = &f->band[f->n_bands];
         memset(b, 0, sizeof(*b));
         if (!(b->path = dup_str(path))) {
-            ret = seterr(err, errlen, "out of memory");
+            ret = tec_seterr(err, errlen, "out of memory");
             goto done;
         }
         f->n_bands++;
@@ -333,7 +319,7 @@ static int frame_add_file(Frame *f, const char *path, const char *shown, int onl
                 tec_format_double(has_scale ? scale : 1.0, sv, sizeof(sv));
                 tec_format_double(has_offset ? offset : 0.0, ov, sizeof(ov));
                 if (frame_set_item(f, "offset", ov) < 0 || frame_set_item(f, "scale", sv) < 0) {
-                    ret = seterr(err, errlen, "out of memory");
+                    ret = tec_seterr(err, errlen, "out of memory");
                     goto done;
                 }
             }
@@ -371,7 +357,7 @@ static int frame_read_items(Frame *f, const char *path, char *err, size_t errlen
 {
     GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_RASTER | GDAL_OF_READONLY, NULL, NULL, NULL);
     if (!ds)
-        return seterr(err, errlen, "%s: %s", f->source, tec_gdal_why());
+        return tec_seterr(err, errlen, "%s: %s", f->source, tec_gdal_why());
     for (size_t i = 0; i < sizeof(date_items) / sizeof(date_items[0]) && !f->date[0]; i++) {
         const char *v = GDALGetMetadataItem(ds, date_items[i], NULL);
         if (v && frame_set_date(f, v) < 0)
@@ -385,7 +371,7 @@ static int frame_read_items(Frame *f, const char *path, char *err, size_t errlen
             ret = frame_set_item(f, item_keys[i][1], v);
     }
     GDALClose(ds);
-    return ret < 0 ? seterr(err, errlen, "out of memory") : 0;
+    return ret < 0 ? tec_seterr(err, errlen, "out of memory") : 0;
 }
 
 /* The frame's grid is its finest band's; every band must tile it whole. */
@@ -410,7 +396,7 @@ static int frame_fit_grid(Frame *f, char *err, size_t errlen)
         if (r->width == f->width && r->height == f->height)
             continue;
         if (!r->has_gt || !f->has_gt)
-            return seterr(err, errlen, "%s: %s is %d x %d, the others %d x %d, and without a "
+            return tec_seterr(err, errlen, "%s: %s is %d x %d, the others %d x %d, and without a "
                           "geotransform tec cannot place it", f->source, what, r->width,
                           r->height, f->width, f->height);
         double k = r->gt[1] / f->gt[1];
@@ -419,7 +405,7 @@ static int frame_fit_grid(Frame *f, char *err, size_t errlen)
             (long)r->width * factor != f->width || (long)r->height * factor != f->height ||
             fabs(r->gt[0] - f->gt[0]) > 1e-3 * fabs(f->gt[1]) ||
             fabs(r->gt[3] - f->gt[3]) > 1e-3 * fabs(f->gt[5]))
-            return seterr(err, errlen, "%s: %s (%d x %d, %g m pixels) does not tile the "
+            return tec_seterr(err, errlen, "%s: %s (%d x %d, %g m pixels) does not tile the "
                           "%d x %d grid of %g m pixels", f->source, what, r->width, r->height,
                           r->gt[1], f->width, f->height, f->gt[1]);
         r->factor = factor;
@@ -511,7 +497,7 @@ static int safe_read_mtd(Frame *f, const char *mtd_path, char *err, size_t errle
 {
     CPLXMLNode *root = CPLParseXMLFile(mtd_path);
     if (!root)
-        return seterr(err, errlen, "%s: cannot read %s: %s", f->source, CPLGetFilename(mtd_path),
+        return tec_seterr(err, errlen, "%s: cannot read %s: %s", f->source, CPLGetFilename(mtd_path),
                       tec_gdal_why());
     int ret = 0;
     const char *start = xml_find_text(root, "PRODUCT_START_TIME");
@@ -589,7 +575,7 @@ static int safe_read_mtd(Frame *f, const char *mtd_path, char *err, size_t errle
         }
     }
     CPLDestroyXMLNode(root);
-    return ret < 0 ? seterr(err, errlen, "out of memory") : 0;
+    return ret < 0 ? tec_seterr(err, errlen, "out of memory") : 0;
 }
 
 /* A band image's file name: "T33TUG_20170620T100031_B8A.jp2" (L1C) or
@@ -633,7 +619,7 @@ static int frame_from_safe(Frame *f, const char *path, int zipped, char *err, si
     CPLErrorReset();
     char **files = VSIReadDirRecursive(root);
     if (!files && (zipped || CPLGetLastErrorType() >= CE_Failure))
-        return seterr(err, errlen, "%s: cannot list its files: %s", path, tec_gdal_why());
+        return tec_seterr(err, errlen, "%s: cannot list its files: %s", path, tec_gdal_why());
     const char *mtd = NULL, *band_file[N_S2] = { 0 };
     int band_res[N_S2] = { 0 };
     const char *granule = NULL;
@@ -659,7 +645,7 @@ static int frame_from_safe(Frame *f, const char *path, int zipped, char *err, si
             granule = tile;
             granule_len = tile_len;
         } else if (tile_len != granule_len || strncmp(tile, granule, tile_len)) {
-            ret = seterr(err, errlen, "%s: holds more than one tile (GRANULE/%.*s and "
+            ret = tec_seterr(err, errlen, "%s: holds more than one tile (GRANULE/%.*s and "
                          "GRANULE/%.*s); tec codes one tile: extract it first", path,
                          (int)granule_len, granule, (int)tile_len, tile);
             goto done;
@@ -680,7 +666,7 @@ static int frame_from_safe(Frame *f, const char *path, int zipped, char *err, si
     if (ret)
         goto done;
     if (!f->n_bands) {
-        ret = seterr(err, errlen, "%s: no band images (GRANULE/*/IMG_DATA/*_B??.jp2) in this "
+        ret = tec_seterr(err, errlen, "%s: no band images (GRANULE/*/IMG_DATA/*_B??.jp2) in this "
                      "SAFE product", path);
         goto done;
     }
@@ -745,7 +731,7 @@ static int frame_from_stac(Frame *f, const char *path, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return seterr(err, errlen, "%s: cannot open it", path);
+        return tec_seterr(err, errlen, "%s: cannot open it", path);
     char *text = NULL;
     size_t size = 0, cap = 0;
     for (;;) {
@@ -755,7 +741,7 @@ static int frame_from_stac(Frame *f, const char *path, char *err, size_t errlen)
             if (!t) {
                 free(text);
                 fclose(fp);
-                return seterr(err, errlen, "%s: too large for a STAC item", path);
+                return tec_seterr(err, errlen, "%s: too large for a STAC item", path);
             }
             text = t;
         }
@@ -769,12 +755,12 @@ static int frame_from_stac(Frame *f, const char *path, char *err, size_t errlen)
     JsonValue *item = json_parse(text, size, why, sizeof(why));
     free(text);
     if (!item)
-        return seterr(err, errlen, "%s: not valid JSON: %s", path, why);
+        return tec_seterr(err, errlen, "%s: not valid JSON: %s", path, why);
     int ret = 0;
     const JsonValue *assets = json_get(item, "assets");
     const char *type = json_get_string(item, "type");
     if (!assets || assets->type != JSON_OBJECT || (type && strcmp(type, "Feature"))) {
-        ret = seterr(err, errlen, "%s: not a STAC item (a \"Feature\" with \"assets\")", path);
+        ret = tec_seterr(err, errlen, "%s: not a STAC item (a \"Feature\" with \"assets\")", path);
         goto done;
     }
     const JsonValue *props = json_get(item, "properties");
@@ -819,7 +805,7 @@ static int frame_from_stac(Frame *f, const char *path, char *err, size_t errlen)
             }
     }
     if (!n) {
-        ret = seterr(err, errlen, "%s: no raster data assets (GeoTIFF or JPEG 2000)", path);
+        ret = tec_seterr(err, errlen, "%s: no raster data assets (GeoTIFF or JPEG 2000)", path);
         goto done;
     }
     char dir[4096];
@@ -834,13 +820,13 @@ static int frame_from_stac(Frame *f, const char *path, char *err, size_t errlen)
         const JsonValue *as = assets->items[order[i]];
         const char *href = json_get_string(as, "href");
         if (!href || !*href) {
-            ret = seterr(err, errlen, "%s: asset '%s' has no href", path, key);
+            ret = tec_seterr(err, errlen, "%s: asset '%s' has no href", path, key);
             break;
         }
         if (!strncmp(href, "file://", 7))
             href += 7;
         if (is_remote(href)) {
-            ret = seterr(err, errlen, "%s: asset '%s' is not a local file (%s); tec reads local "
+            ret = tec_seterr(err, errlen, "%s: asset '%s' is not a local file (%s); tec reads local "
                          "files only: download the assets first", path, key, href);
             break;
         }
@@ -875,7 +861,7 @@ static int frame_from_stac(Frame *f, const char *path, char *err, size_t errlen)
                 if (!ret)
                     ret = frame_set_item(f, "scale", sv);
                 if (ret)
-                    seterr(err, errlen, "out of memory");
+                    tec_seterr(err, errlen, "out of memory");
             }
         }
     }
@@ -905,7 +891,7 @@ static int frame_open(Frame *f, const char *path, int order, char *err, size_t e
     memset(f, 0, sizeof(*f));
     f->order = order;
     if (!(f->source = dup_str(path)))
-        return seterr(err, errlen, "out of memory");
+        return tec_seterr(err, errlen, "out of memory");
     if (is_dir(path))
         return frame_from_safe(f, path, 0, err, errlen);
     if (has_suffix(path, ".zip"))
@@ -920,7 +906,7 @@ static int read_list(const char *path, char ***out, int *n_out, char *err, size_
 {
     FILE *fp = fopen(path, "r");
     if (!fp)
-        return seterr(err, errlen, "%s: cannot open the list", path);
+        return tec_seterr(err, errlen, "%s: cannot open the list", path);
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s", path);
     char *slash = strrchr(dir, '/');
@@ -935,7 +921,7 @@ static int read_list(const char *path, char ***out, int *n_out, char *err, size_
         lineno++;
         size_t len = strlen(line);
         if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
-            ret = seterr(err, errlen, "%s: line %d is too long", path, lineno);
+            ret = tec_seterr(err, errlen, "%s: line %d is too long", path, lineno);
             break;
         }
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' ' ||
@@ -950,21 +936,21 @@ static int read_list(const char *path, char ***out, int *n_out, char *err, size_
             cap = cap ? cap * 2 : 16;
             char **t = realloc(items, (size_t)cap * sizeof(*t));
             if (!t) {
-                ret = seterr(err, errlen, "out of memory");
+                ret = tec_seterr(err, errlen, "out of memory");
                 break;
             }
             items = t;
         }
         size_t need = strlen(dir) + strlen(s) + 1;
         if (!(items[n] = malloc(need))) {
-            ret = seterr(err, errlen, "out of memory");
+            ret = tec_seterr(err, errlen, "out of memory");
             break;
         }
         snprintf(items[n++], need, "%s%s", s[0] == '/' ? "" : dir, s);
     }
     fclose(fp);
     if (!ret && !n)
-        ret = seterr(err, errlen, "%s: the list names no files", path);
+        ret = tec_seterr(err, errlen, "%s: the list names no files", path);
     *out = items;
     *n_out = n;
     return ret;
@@ -983,16 +969,16 @@ static int by_time(const void *a, const void *b)
 static int check_frame(const Frame *ref, Frame *f, char *err, size_t errlen)
 {
     if (f->width != ref->width || f->height != ref->height)
-        return seterr(err, errlen, "%s is %d x %d pixels, %s %d x %d: every date must share "
+        return tec_seterr(err, errlen, "%s is %d x %d pixels, %s %d x %d: every date must share "
                       "one grid", f->source, f->width, f->height, ref->source, ref->width,
                       ref->height);
     if (f->has_gt != ref->has_gt)
-        return seterr(err, errlen, "%s has %s geotransform, %s %s", f->source,
+        return tec_seterr(err, errlen, "%s has %s geotransform, %s %s", f->source,
                       f->has_gt ? "a" : "no", ref->source, ref->has_gt ? "has one" : "none");
     for (int i = 0; i < 6 && f->has_gt; i++) {
         double tol = 1e-6 * fabs(ref->gt[1]) + 1e-9;
         if (fabs(f->gt[i] - ref->gt[i]) > tol)
-            return seterr(err, errlen, "%s and %s have different geotransforms (%.10g,%.10g,"
+            return tec_seterr(err, errlen, "%s and %s have different geotransforms (%.10g,%.10g,"
                           "%.10g,%.10g,%.10g,%.10g and %.10g,%.10g,%.10g,%.10g,%.10g,%.10g): "
                           "every date must share one grid",
                           f->source, ref->source, f->gt[0], f->gt[1], f->gt[2], f->gt[3],
@@ -1000,10 +986,10 @@ static int check_frame(const Frame *ref, Frame *f, char *err, size_t errlen)
                           ref->gt[4], ref->gt[5]);
     }
     if (!f->wkt != !ref->wkt)
-        return seterr(err, errlen, "%s has %s CRS, %s %s", f->source, f->wkt ? "a" : "no",
+        return tec_seterr(err, errlen, "%s has %s CRS, %s %s", f->source, f->wkt ? "a" : "no",
                       ref->source, ref->wkt ? "has one" : "none");
     if (f->wkt && gdal_crs_same(f->wkt, ref->wkt) != 1)
-        return seterr(err, errlen, "%s and %s are in different coordinate reference systems",
+        return tec_seterr(err, errlen, "%s and %s are in different coordinate reference systems",
                       f->source, ref->source);
     int named = 1;
     for (int b = 0; b < f->n_bands; b++)
@@ -1017,7 +1003,7 @@ static int check_frame(const Frame *ref, Frame *f, char *err, size_t errlen)
             while (k < f->n_bands && strcmp(f->band[k].name, ref->band[b].name))
                 k++;
             if (k == f->n_bands)
-                return seterr(err, errlen, "band %s of %s is missing in %s: every date needs "
+                return tec_seterr(err, errlen, "band %s of %s is missing in %s: every date needs "
                               "the same bands", ref->band[b].name, ref->source, f->source);
             sorted[b] = f->band[k];
         }
@@ -1026,15 +1012,15 @@ static int check_frame(const Frame *ref, Frame *f, char *err, size_t errlen)
             while (b < ref->n_bands && strcmp(f->band[k].name, ref->band[b].name))
                 b++;
             if (b == ref->n_bands)
-                return seterr(err, errlen, "%s has band %s, which %s lacks: every date needs "
+                return tec_seterr(err, errlen, "%s has band %s, which %s lacks: every date needs "
                               "the same bands", f->source, f->band[k].name, ref->source);
         }
         if (f->n_bands != ref->n_bands)
-            return seterr(err, errlen, "%s has %d bands, %s %d (a name repeated?)", f->source,
+            return tec_seterr(err, errlen, "%s has %d bands, %s %d (a name repeated?)", f->source,
                           f->n_bands, ref->source, ref->n_bands);
         memcpy(f->band, sorted, sizeof(BandRef) * (size_t)ref->n_bands);
     } else if (f->n_bands != ref->n_bands) {
-        return seterr(err, errlen, "%s has %d band%s, %s %d: every date needs the same bands",
+        return tec_seterr(err, errlen, "%s has %d band%s, %s %d: every date needs the same bands",
                       f->source, f->n_bands, f->n_bands == 1 ? "" : "s", ref->source,
                       ref->n_bands);
     }
@@ -1083,7 +1069,7 @@ static int build_meta(GdalSeries *s, char *err, size_t errlen)
     size_t cap = (size_t)s->n_frames * (DATE_SIZE + 1) + (size_t)TEC_MAX_BANDS * 16 + 64;
     char *buf = malloc(cap);
     if (!buf)
-        return seterr(err, errlen, "out of memory");
+        return tec_seterr(err, errlen, "out of memory");
     /* Band names, when the files name every band. */
     int named = 1;
     buf[0] = '\0';
@@ -1155,13 +1141,13 @@ static int build_meta(GdalSeries *s, char *err, size_t errlen)
             m->extra_key[m->n_extra] = dup_str(f->item_key[i]);
             m->extra_value[m->n_extra] = merged_item(s, f->item_key[i]);
             if (!m->extra_key[m->n_extra] || !m->extra_value[m->n_extra++])
-                return seterr(err, errlen, "out of memory");
+                return tec_seterr(err, errlen, "out of memory");
         }
     }
     return 0;
 oom:
     free(buf);
-    return seterr(err, errlen, "out of memory");
+    return tec_seterr(err, errlen, "out of memory");
 }
 
 int gdal_series_open(GdalSeries **out, const char *const *paths, int n, char *err,
@@ -1180,7 +1166,7 @@ int gdal_series_open(GdalSeries **out, const char *const *paths, int n, char *er
         } else if ((list = malloc(sizeof(*list))) && (list[0] = dup_str(paths[i]))) {
             n_list = 1;
         } else {
-            ret = seterr(err, errlen, "out of memory");
+            ret = tec_seterr(err, errlen, "out of memory");
         }
         for (int k = 0; k < n_list; k++) {
             if (!ret && n_names == cap) {
@@ -1189,7 +1175,7 @@ int gdal_series_open(GdalSeries **out, const char *const *paths, int n, char *er
                 if (t)
                     names = t;
                 else
-                    ret = seterr(err, errlen, "out of memory");
+                    ret = tec_seterr(err, errlen, "out of memory");
             }
             if (ret)
                 free(list[k]);
@@ -1200,7 +1186,7 @@ int gdal_series_open(GdalSeries **out, const char *const *paths, int n, char *er
     }
     GdalSeries *s = ret ? NULL : calloc(1, sizeof(*s));
     if (!ret && (!s || !(s->frame = calloc((size_t)n_names, sizeof(Frame)))))
-        ret = seterr(err, errlen, "out of memory");
+        ret = tec_seterr(err, errlen, "out of memory");
     for (int i = 0; !ret && i < n_names; i++) {
         ret = frame_open(&s->frame[i], names[i], i, err, errlen);
         s->n_frames = i + 1;
@@ -1291,7 +1277,7 @@ static int open_datasets(GdalSeries *s, int64_t t, char *err, size_t errlen)
                               NULL);
         if (!s->ds[b]) {
             close_datasets(s);
-            return seterr(err, errlen, "%s: %s", f->source, tec_gdal_why());
+            return tec_seterr(err, errlen, "%s: %s", f->source, tec_gdal_why());
         }
         s->owns[b] = 1;
     }
@@ -1303,10 +1289,10 @@ int gdal_series_read_rows(GdalSeries *s, int64_t t, int64_t y0, int64_t rows, ui
                           ptrdiff_t stride, ptrdiff_t band_stride, char *err, size_t errlen)
 {
     if (t < 0 || t >= s->n_frames)
-        return seterr(err, errlen, "frame %lld asked for, of %d", (long long)t, s->n_frames);
+        return tec_seterr(err, errlen, "frame %lld asked for, of %d", (long long)t, s->n_frames);
     const Frame *f = &s->frame[t];
     if (y0 < 0 || rows < 1 || y0 + rows > f->height)
-        return seterr(err, errlen, "rows %lld..%lld asked for, of %d", (long long)y0,
+        return tec_seterr(err, errlen, "rows %lld..%lld asked for, of %d", (long long)y0,
                       (long long)(y0 + rows), f->height);
     if (open_datasets(s, t, err, errlen) < 0)
         return -1;
@@ -1325,7 +1311,7 @@ int gdal_series_read_rows(GdalSeries *s, int64_t t, int64_t y0, int64_t rows, ui
             if (need > s->coarse_size) {
                 uint16_t *c = realloc(s->coarse, need * 2);
                 if (!c)
-                    return seterr(err, errlen, "out of memory");
+                    return tec_seterr(err, errlen, "out of memory");
                 s->coarse = c;
                 s->coarse_size = need;
             }
@@ -1339,7 +1325,7 @@ int gdal_series_read_rows(GdalSeries *s, int64_t t, int64_t y0, int64_t rows, ui
             }
         }
         if (e != CE_None)
-            return seterr(err, errlen, "%s: reading band %s: %s", f->source,
+            return tec_seterr(err, errlen, "%s: reading band %s: %s", f->source,
                           r->name[0] ? r->name : "?", tec_gdal_why());
     }
     return 0;

@@ -3,7 +3,6 @@
 #define _FILE_OFFSET_BITS 64
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,19 +49,6 @@ struct GeoTiffWriter {
     TecList dates;
 };
 
-static int seterr(char *err, size_t errlen, const char *fmt, ...)
-#ifdef __GNUC__
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-static int seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* Item t of a comma-separated value that has one per item (count items),
  * else the whole value; into buf. */
@@ -93,11 +79,11 @@ int geotiff_open(GeoTiffWriter **out, const char *path, const GeoTiffSpec *spec,
     tec_gdal_setup();
     *out = NULL;
     if (!GDALGetDriverByName("GTiff") || (spec->cog && !GDALGetDriverByName("COG")))
-        return seterr(err, errlen, "%s: this GDAL has no %s driver", path,
+        return tec_seterr(err, errlen, "%s: this GDAL has no %s driver", path,
                       spec->cog ? "COG" : "GTiff");
     GeoTiffWriter *w = calloc(1, sizeof(*w));
     if (!w)
-        return seterr(err, errlen, "out of memory");
+        return tec_seterr(err, errlen, "out of memory");
     w->spec = *spec;
     for (int b = 0; b < spec->bands && b < TEC_MAX_BANDS; b++) {
         snprintf(w->band_name[b], sizeof(w->band_name[b]), "%s",
@@ -173,7 +159,7 @@ int geotiff_open(GeoTiffWriter **out, const char *path, const GeoTiffSpec *spec,
 oom:
     *out = w;
     geotiff_close(out, 0, err, errlen);
-    return seterr(err, errlen, "out of memory");
+    return tec_seterr(err, errlen, "out of memory");
 }
 
 const char *geotiff_frame_path(GeoTiffWriter *w, int64_t t)
@@ -213,9 +199,9 @@ static int set_metadata(GeoTiffWriter *w, int64_t t, char *err, size_t errlen)
     GDALDatasetH ds = w->ds;
     char buf[4096];
     if (w->wkt && GDALSetProjection(ds, w->wkt) != CE_None)
-        return seterr(err, errlen, "%s: cannot set the CRS: %s", w->file[0], tec_gdal_why());
+        return tec_seterr(err, errlen, "%s: cannot set the CRS: %s", w->file[0], tec_gdal_why());
     if (w->has_gt && GDALSetGeoTransform(ds, w->gt) != CE_None)
-        return seterr(err, errlen, "%s: cannot set the geotransform: %s", w->file[0],
+        return tec_seterr(err, errlen, "%s: cannot set the geotransform: %s", w->file[0],
                       tec_gdal_why());
     if (w->dates.count == sp->frames && t < w->dates.count) {
         const char *date = w->dates.item[t];
@@ -285,7 +271,7 @@ static int create_file(GeoTiffWriter *w, int64_t f, int64_t frame, char *err, si
     const GeoTiffSpec *sp = &w->spec;
     char *tmp = sp->cog ? temp_name(w->file[f]) : NULL;
     if (sp->cog && !tmp)
-        return seterr(err, errlen, "out of memory");
+        return tec_seterr(err, errlen, "out of memory");
     char **opt = NULL;
     opt = CSLSetNameValue(opt, "TILED", "YES");
     opt = CSLSetNameValue(opt, "BLOCKXSIZE", "256");
@@ -299,7 +285,7 @@ static int create_file(GeoTiffWriter *w, int64_t f, int64_t frame, char *err, si
     CSLDestroy(opt);
     free(tmp);
     if (!w->ds)
-        return seterr(err, errlen, "%s: cannot create it: %s", w->file[f], tec_gdal_why());
+        return tec_seterr(err, errlen, "%s: cannot create it: %s", w->file[f], tec_gdal_why());
     w->cur = f;
     w->created[f] = 1;
     return set_metadata(w, frame, err, errlen);
@@ -316,7 +302,7 @@ static int finish_file(GeoTiffWriter *w, char *err, size_t errlen)
     w->created[f] = 2;
     if (!w->spec.cog) {
         if (close_checked(w->ds) < 0)
-            ret = seterr(err, errlen, "%s: cannot finish it: %s", w->file[f], tec_gdal_why());
+            ret = tec_seterr(err, errlen, "%s: cannot finish it: %s", w->file[f], tec_gdal_why());
         w->ds = NULL;
         return ret;
     }
@@ -330,7 +316,7 @@ static int finish_file(GeoTiffWriter *w, char *err, size_t errlen)
                                       NULL, NULL);
     CSLDestroy(opt);
     if (!cog || close_checked(cog) < 0)
-        ret = seterr(err, errlen, "%s: cannot write the COG: %s", w->file[f], tec_gdal_why());
+        ret = tec_seterr(err, errlen, "%s: cannot write the COG: %s", w->file[f], tec_gdal_why());
     char *tmp = temp_name(w->file[f]);
     GDALClose(w->ds);
     w->ds = NULL;
@@ -346,7 +332,7 @@ static int select_file(GeoTiffWriter *w, int64_t frame, int64_t *f, char *err, s
     if (w->cur == *f)
         return 0;
     if (w->created[*f])
-        return seterr(err, errlen, "%s: rows of frame %lld came after the file was finished",
+        return tec_seterr(err, errlen, "%s: rows of frame %lld came after the file was finished",
                       w->file[*f], (long long)frame);
     if (finish_file(w, err, errlen) < 0)
         return -1;
@@ -363,7 +349,7 @@ int geotiff_write_rows(GeoTiffWriter *w, int64_t frame, int64_t y0, int64_t rows
     int64_t f;
     if (frame < 0 || frame >= sp->frames || select_file(w, frame, &f, err, errlen) < 0)
         return frame < 0 || frame >= sp->frames
-                   ? seterr(err, errlen, "frame %lld of %lld", (long long)frame,
+                   ? tec_seterr(err, errlen, "frame %lld of %lld", (long long)frame,
                             (long long)sp->frames)
                    : -1;
     for (int b = 0; b < sp->bands; b++) {
@@ -371,7 +357,7 @@ int geotiff_write_rows(GeoTiffWriter *w, int64_t frame, int64_t y0, int64_t rows
         if (GDALRasterIO(band, GF_Write, 0, (int)y0, sp->width, (int)rows,
                          (void *)(data + b * band_stride), sp->width, (int)rows, GDT_UInt16, 0,
                          (GSpacing)(stride * 2)) != CE_None)
-            return seterr(err, errlen, "%s: cannot write: %s", w->file[f], tec_gdal_why());
+            return tec_seterr(err, errlen, "%s: cannot write: %s", w->file[f], tec_gdal_why());
     }
     return 0;
 }
@@ -385,14 +371,14 @@ static int write_zeros(GeoTiffWriter *w, int64_t f, char *err, size_t errlen)
         return -1;
     uint16_t *zeros = calloc((size_t)sp->width * TILE, 2);
     if (!zeros)
-        return seterr(err, errlen, "out of memory");
+        return tec_seterr(err, errlen, "out of memory");
     int ret = 0;
     for (int y = 0; y < sp->height && !ret; y += TILE) {
         int rows = sp->height - y < TILE ? sp->height - y : TILE;
         for (int b = 0; b < sp->bands && !ret; b++)
             if (GDALRasterIO(GDALGetRasterBand(w->ds, b + 1), GF_Write, 0, y, sp->width, rows,
                              zeros, sp->width, rows, GDT_UInt16, 0, 0) != CE_None)
-                ret = seterr(err, errlen, "%s: cannot write: %s", w->file[f], tec_gdal_why());
+                ret = tec_seterr(err, errlen, "%s: cannot write: %s", w->file[f], tec_gdal_why());
     }
     free(zeros);
     return ret;

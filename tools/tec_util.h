@@ -7,6 +7,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Formats a message into err[errlen] and returns -1, so that a failing
+ * path reads `return tec_seterr(err, errlen, "...", ...)`. */
+int tec_seterr(char *err, size_t errlen, const char *fmt, ...)
+#ifdef __GNUC__
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
 /* Strict decimal integer in [min, max]: no sign games, no trailing text.
  * Returns 0 or -1. */
 int tec_parse_int(const char *s, long min, long max, long *v);
