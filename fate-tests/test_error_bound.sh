@@ -73,6 +73,16 @@ print('bits per sample', bps)
 assert bps < 12, bps"
 fi
 
+# tec info names each frame's bound.
+bounds() {
+    "$TEC" info --json "$1" | "$PY" -c "import json, sys
+print(' '.join(str(f.get('max_error')) for f in json.load(sys.stdin)['frame_list']))"
+}
+check "tec info --json: max_error 3 on every frame of l1c-e3" \
+    test "$(bounds "$W/l1c-e3.tecv")" = "3 3 3 3"
+check "tec info: 'lossless' beside each frame of l1c-e0" \
+    bash -c "[ \"\$('$TEC' info '$W/l1c-e0.tecv' | grep -c ', lossless$')\" = 4 ]"
+
 # A bigger bound costs fewer bits.
 npy_check "sizes fall with the bound (0 > 1 > 3 > 16)" "
 import os
@@ -142,6 +152,8 @@ def rmse(s, d):
 r, b = rmse('$W/ref.npy', '$W/ref.dec.npy'), rmse('$W/bright.npy', '$W/bright.dec.npy')
 print('reference %.2f, bright %.2f' % (r, b))
 assert b <= 1.3 * r, (r, b)"
+    check "ceiling: the reference frame has no layer (tec info)" test "$(bounds "$W/ref.tecv")" = None
+    check "ceiling: the bright frame has one (tec info)" test "$(bounds "$W/bright.tecv")" != None
     npy_check "ceiling: only the bright frame's packet has a residual layer" "
 import sys
 sys.path.insert(0, 'tools')

@@ -45,6 +45,7 @@ typedef struct FrameRec {
     int gop_index, n_refs, inter_chunks, n_chunks;
     int nodata, mask_bytes;  /* the packet's nodata mask: value (-1: none), bytes */
     int64_t masked;          /* samples it covers; -1: unreadable */
+    int max_error;           /* its residual layer's bound; -1: none */
 } FrameRec;
 
 typedef struct InfoJob {
@@ -111,6 +112,7 @@ static int info_scan(InfoJob *j)
             fr.position = parsed ? pi.position : -1;
             fr.inter = parsed && !pi.intra;
             fr.nodata = parsed ? pi.nodata : -1;
+            fr.max_error = parsed ? pi.max_error : -1;
             if (fr.nodata >= 0) {
                 uint64_t masked;
                 fr.mask_bytes = pi.mask_bytes;
@@ -265,6 +267,10 @@ static void info_text(const InfoJob *j, int64_t frames)
                    100.0 * (double)fr->masked / (t.px * info->bands), fr->mask_bytes);
         else if (fr->nodata >= 0)
             printf(", nodata %d: unreadable mask", fr->nodata);
+        if (fr->max_error == 0)
+            printf(", lossless");
+        else if (fr->max_error > 0)
+            printf(", max error %d", fr->max_error);
         putchar('\n');
         split_bits[fr->inter] += bits;
         split_frames[fr->inter]++;
@@ -414,6 +420,8 @@ static void info_json(const InfoJob *j, int64_t frames)
                 printf(", \"anchor\": %.4f", fr->position / 256.0);
             else
                 printf(", \"anchor\": null");
+            if (fr->max_error >= 0)
+                printf(", \"max_error\": %d", fr->max_error);
             if (fr->nodata >= 0) {
                 printf(", \"nodata_mask\": {\"value\": %d, \"bytes\": %d, ", fr->nodata,
                        fr->mask_bytes);

@@ -10,6 +10,7 @@
 
 enum { PIECE_ENTRY = 5 };    /* u8 predictor, u32 size */
 enum { SECTION_HEAD = 4 };   /* u8 version, u8 max_error, u16 stripes */
+enum { SECTION_TAIL = 4 };   /* u32 the section's size, so a reader finds it from the end */
 
 int tec_eb_init(TecErrorBound *e, int bands, int width, int height, int stripe_rows)
 {
@@ -186,7 +187,8 @@ int tec_eb_encode_stripe(TecErrorBound *e, const TecReplication *repl, int s,
 
 size_t tec_eb_size(const TecErrorBound *e)
 {
-    return SECTION_HEAD + (size_t)e->n_stripes * e->bands * PIECE_ENTRY + e->coded_size;
+    return SECTION_HEAD + (size_t)e->n_stripes * e->bands * PIECE_ENTRY + e->coded_size +
+           SECTION_TAIL;
 }
 
 void tec_eb_write(const TecErrorBound *e, uint8_t *p)
@@ -201,16 +203,24 @@ void tec_eb_write(const TecErrorBound *e, uint8_t *p)
         tec_wl32(p + 1, e->size[i]);
     }
     memcpy(p, e->coded, e->coded_size);
+    tec_wl32(p + e->coded_size, (uint32_t)tec_eb_size(e));
 }
 
 int tec_eb_read(TecErrorBound *e, const uint8_t *p, size_t size, char *err, size_t errlen)
 {
     const size_t pieces = (size_t)e->n_stripes * e->bands;
     e->max_error = -1;
-    if (size < SECTION_HEAD || size - SECTION_HEAD < pieces * PIECE_ENTRY) {
+    if (size < SECTION_HEAD + SECTION_TAIL ||
+        size - SECTION_HEAD - SECTION_TAIL < pieces * PIECE_ENTRY) {
         snprintf(err, errlen, "residual section of %zu bytes is too short", size);
         return TEC_EBITSTREAM;
     }
+    if (tec_rl32(p + size - SECTION_TAIL) != size) {
+        snprintf(err, errlen, "residual section of %zu bytes says %u", size,
+                 tec_rl32(p + size - SECTION_TAIL));
+        return TEC_EBITSTREAM;
+    }
+    size -= SECTION_TAIL;
     if (p[0] != 0) {
         snprintf(err, errlen, "residual section of unknown version %d", p[0]);
         return TEC_EBITSTREAM;

@@ -419,5 +419,12 @@ int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info)
         info->mask_offset = (int)head;
         info->mask_bytes = (int)(pos - head);
     }
+    /* The residual section ends the packet with its own size. */
+    info->max_error = -1;
+    if ((h.flags & TEC_PACKET_RESIDUAL) && size >= 8) {
+        const size_t n = tec_rl32(data + size - 4);
+        if (n >= 8 && n <= size - TEC_PACKET_HEADER)
+            info->max_error = data[size - n + 1];
+    }
     return 0;
 }

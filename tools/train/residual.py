@@ -163,7 +163,9 @@ def decode_plane(data, w, h, max_error, predictor, above=None):
 
 def parse_section(data, bands, n_stripes):
     """The section: max error and, per stripe and band, (predictor, bytes)."""
-    assert len(data) >= 4 + 5 * n_stripes * bands, "residual section too short"
+    assert len(data) >= 8 + 5 * n_stripes * bands, "residual section too short"
+    assert struct.unpack("<I", data[-4:])[0] == len(data), "residual section size"
+    data = data[:-4]
     version, max_error, stripes = struct.unpack("<BBH", data[:4])
     assert version == 0, "unknown residual section version"
     assert stripes == n_stripes, "residual section for another number of stripes"

@@ -262,7 +262,10 @@ typedef struct TecPacketInfo {
     /* Nodata (API 0.5.0): the value of the packet's nodata mask, -1 when it
      * has none, and where its mask section starts and its bytes. */
     int nodata, mask_offset, mask_bytes;
-    int reserved[5];   /* room to grow; set to 0 */
+    /* Error bound (API 0.6.0): the max error of the packet's residual
+     * layer, -1 when it has none (or its section is not well formed). */
+    int max_error;
+    int reserved[4];   /* room to grow; set to 0 */
 } TecPacketInfo;
 /* 0, or TEC_EBITSTREAM for a packet too short or of an unknown frame type. */
 TEC_API int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info);
