@@ -29,10 +29,11 @@ int tec_eb_init(TecErrorBound *e, int bands, int width, int height, int stripe_r
     e->above_cells = calloc((size_t)bands, sizeof(*e->above_cells));
     e->cells = malloc(cells * sizeof(*e->cells));
     e->decoded = malloc(cells * sizeof(*e->decoded));
+    e->trial = malloc(cells * sizeof(*e->trial));
     e->col_start = malloc(((size_t)width + 1) * sizeof(*e->col_start));
     e->row_start = malloc(((size_t)stripe_rows + 1) * sizeof(*e->row_start));
     if (!e->predictor || !e->data || !e->size || !e->above || !e->above_cells || !e->cells ||
-        !e->decoded || !e->col_start || !e->row_start) {
+        !e->decoded || !e->trial || !e->col_start || !e->row_start) {
         tec_eb_free(e);
         return TEC_ENOMEM;
     }
@@ -48,6 +49,7 @@ void tec_eb_free(TecErrorBound *e)
     free(e->above_cells);
     free(e->cells);
     free(e->decoded);
+    free(e->trial);
     free(e->col_start);
     free(e->row_start);
     free(e->coded);
@@ -134,32 +136,30 @@ int tec_eb_encode_stripe(TecErrorBound *e, const TecReplication *repl, int s,
             }
         const int32_t *above = e->above_cells[b] ? e->above + (size_t)b * e->width : NULL;
         /* both predictors, the smaller kept (the residual after a good
-         * reconstruction is close to noise, a source-like one is not) */
-        TecBitBuffer best = { 0 };
-        int best_pred = 0;
-        for (int pred = TEC_RESIDUAL_PREDICT_ZERO; pred <= TEC_RESIDUAL_PREDICT_MEDIAN; pred++) {
-            TecBitBuffer out = { 0 };
-            int ret = tec_residual_encode(e->cells, ncols, nrows, ncols, e->max_error, pred,
-                                          above, &out, e->decoded);
-            if (ret < 0) {
-                free(out.data);
-                free(best.data);
-                return ret;
-            }
-            if (pred == TEC_RESIDUAL_PREDICT_ZERO || out.size < best.size) {
-                free(best.data);
-                best = out;
-                best_pred = pred;
-            } else {
-                free(out.data);
-            }
-        }
-        /* the decoded cells of the kept predictor */
-        if (best_pred != TEC_RESIDUAL_PREDICT_MEDIAN &&
-            tec_residual_decode(best.data, best.size, ncols, nrows, ncols, e->max_error,
-                                best_pred, above, e->decoded) < 0) {
+         * reconstruction is close to noise, a source-like one is not);
+         * the median's decoded cells go to trial and replace the zero
+         * prediction's when it wins */
+        TecBitBuffer best = { 0 }, median = { 0 };
+        int ret = tec_residual_encode(e->cells, ncols, nrows, ncols, e->max_error,
+                                      TEC_RESIDUAL_PREDICT_ZERO, above, &best, e->decoded);
+        if (ret >= 0)
+            ret = tec_residual_encode(e->cells, ncols, nrows, ncols, e->max_error,
+                                      TEC_RESIDUAL_PREDICT_MEDIAN, above, &median, e->trial);
+        if (ret < 0) {
             free(best.data);
-            return TEC_ENOMEM;  /* cannot happen: its own output */
+            free(median.data);
+            return ret;
+        }
+        int best_pred = TEC_RESIDUAL_PREDICT_ZERO;
+        if (median.size < best.size) {
+            int32_t *t = e->decoded;
+            e->decoded = e->trial;
+            e->trial = t;
+            free(best.data);
+            best = median;
+            best_pred = TEC_RESIDUAL_PREDICT_MEDIAN;
+        } else {
+            free(median.data);
         }
         const size_t piece = (size_t)s * e->bands + b;
         if (e->coded_size + best.size > e->coded_cap) {

@@ -27,8 +27,9 @@ typedef struct TecErrorBound {
      * its number of cells (0 at the top of the frame). */
     int32_t *above;
     int *above_cells;
-    /* scratch: one stripe of cells, their column starts and row starts */
-    int32_t *cells, *decoded;
+    /* scratch: one stripe of cells, their decoded values (the encoder's
+     * second predictor's in trial), their column starts and row starts */
+    int32_t *cells, *decoded, *trial;
     int *col_start, *row_start;
     /* encoder: the coded pieces of the frame, in order */
     uint8_t *coded;
