@@ -100,7 +100,7 @@ struct TecEncoder {
     int error_bound, frame_bound;
     TecErrorBound eb;
     uint16_t *eb_recon, *eb_src;
-    int residual_ready;        /* eb, eb_recon, eb_src and grids allocated */
+    int residual_ready;        /* eb, eb_recon and eb_src allocated */
 
     char err[ERR_SIZE];
 };
@@ -240,32 +240,51 @@ int tec_model_default_quality(const char *model, const char *weights_dir)
     return ret;
 }
 
-/* The decoder-side latents and the residual layer's buffers: at open for a
- * reconstruction or an error bound, else for the first frame that goes past
- * the top anchor. */
+/* The decoder-side latents of a frame: at open for a reconstruction or an
+ * error bound, else for the first frame that goes past the top anchor. */
+static int alloc_latent_grids(TecEncoder *enc)
+{
+    const TecGeometry *g = &enc->geom;
+    const int groups = enc->hdr.n_groups;
+
+    if (enc->grids)
+        return 0;
+    enc->grids = calloc((size_t)groups, sizeof(*enc->grids));
+    if (!enc->grids)
+        return TEC_ENOMEM;
+    for (int i = 0; i < groups; i++) {
+        enc->grids[i].h = g->lat_h;
+        enc->grids[i].w = g->lat_w;
+        enc->grids[i].y = malloc((size_t)enc->model->m * g->lat_h * g->lat_w * sizeof(float));
+        if (!enc->grids[i].y) {
+            /* all or nothing: a later frame may try again */
+            for (int j = 0; j < i; j++)
+                free(enc->grids[j].y);
+            free(enc->grids);
+            enc->grids = NULL;
+            return TEC_ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* The residual layer's buffers and the latents it synthesises from: at open
+ * for an error bound, else for the first frame past the top anchor. */
 static int alloc_residual_state(TecEncoder *enc)
 {
     const TecGeometry *g = &enc->geom;
-    const int groups = enc->hdr.n_groups, bands = enc->hdr.info.bands;
+    const int bands = enc->hdr.info.bands;
     const size_t stripe = (size_t)bands * g->stripe_rows * g->width;
 
     if (enc->residual_ready)
         return 0;
     enc->eb_recon = malloc(stripe * sizeof(uint16_t));
     enc->eb_src = enc->source ? malloc(stripe * sizeof(uint16_t)) : NULL;
-    enc->grids = calloc((size_t)groups, sizeof(*enc->grids));
-    if (!enc->eb_recon || (enc->source && !enc->eb_src) || !enc->grids ||
+    if (!enc->eb_recon || (enc->source && !enc->eb_src) ||
         tec_eb_init(&enc->eb, bands, g->width, g->height, g->stripe_rows) < 0)
         return TEC_ENOMEM;
-    for (int i = 0; i < groups; i++) {
-        enc->grids[i].h = g->lat_h;
-        enc->grids[i].w = g->lat_w;
-        enc->grids[i].y = malloc((size_t)enc->model->m * g->lat_h * g->lat_w * sizeof(float));
-        if (!enc->grids[i].y)
-            return TEC_ENOMEM;
-    }
     enc->residual_ready = 1;
-    return 0;
+    return alloc_latent_grids(enc);
 }
 
 static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
@@ -316,9 +335,9 @@ static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
         if (!enc->recon)
             return TEC_ENOMEM;
     }
-    if (enc->want_recon || enc->error_bound)
+    if (enc->error_bound)
         return alloc_residual_state(enc);
-    return 0;
+    return enc->want_recon ? alloc_latent_grids(enc) : 0;
 }
 
 int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
