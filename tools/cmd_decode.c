@@ -34,18 +34,30 @@ void usage_decode(FILE *f)
 "      --frame N            only frame N (0-based): one multi-band GeoTIFF, or a\n"
 "                           (C, H, W) .npy\n"
 "      --cog                GeoTIFF output as Cloud-Optimized GeoTIFF (with overviews)\n"
+"      --fill-clouds        replace the cloudy pixels of each frame (the cloud mask\n"
+"                           of tec encode --cloud-mask) by what the frames before\n"
+"                           it predict; a frame with no earlier frame stays as coded\n"
+"      --fill-mask MASK.npy with --fill-clouds: fill these pixels instead, uint8\n"
+"                           (T, H, W), or (H, W) for one frame (not 0 = fill)\n"
+"      --write-mask F.npy   with --fill-clouds: which pixels were filled, uint8\n"
+"                           (T, H, W), 1 = filled\n"
 "  -v, --verbose            one line per frame on stderr\n"
 "      --quiet              no progress bar (it is drawn only on a terminal)\n"
 "  -h, --help               this text\n");
 }
 
-enum { D_OUTPUT = 1, D_THREADS, D_WDIR, D_VERBOSE, D_HELP, D_FRAME, D_COG, D_QUIET };
+enum {
+    D_OUTPUT = 1, D_THREADS, D_WDIR, D_VERBOSE, D_HELP, D_FRAME, D_COG, D_QUIET, D_FILL,
+    D_FILL_MASK, D_WRITE_MASK
+};
 
 static const OptDef decode_opts[] = {
     { "output", 'o', 1, D_OUTPUT }, { "threads", 't', 1, D_THREADS },
     { "weights-dir", 0, 1, D_WDIR }, { "verbose", 'v', 0, D_VERBOSE },
     { "help", 'h', 0, D_HELP }, { "frame", 0, 1, D_FRAME }, { "cog", 0, 0, D_COG },
-    { "quiet", 0, 0, D_QUIET }, { NULL, 0, 0, 0 }
+    { "quiet", 0, 0, D_QUIET }, { "fill-clouds", 0, 0, D_FILL },
+    { "fill-mask", 0, 1, D_FILL_MASK }, { "write-mask", 0, 1, D_WRITE_MASK },
+    { NULL, 0, 0, 0 }
 };
 
 enum { FRAME_MISSING, FRAME_DONE, FRAME_BAD };
@@ -86,6 +98,12 @@ typedef struct DecodeJob {
     const char *input, *output, *weights_dir;
     int threads, verbose, quiet, cog;
     int64_t only_frame;  /* --frame, -1: every frame */
+    /* Cloud filling: the masks given (--fill-mask) and the one written. */
+    int fill;
+    const char *fill_mask_path, *write_mask_path;
+    NpyFile fill_masks, filled;
+    int fill_masks_open, filled_open;
+    uint8_t *mask_frame;
 
     TecvReader *r;
     const TecvInfo *info;
@@ -136,6 +154,27 @@ static int decoder_fatal(DecodeJob *j)
     return -1;
 }
 
+/* What the decoder filled in the frame just received: why it could not,
+ * on stderr, and the mask into --write-mask. */
+static int report_filled(DecodeJob *j, int64_t idx, int64_t *count)
+{
+    const uint8_t *mask;
+    const char *why;
+    *count = tec_decoder_get_filled(j->dec, &mask, &why);
+    if (why)
+        fprintf(stderr, "tec: %s: frame %" PRId64 ": its cloud mask stays as coded: %s\n",
+                j->input, idx, why);
+    if (!j->filled_open || !mask)
+        return 0;
+    char err[MSG_SIZE];
+    if (npy_write_mask_frame(&j->filled, j->only_frame >= 0 ? 0 : idx, mask, err,
+                             sizeof(err)) < 0) {
+        cli_error("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Takes every frame the decoder has finished.  0: it wants more packets;
  * 1: it is drained after the flush; -1: failed (reported). */
 static int drain_frames(DecodeJob *j)
@@ -174,7 +213,13 @@ static int drain_frames(DecodeJob *j)
             }
         }
         j->state[idx] = FRAME_DONE;
-        if (j->verbose)
+        int64_t filled = 0;
+        if (j->fill && report_filled(j, idx, &filled) < 0)
+            return -1;
+        if (j->verbose && j->fill)
+            fprintf(stderr, "tec: frame %" PRId64 " decoded, %" PRId64 " pixels filled\n", idx,
+                    filled);
+        else if (j->verbose)
             fprintf(stderr, "tec: frame %" PRId64 " decoded\n", idx);
     }
 }
@@ -231,6 +276,15 @@ static int send_packet(DecodeJob *j, int64_t idx, const uint8_t *data, size_t si
 {
     int ret;
     j->map[j->n_sent] = idx;
+    if (j->fill_masks_open) {
+        char err[MSG_SIZE];
+        if (npy_read_mask_frame(&j->fill_masks, idx, j->mask_frame, err, sizeof(err)) < 0) {
+            cli_error("%s", err);
+            return -1;
+        }
+        if (tec_decoder_set_fill_mask(j->dec, j->mask_frame, j->info->width) < 0)
+            return decoder_fatal(j);
+    }
     for (;;) {
         ret = tec_decoder_send_packet(j->dec, data, size, time_ms, has_time);
         if (ret != TEC_EAGAIN)
@@ -349,6 +403,7 @@ static int open_decoder(DecodeJob *j)
     s.threads = j->threads;
     s.row_sink = write_rows;
     s.row_opaque = &j->rw;
+    s.fill_clouds = j->fill;
     int ret = tec_decoder_open(&j->dec, &s, info->seq_header, info->seq_header_size);
     if (ret < 0) {
         const char *why = tec_decoder_error(NULL);
@@ -374,7 +429,8 @@ static int open_decoder(DecodeJob *j)
 
 int cmd_decode(int argc, char **argv)
 {
-    DecodeJob j = { .out = { .npy = { .fd = -1 } }, .only_frame = -1 };
+    DecodeJob j = { .out = { .npy = { .fd = -1 } }, .only_frame = -1,
+                    .fill_masks = { .fd = -1 }, .filled = { .fd = -1 } };
     ArgIter it = { argc, argv, 1, 0, "decode" };
     const char *v;
     int id, rc = EXIT_USAGE;
@@ -396,6 +452,9 @@ int cmd_decode(int argc, char **argv)
         case D_VERBOSE: j.verbose = 1; break;
         case D_QUIET: j.quiet = 1; break;
         case D_COG: j.cog = 1; break;
+        case D_FILL: j.fill = 1; break;
+        case D_FILL_MASK: j.fill_mask_path = v; break;
+        case D_WRITE_MASK: j.write_mask_path = v; break;
         case D_FRAME: {
             long f;
             if (tec_parse_int(v, 0, LONG_MAX, &f)) {
@@ -428,6 +487,11 @@ int cmd_decode(int argc, char **argv)
         cli_error("decode: the output file is the input");
         goto end;
     }
+    if ((j.fill_mask_path || j.write_mask_path) && !j.fill) {
+        cli_error("decode: --%s needs --fill-clouds",
+                  j.fill_mask_path ? "fill-mask" : "write-mask");
+        goto end;
+    }
 
     rc = EXIT_FAILURE;
     if (cli_open_reader(&j.r, j.input) < 0)
@@ -458,9 +522,45 @@ int cmd_decode(int argc, char **argv)
         cli_error("out of memory for %" PRId64 " frames", j.frames);
         goto end;
     }
+    if (j.fill && j.info->codec != TEC_CODEC_TEC) {
+        cli_error("%s: --fill-clouds: a raw stream has no prediction to fill from", j.input);
+        goto end;
+    }
+    if (j.fill_mask_path) {
+        if (npy_open_read_mask(&j.fill_masks, j.fill_mask_path, err, sizeof(err)) < 0) {
+            cli_error("--fill-mask %s", err);
+            goto end;
+        }
+        j.fill_masks_open = 1;
+        if (j.fill_masks.frames != j.frames || j.fill_masks.height != j.info->height ||
+            j.fill_masks.width != j.info->width) {
+            cli_error("--fill-mask %s: %" PRId64 " frame%s of %" PRId64 " x %" PRId64 ", the "
+                      "stream has %" PRId64 " of %d x %d (need (T, H, W), or (H, W) for one "
+                      "frame)", j.fill_mask_path, j.fill_masks.frames,
+                      j.fill_masks.frames == 1 ? "" : "s", j.fill_masks.height,
+                      j.fill_masks.width, j.frames, j.info->height, j.info->width);
+            goto end;
+        }
+        if (!(j.mask_frame = malloc((size_t)j.info->width * j.info->height))) {
+            cli_error("out of memory for the fill mask");
+            goto end;
+        }
+    }
     /* Weights first: a missing model must not leave an empty output behind. */
     if (j.info->codec == TEC_CODEC_TEC && open_decoder(&j) < 0)
         goto end;
+    if (j.write_mask_path) {
+        if (cli_same_file(j.write_mask_path, j.input) || cli_same_file(j.write_mask_path, j.output)) {
+            cli_error("decode: --write-mask is the input or the output");
+            goto end;
+        }
+        if (npy_create_mask(&j.filled, j.write_mask_path, j.only_frame >= 0 ? 1 : j.frames,
+                            j.info->height, j.info->width, err, sizeof(err)) < 0) {
+            cli_error("--write-mask %s", err);
+            goto end;
+        }
+        j.filled_open = 1;
+    }
 
     if (j.only_frame >= j.frames) {
         cli_error("--frame %" PRId64 ": %s has frames 0 to %" PRId64, j.only_frame, j.input,
@@ -528,5 +628,12 @@ end:
     free(j.map);
     free(j.accepted);
     free(j.state);
+    if (j.fill_masks_open)
+        npy_close(&j.fill_masks, err, sizeof(err));
+    if (j.filled_open && npy_close(&j.filled, err, sizeof(err)) < 0 && rc == EXIT_SUCCESS) {
+        cli_error("%s", err);
+        rc = EXIT_FAILURE;
+    }
+    free(j.mask_frame);
     return rc;
 }

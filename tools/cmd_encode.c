@@ -130,6 +130,13 @@ void usage_encode(FILE *f)
 "      --max-error E        every decoded sample within E of the source, 0..%d\n"
 "                           (0 = lossless), by a residual layer after the learned\n"
 "                           one; --quality sets the learned layer's share\n"
+"      --cloud-mask MASK.npy  uint8 (T, H, W), or (H, W) for one frame: the\n"
+"                           cloudy pixels of each frame (not 0), kept\n"
+"                           losslessly in its packet, for tec decode\n"
+"                           --fill-clouds\n"
+"      --skip-clouds        with --cloud-mask: spend almost no bits under the\n"
+"                           clouds (the decoder predicts them; without\n"
+"                           --fill-clouds they decode flat)\n"
 "      --raw                store the samples uncompressed (codec raw)\n"
 "metadata, kept in the .tecv header:\n"
 "      --dates D1,D2,..     one per frame: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[Z]\n"
@@ -152,7 +159,7 @@ void usage_encode(FILE *f)
 enum {
     E_OUTPUT = 1, E_QUALITY, E_MODEL, E_WDIR, E_THREADS, E_RAW, E_DATES, E_BANDS, E_NODATA,
     E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP, E_FIXED, E_KEYINT, E_CONTEXT, E_QUIET,
-    E_MAX_ERROR
+    E_MAX_ERROR, E_CLOUD_MASK, E_SKIP_CLOUDS
 };
 
 static const OptDef encode_opts[] = {
@@ -160,6 +167,7 @@ static const OptDef encode_opts[] = {
     { "model", 0, 1, E_MODEL },       { "weights-dir", 0, 1, E_WDIR },
     { "threads", 't', 1, E_THREADS }, { "raw", 0, 0, E_RAW },
     { "max-error", 0, 1, E_MAX_ERROR },
+    { "cloud-mask", 0, 1, E_CLOUD_MASK }, { "skip-clouds", 0, 0, E_SKIP_CLOUDS },
     { "fixed-quality", 0, 0, E_FIXED },
     { "keyframe-interval", 'g', 1, E_KEYINT }, { "context", 0, 1, E_CONTEXT },
     { "dates", 0, 1, E_DATES },       { "bands", 0, 1, E_BANDS },
@@ -180,6 +188,11 @@ typedef struct EncodeJob {
     const char *dates, *bands, *nodata, *crs, *geotransform;
     int quality, fixed_quality, threads, raw, verbose, quiet, keyframe_interval, context;
     int max_error;  /* -1: none */
+    const char *cloud_path;
+    int skip_clouds;
+    NpyFile clouds;
+    int clouds_open;
+    uint8_t *cloud_frame;
     const char *inputs[MAX_INPUTS];
     int n_inputs;
 
@@ -549,6 +562,7 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
         s.nodata_value = (uint16_t)nodata;
     }
     s.error_bound = j->max_error + 1;
+    s.skip_clouds = j->skip_clouds;
     s.want_reconstruction = j->recon_open;
     s.row_source = read_rows;
     s.row_opaque = &rr;
@@ -577,6 +591,15 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
         };
         /* t == frames flushes. */
         const TecPicture *send = t < in->frames ? &pic : NULL;
+        if (send && j->clouds_open) {
+            char err[MSG_SIZE];
+            if (npy_read_mask_frame(&j->clouds, t, j->cloud_frame, err, sizeof(err)) < 0) {
+                cli_error("%s", err);
+                return -1;
+            }
+            if (tec_encoder_set_cloud_mask(j->enc, j->cloud_frame, s.width) < 0)
+                return encoder_failed(j, &rr, "cloud mask");
+        }
         for (;;) {
             ret = tec_encoder_send_frame(j->enc, send);
             if (ret != TEC_EAGAIN)
@@ -614,7 +637,7 @@ int cmd_encode(int argc, char **argv)
         cli_error("out of memory");
         return EXIT_FAILURE;
     }
-    j->in.npy.fd = j->recon.fd = -1;
+    j->in.npy.fd = j->recon.fd = j->clouds.fd = -1;
     j->max_error = -1;
     ArgIter it = { argc, argv, 1, 0, "encode" };
     const char *v;
@@ -655,6 +678,8 @@ int cmd_encode(int argc, char **argv)
             if (cli_parse_range(v, "--max-error", 0, TEC_MAX_ERROR, &j->max_error) < 0)
                 goto end;
             break;
+        case E_CLOUD_MASK: j->cloud_path = v; break;
+        case E_SKIP_CLOUDS: j->skip_clouds = 1; break;
         case E_CRS: j->crs = v; break;
         case E_GEO: j->geotransform = v; break;
         case E_META:
@@ -708,6 +733,34 @@ int cmd_encode(int argc, char **argv)
     }
     if (encode_prepare_meta(j) < 0)
         goto end;
+    if (j->skip_clouds && !j->cloud_path) {
+        cli_error("--skip-clouds needs --cloud-mask");
+        goto end;
+    }
+    if (j->cloud_path) {
+        if (j->raw) {
+            cli_error("--cloud-mask: a raw stream keeps no masks");
+            goto end;
+        }
+        if (npy_open_read_mask(&j->clouds, j->cloud_path, err, sizeof(err)) < 0) {
+            cli_error("--cloud-mask %s", err);
+            goto end;
+        }
+        j->clouds_open = 1;
+        if (j->clouds.frames != in->frames || j->clouds.height != in->height ||
+            j->clouds.width != in->width) {
+            cli_error("--cloud-mask %s: %" PRId64 " frame%s of %" PRId64 " x %" PRId64 ", the "
+                      "input has %" PRId64 " of %" PRId64 " x %" PRId64 " (need (T, H, W), or (H, "
+                      "W) for one frame)", j->cloud_path, j->clouds.frames,
+                      j->clouds.frames == 1 ? "" : "s", j->clouds.height, j->clouds.width,
+                      in->frames, in->height, in->width);
+            goto end;
+        }
+        if (!(j->cloud_frame = malloc((size_t)(in->height * in->width)))) {
+            cli_error("out of memory for the cloud mask");
+            goto end;
+        }
+    }
     if (j->recon_path) {
         if (npy_create(&j->recon, j->recon_path, in->ndim, in->frames, in->bands, in->height,
                        in->width, err, sizeof(err)) < 0) {
@@ -758,6 +811,9 @@ end:
         npy_close(&j->recon, err, sizeof(err));
     if (j->in_open)
         cube_input_close(&j->in);
+    if (j->clouds_open)
+        npy_close(&j->clouds, err, sizeof(err));
+    free(j->cloud_frame);
     tec_list_free(&j->band_list);
     tec_list_free(&j->date_list);
     free(j->times);

@@ -46,6 +46,7 @@ typedef struct FrameRec {
     int nodata, mask_bytes;  /* the packet's nodata mask: value (-1: none), bytes */
     int64_t masked;          /* samples it covers; -1: unreadable */
     int max_error;           /* its residual layer's bound; -1: none */
+    int clouds;              /* 1: it carries a cloud mask */
 } FrameRec;
 
 typedef struct InfoJob {
@@ -113,6 +114,7 @@ static int info_scan(InfoJob *j)
             fr.inter = parsed && !pi.intra;
             fr.nodata = parsed ? pi.nodata : -1;
             fr.max_error = parsed ? pi.max_error : -1;
+            fr.clouds = parsed && pi.clouds;
             if (fr.nodata >= 0) {
                 uint64_t masked;
                 fr.mask_bytes = pi.mask_bytes;
@@ -267,6 +269,8 @@ static void info_text(const InfoJob *j, int64_t frames)
                    100.0 * (double)fr->masked / (t.px * info->bands), fr->mask_bytes);
         else if (fr->nodata >= 0)
             printf(", nodata %d: unreadable mask", fr->nodata);
+        if (fr->clouds)
+            printf(", clouds masked");
         if (fr->max_error == 0)
             printf(", lossless");
         else if (fr->max_error > 0)
@@ -422,6 +426,7 @@ static void info_json(const InfoJob *j, int64_t frames)
                 printf(", \"anchor\": null");
             if (fr->max_error >= 0)
                 printf(", \"max_error\": %d", fr->max_error);
+            printf(", \"clouds\": %s", fr->clouds ? "true" : "false");
             if (fr->nodata >= 0) {
                 printf(", \"nodata_mask\": {\"value\": %d, \"bytes\": %d, ", fr->nodata,
                        fr->mask_bytes);

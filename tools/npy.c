@@ -211,8 +211,38 @@ static void format_shape(char *buf, size_t len, const int64_t *shape, int rank)
         snprintf(buf + used, len - used, rank == 1 ? ",)" : ")");
 }
 
+/* A mask: uint8 or bool, (H, W) or (T, H, W), one "band". */
+static int check_mask_header(NpyFile *f, const Header *h, char *err, size_t errlen)
+{
+    const char *d = h->descr;
+    if (strcmp(d, "|u1") && strcmp(d, "u1") && strcmp(d, "<u1") && strcmp(d, "=u1") &&
+        strcmp(d, "|b1") && strcmp(d, "b1"))
+        return fail(f, err, errlen, TEC_EINVAL, "unsupported mask dtype '%s': need uint8 or bool",
+                    d);
+    if (h->fortran_order)
+        return fail(f, err, errlen, TEC_EINVAL,
+                    "Fortran-ordered arrays not supported: save a C-ordered array");
+    char shape[160];
+    format_shape(shape, sizeof(shape), h->shape, h->rank);
+    if (h->rank != 2 && h->rank != 3)
+        return fail(f, err, errlen, TEC_EINVAL,
+                    "mask shape %s has rank %d: need (H, W) or (T, H, W)", shape, h->rank);
+    for (int i = 0; i < h->rank; i++)
+        if (h->shape[i] == 0 || h->shape[i] > NPY_MAX_DIM)
+            return fail(f, err, errlen, TEC_EINVAL, "mask shape %s is empty or too large", shape);
+    const int64_t *s = h->shape + h->rank - 2;
+    f->ndim = h->rank;
+    f->frames = h->rank == 3 ? h->shape[0] : 1;
+    f->bands = 1;
+    f->height = s[0];
+    f->width = s[1];
+    return 0;
+}
+
 static int check_header(NpyFile *f, const Header *h, char *err, size_t errlen)
 {
+    if (f->elem == 1)
+        return check_mask_header(f, h, err, errlen);
     const char *d = h->descr;
     if (!strcmp(d, ">u2"))
         return fail(f, err, errlen, TEC_EINVAL,
@@ -248,7 +278,7 @@ static int check_header(NpyFile *f, const Header *h, char *err, size_t errlen)
 
 static int64_t data_bytes(const NpyFile *f)
 {
-    return f->frames * f->bands * f->height * f->width * 2;
+    return f->frames * f->bands * f->height * f->width * f->elem;
 }
 
 /* ---- raw I/O ------------------------------------------------------------ */
@@ -297,6 +327,7 @@ static void init_file(NpyFile *f, const char *path)
 {
     memset(f, 0, sizeof(*f));
     f->fd = -1;
+    f->elem = 2;
     snprintf(f->path, sizeof(f->path), "%s", path);
 }
 
@@ -355,9 +386,10 @@ static int read_header(NpyFile *f, char *err, size_t errlen)
     return 0;
 }
 
-int npy_open_read(NpyFile *f, const char *path, char *err, size_t errlen)
+static int open_read(NpyFile *f, const char *path, int elem, char *err, size_t errlen)
 {
     init_file(f, path);
+    f->elem = elem;
     f->fd = open(path, O_RDONLY);
     if (f->fd < 0)
         return fail(f, err, errlen, TEC_EIO, "%s", strerror(errno));
@@ -369,17 +401,24 @@ int npy_open_read(NpyFile *f, const char *path, char *err, size_t errlen)
     return ret;
 }
 
-int npy_create(NpyFile *f, const char *path, int ndim, int64_t frames, int64_t bands,
-               int64_t height, int64_t width, char *err, size_t errlen)
+int npy_open_read(NpyFile *f, const char *path, char *err, size_t errlen)
 {
-    init_file(f, path);
-    Header h = { .descr = "<u2", .rank = ndim };
-    int64_t shape[4] = { frames, bands, height, width };
-    if ((ndim != 3 && ndim != 4) || (ndim == 3 && frames != 1))
-        return fail(f, err, errlen, TEC_EINVAL, "cannot write rank %d with %lld frames", ndim,
-                    (long long)frames);
+    return open_read(f, path, 2, err, errlen);
+}
+
+int npy_open_read_mask(NpyFile *f, const char *path, char *err, size_t errlen)
+{
+    return open_read(f, path, 1, err, errlen);
+}
+
+static int create(NpyFile *f, const char *path, int elem, int ndim, const int64_t *shape,
+                  char *err, size_t errlen)
+{
+    Header h = { .rank = ndim };
+    snprintf(h.descr, sizeof(h.descr), "%s", elem == 1 ? "|u1" : "<u2");
+    f->elem = elem;
     for (int i = 0; i < ndim; i++) {
-        h.shape[i] = shape[4 - ndim + i];
+        h.shape[i] = shape[i];
         if (h.shape[i] < 0)
             return fail(f, err, errlen, TEC_EINVAL, "negative dimension");
     }
@@ -391,8 +430,8 @@ int npy_create(NpyFile *f, const char *path, int ndim, int64_t frames, int64_t b
      * multiple of 64 bytes and ending in a newline. */
     char dict[256], dims[160];
     format_shape(dims, sizeof(dims), h.shape, ndim);
-    int n = snprintf(dict, sizeof(dict), "{'descr': '<u2', 'fortran_order': False, 'shape': %s, }",
-                     dims);
+    int n = snprintf(dict, sizeof(dict), "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
+                     h.descr, dims);
     size_t total = 10 + (size_t)n + 1;
     total = (total + NPY_ALIGN - 1) / NPY_ALIGN * NPY_ALIGN;
     uint8_t header[256 + NPY_ALIGN];
@@ -419,6 +458,25 @@ int npy_create(NpyFile *f, const char *path, int ndim, int64_t frames, int64_t b
         f->fd = -1;
     }
     return ret;
+}
+
+int npy_create(NpyFile *f, const char *path, int ndim, int64_t frames, int64_t bands,
+               int64_t height, int64_t width, char *err, size_t errlen)
+{
+    init_file(f, path);
+    const int64_t shape[4] = { frames, bands, height, width };
+    if ((ndim != 3 && ndim != 4) || (ndim == 3 && frames != 1))
+        return fail(f, err, errlen, TEC_EINVAL, "cannot write rank %d with %lld frames", ndim,
+                    (long long)frames);
+    return create(f, path, 2, ndim, shape + 4 - ndim, err, errlen);
+}
+
+int npy_create_mask(NpyFile *f, const char *path, int64_t frames, int64_t height,
+                    int64_t width, char *err, size_t errlen)
+{
+    init_file(f, path);
+    const int64_t shape[3] = { frames, height, width };
+    return create(f, path, 1, 3, shape, err, errlen);
 }
 
 int npy_close(NpyFile *f, char *err, size_t errlen)
@@ -450,7 +508,7 @@ static int check_stripe(const NpyFile *f, int64_t frame, int64_t y0, int64_t row
 /* File offset of sample (frame, band, y, 0). */
 static int64_t row_offset(const NpyFile *f, int64_t frame, int64_t band, int64_t y)
 {
-    return f->data_offset + (((frame * f->bands + band) * f->height + y) * f->width) * 2;
+    return f->data_offset + (((frame * f->bands + band) * f->height + y) * f->width) * f->elem;
 }
 
 int npy_read_rows(const NpyFile *f, int64_t frame, int64_t y0, int64_t rows, uint16_t *data,
@@ -523,4 +581,23 @@ int npy_write_frame(const NpyFile *f, int64_t frame, const uint16_t *data, char 
 {
     return npy_write_rows(f, frame, 0, f->height, data, (ptrdiff_t)f->width,
                           (ptrdiff_t)(f->height * f->width), err, errlen);
+}
+
+int npy_read_mask_frame(const NpyFile *f, int64_t frame, uint8_t *mask, char *err, size_t errlen)
+{
+    if (f->fd < 0 || f->elem != 1 || frame < 0 || frame >= f->frames)
+        return fail(f, err, errlen, TEC_EINVAL, "mask frame %lld outside the array",
+                    (long long)frame);
+    return pread_full(f, mask, (size_t)(f->height * f->width), row_offset(f, frame, 0, 0), err,
+                      errlen);
+}
+
+int npy_write_mask_frame(const NpyFile *f, int64_t frame, const uint8_t *mask, char *err,
+                         size_t errlen)
+{
+    if (f->fd < 0 || f->elem != 1 || frame < 0 || frame >= f->frames)
+        return fail(f, err, errlen, TEC_EINVAL, "mask frame %lld outside the array",
+                    (long long)frame);
+    return pwrite_full(f, mask, (size_t)(f->height * f->width), row_offset(f, frame, 0, 0), err,
+                       errlen);
 }

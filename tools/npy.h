@@ -1,4 +1,5 @@
-/* .npy files of little-endian uint16 samples, shaped (C,H,W) or (T,C,H,W),
+/* .npy files of little-endian uint16 samples, shaped (C,H,W) or (T,C,H,W)
+ * (and uint8 masks, (H,W) or (T,H,W)),
  * for the tec command line tool.  Frames and stripes are read and written
  * at their offsets (pread/pwrite), so a multi-gigabyte cube never has to fit
  * in memory.  Functions return 0 or a negative TEC_E* code and, on failure,
@@ -15,6 +16,7 @@ typedef struct NpyFile {
     int64_t frames;       /* T; 1 for rank 3 */
     int64_t bands, height, width;
     int64_t data_offset;  /* bytes before the first sample */
+    int elem;             /* bytes per element: 2 samples, 1 a mask */
     char path[256];       /* for messages (possibly truncated) */
 } NpyFile;
 
@@ -42,6 +44,16 @@ int npy_write_rows(const NpyFile *f, int64_t frame, int64_t y0, int64_t rows,
 int npy_read_frame(const NpyFile *f, int64_t frame, uint16_t *data, char *err, size_t errlen);
 int npy_write_frame(const NpyFile *f, int64_t frame, const uint16_t *data, char *err,
                     size_t errlen);
+
+/* Masks: uint8 (or bool) shaped (H, W) or (T, H, W), bands 1; written as
+ * uint8 (T, H, W).  A frame is H x W bytes. */
+int npy_open_read_mask(NpyFile *f, const char *path, char *err, size_t errlen);
+int npy_create_mask(NpyFile *f, const char *path, int64_t frames, int64_t height,
+                    int64_t width, char *err, size_t errlen);
+int npy_read_mask_frame(const NpyFile *f, int64_t frame, uint8_t *mask, char *err,
+                        size_t errlen);
+int npy_write_mask_frame(const NpyFile *f, int64_t frame, const uint8_t *mask, char *err,
+                         size_t errlen);
 
 /* Close the file; for a written file a failing close is reported. */
 int npy_close(NpyFile *f, char *err, size_t errlen);

@@ -5,6 +5,7 @@
 
 #include "tec/tec.h"
 #include "bytes.h"
+#include "cloud_fill.h"
 #include "error_bound.h"
 #include "errors.h"
 #include "frame_codec.h"
@@ -55,6 +56,11 @@ struct TecDecoder {
     int is_inter, position;
     TecTtFactor *factors;
     int32_t tau[TEC_TT_MAX_REFS][TEC_TT_TAU];
+
+    /* Cloud filling (fill_clouds): the chain of filled frames beside the
+     * references, the frame's mask and its prediction. */
+    int fill_on;
+    TecFill fill;
 
     TecPicture pic;
     int has_frame, flushed;
@@ -132,6 +138,11 @@ int tec_decoder_open(TecDecoder **out, const TecDecoderSettings *s,
                         "from a newer libtec? start from tec_decoder_default_settings)", i);
     if (s->threads < 0)
         return fail(NULL, TEC_EINVAL, "threads must be >= 0, got %d", s->threads);
+    if (s->fill_clouds != 0 && s->fill_clouds != 1)
+        return fail(NULL, TEC_EINVAL, "fill_clouds must be 0 or 1, got %d", s->fill_clouds);
+    if (s->reserved_i32)
+        return fail(NULL, TEC_EINVAL, "reserved settings field is not zero (settings from a "
+                    "newer libtec? start from tec_decoder_default_settings)");
     TecDecoder *dec = calloc(1, sizeof(*dec));
     if (!dec)
         return fail(NULL, TEC_ENOMEM, "out of memory");
@@ -148,6 +159,14 @@ int tec_decoder_open(TecDecoder **out, const TecDecoderSettings *s,
             }
     if ((ret = load_model(dec, s->weights_dir)) < 0)
         goto fail;
+    /* The prediction converts latents between quality positions as the
+     * temporal model does. */
+    dec->fill_on = s->fill_clouds;
+    if (dec->fill_on && !dec->tt) {
+        ret = fail(NULL, TEC_EINVAL, "filling clouds needs a model with a temporal model; '%s' "
+                   "has none", dec->hdr.info.model);
+        goto fail;
+    }
 
     tec_geometry_init(&dec->geom, dec->hdr.info.width, dec->hdr.info.height,
                       dec->model->downscale);
@@ -188,6 +207,7 @@ static void free_frame_state(TecDecoder *dec)
     if (dec->refs_on)
         tec_refs_free(&dec->refs);
     dec->refs_on = 0;
+    tec_fill_free(&dec->fill);
     free(dec->factors);
     dec->factors = NULL;
     dec->grids = NULL;
@@ -219,8 +239,10 @@ static int alloc_frame_state(TecDecoder *dec)
     const TecGeometry *g = &dec->geom;
     const int groups = dec->hdr.n_groups;
     const size_t n_chunks = (size_t)groups * g->n_blocks;
-    const size_t rows = dec->sink ? (size_t)(g->height < g->stripe_rows ? g->height : g->stripe_rows)
-                                  : (size_t)g->height;
+    /* Filling needs the whole frame: its line is fitted on every clear pixel. */
+    const size_t rows = dec->sink && !dec->fill_on
+                            ? (size_t)(g->height < g->stripe_rows ? g->height : g->stripe_rows)
+                            : (size_t)g->height;
     if (dec->grids)
         return 0;
     dec->grids = calloc((size_t)groups, sizeof(*dec->grids));
@@ -243,6 +265,8 @@ static int alloc_frame_state(TecDecoder *dec)
                                            g->lat_w) == 0;
         dec->refs_on = 1;
     }
+    ok = ok && (!dec->fill_on || tec_fill_init(&dec->fill, dec->model->m, groups,
+                                               dec->hdr.info.bands, g, window) == 0);
     for (int i = 0; ok && i < groups; i++) {
         dec->grids[i].h = window;
         dec->grids[i].w = g->lat_w;
@@ -297,10 +321,14 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
         head += used;
     }
     tec_mask_clear(&dec->mask);
+    TecMask *cloud = dec->fill_on ? &dec->fill.cloud : NULL;
+    if (cloud)
+        tec_mask_clear(cloud);
     if (flags & TEC_PACKET_MASK) {
         char why[128];
         size_t used;
-        int ret = tec_mask_read(&dec->mask, data + head, size - head, &used, why, sizeof(why));
+        int ret = tec_mask_read_section(&dec->mask, cloud, data + head, size - head, &used, why,
+                                        sizeof(why));
         if (ret < 0)
             return fail(dec, ret, "%s", why);
         head += used;
@@ -364,7 +392,7 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
     const int group = chunk / dec->geom.n_blocks, block = chunk % dec->geom.n_blocks;
     const TecBlockRect r = tec_geometry_block(&dec->geom, block);
     TecWorkspace *ws = &dec->workers.ws[slot];
-    if (!dec->refs_on)
+    if (!dec->refs_on && !dec->fill_on)
         return tec_fc_decode_chunk(dec->model, dec->chunk_data[chunk], dec->chunk_size[chunk],
                                    &r, dec->igain, NULL, &dec->grids[group], ws, err, errlen);
     /* What the block leaves for later frames, and (inter chunks) the
@@ -373,8 +401,10 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
     const int inter = dec->is_inter && tec_inter_chunk(&dec->inter, (size_t)chunk);
     const int n_refs = inter ? dec->inter.n_refs : 0;
     const size_t n = (size_t)r.h * r.w;
-    uint8_t *buf = tec_ws_get(ws, TEC_WS_TEMPORAL, m->m * n * sizeof(int16_t) +
-                              tec_refs_gather_size(&dec->refs, n_refs, r.h, r.w));
+    const size_t decode_bytes = m->m * n * sizeof(int16_t) +
+                                tec_refs_gather_size(&dec->refs, n_refs, r.h, r.w);
+    const size_t fill_bytes = dec->fill_on ? tec_fill_block_bytes(&dec->fill, r.h, r.w) : 0;
+    uint8_t *buf = tec_ws_get(ws, TEC_WS_TEMPORAL, decode_bytes + fill_bytes);
     if (!buf)
         return TEC_ENOMEM;
     int16_t *left = (int16_t *)buf;
@@ -382,12 +412,15 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
     if (n_refs)
         tec_refs_gather(&dec->refs, group, r.y0, r.x0, r.h, r.w, n_refs, dec->factors,
                         (const int32_t (*)[TEC_TT_TAU])dec->tau, left + (size_t)m->m * n, &tb);
-    const TecFcInter how = { inter ? dec->tt : NULL, inter ? &tb : NULL, left };
+    const TecFcInter how = { inter ? dec->tt : NULL, inter ? &tb : NULL, left, NULL, 0 };
     int ret = tec_fc_decode_chunk(m, dec->chunk_data[chunk], dec->chunk_size[chunk], &r,
                                   dec->igain, &how, &dec->grids[group], ws, err, errlen);
     if (ret < 0)
         return ret;
-    tec_refs_stage(&dec->refs, group, r.x0, r.h, r.w, left);
+    if (dec->refs_on)
+        tec_refs_stage(&dec->refs, group, r.x0, r.h, r.w, left);
+    if (dec->fill_on)
+        tec_fill_block(&dec->fill, group, &r, left, dec->igain, buf + decode_bytes);
     return 0;
 }
 
@@ -409,6 +442,8 @@ static int decode_block_row(TecDecoder *dec, int row)
     int ret;
     if (dec->refs_on && dec->is_inter && (ret = tec_refs_load_rows(&dec->refs, row)) < 0)
         return fail(dec, ret, "reference frames unreadable at block row %d", row);
+    if (dec->fill_on && (ret = tec_fill_load_rows(&dec->fill, row)) < 0)
+        return fail(dec, ret, "filled frames unreadable at block row %d", row);
     ret = tec_workers_run(&dec->workers, dec->workers.count, tasks, chunk_task, dec);
     if (ret < 0)
         return fail(dec, ret, "chunk decoding failed (%s)", tec_strerror(ret));
@@ -425,6 +460,8 @@ static int decode_block_row(TecDecoder *dec, int row)
     }
     if (dec->refs_on && (ret = tec_refs_store_row(&dec->refs, row)) < 0)
         return fail(dec, ret, "out of memory for the reference frames");
+    if (dec->fill_on && (ret = tec_fill_store_row(&dec->fill, row)) < 0)
+        return fail(dec, ret, "out of memory for the filled frames");
     return 0;
 }
 
@@ -463,14 +500,14 @@ static int select_references(TecDecoder *dec)
 
 /* Moves every group's window to start at latent row row0, keeping the rows
  * below `filled` (decoded so far) that it already holds. */
-static void slide_window(TecDecoder *dec, int row0, int filled)
+static void slide_grids(TecLatentGrid *grids, int groups, int m, int row0, int filled)
 {
-    for (int i = 0; i < dec->hdr.n_groups; i++) {
-        TecLatentGrid *grid = &dec->grids[i];
+    for (int i = 0; i < groups; i++) {
+        TecLatentGrid *grid = &grids[i];
         const int shift = row0 - grid->row0, keep = filled - row0;
         if (shift <= 0)
             continue;
-        for (int c = 0; keep > 0 && c < dec->model->m; c++)
+        for (int c = 0; keep > 0 && c < m; c++)
             memmove(grid->y + (size_t)c * grid->h * grid->w,
                     grid->y + ((size_t)c * grid->h + shift) * grid->w,
                     (size_t)keep * grid->w * sizeof(float));
@@ -478,21 +515,48 @@ static void slide_window(TecDecoder *dec, int row0, int filled)
     }
 }
 
-static int output_stripe(TecDecoder *dec, int row)
+static void slide_window(TecDecoder *dec, int row0, int filled)
+{
+    slide_grids(dec->grids, dec->hdr.n_groups, dec->model->m, row0, filled);
+    if (dec->fill_on)
+        slide_grids(dec->fill.grids, dec->hdr.n_groups, dec->model->m, row0, filled);
+}
+
+/* Where the samples of block row `row` go: the whole frame, or with a sink
+ * (and no filling) the one stripe. */
+static TecSampleTarget stripe_target(const TecDecoder *dec, int row)
+{
+    const TecGeometry *g = &dec->geom;
+    const int stripe = g->stripe_rows;
+    TecSampleTarget t = { dec->samples, g->width, (ptrdiff_t)g->width * g->height, 0 };
+    if (dec->sink && !dec->fill_on) {
+        t.band_stride = (ptrdiff_t)g->width * (g->height < stripe ? g->height : stripe);
+        t.y0 = row * stripe;
+    }
+    return t;
+}
+
+/* Synthesis of block row `row` and the layers on top of it, but the nodata
+ * mask; with a frame to fill, the prediction's rows too. */
+static int produce_stripe(TecDecoder *dec, int row)
 {
     const TecGeometry *g = &dec->geom;
     const int stripe = g->stripe_rows;
     const int y0 = row * stripe;
     const int rows = g->height - y0 < stripe ? g->height - y0 : stripe;
-    TecSampleTarget t = { dec->samples, g->width, (ptrdiff_t)g->width * g->height, 0 };
-    if (dec->sink) {
-        t.band_stride = (ptrdiff_t)g->width * (g->height < stripe ? g->height : stripe);
-        t.y0 = y0;
-    }
+    const TecSampleTarget t = stripe_target(dec, row);
     int ret = tec_fc_synthesize_stripe(dec->model, &dec->workers, g, &dec->hdr, dec->grids,
                                        &dec->norm, row, &t);
     if (ret < 0)
         return fail(dec, ret, "synthesis failed (%s)", tec_strerror(ret));
+    if (dec->fill_on && dec->fill.active) {
+        const TecSampleTarget p = { dec->fill.forecast, g->width, (ptrdiff_t)g->width * g->height,
+                                    0 };
+        ret = tec_fc_synthesize_stripe(dec->model, &dec->workers, g, &dec->hdr, dec->fill.grids,
+                                       &dec->fill.chain_norm, row, &p);
+        if (ret < 0)
+            return fail(dec, ret, "synthesis of the prediction failed (%s)", tec_strerror(ret));
+    }
     for (int b = 0; b < dec->hdr.info.bands; b++) {
         uint16_t *band = t.data + b * t.band_stride + (ptrdiff_t)(y0 - t.y0) * t.stride;
         tec_repl_apply(&dec->repl, b, band, t.stride, y0, rows);
@@ -504,12 +568,23 @@ static int output_stripe(TecDecoder *dec, int row)
         return fail(dec, ret, ret == TEC_ENOMEM ? "out of memory for the residual layer"
                                                 : "residual layer damaged in rows %d..%d",
                     y0, y0 + rows - 1);
+    return 0;
+}
+
+/* The nodata mask on block row `row`, then the sink. */
+static int deliver_stripe(TecDecoder *dec, int row)
+{
+    const TecGeometry *g = &dec->geom;
+    const int stripe = g->stripe_rows;
+    const int y0 = row * stripe;
+    const int rows = g->height - y0 < stripe ? g->height - y0 : stripe;
+    const TecSampleTarget t = stripe_target(dec, row);
+    uint16_t *data = t.data + (ptrdiff_t)(y0 - t.y0) * t.stride;
     /* Last, so that nothing after it moves a sample onto or off nodata. */
-    tec_mask_apply(&dec->mask, t.data + (ptrdiff_t)(y0 - t.y0) * t.stride, t.stride,
-                   t.band_stride, y0, rows);
+    tec_mask_apply(&dec->mask, data, t.stride, t.band_stride, y0, rows);
     if (dec->sink) {
-        ret = dec->sink(dec->sink_opaque, dec->frame_index, y0, rows, t.data, t.stride,
-                        t.band_stride);
+        int ret = dec->sink(dec->sink_opaque, dec->frame_index, y0, rows, data, t.stride,
+                            t.band_stride);
         if (ret < 0)
             return fail(dec, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
                         "row sink failed on rows %d..%d (%d)", y0, y0 + rows - 1, ret);
@@ -526,6 +601,8 @@ static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
     dec->position = position;
     if (dec->refs_on && (ret = select_references(dec)) < 0)
         return ret;
+    if (dec->fill_on && (ret = tec_fill_begin(&dec->fill, dec->tt, position)) < 0)
+        return fail(dec, ret, "out of memory for the filled frames");
 
     /* Block rows are entropy-decoded one ahead of the synthesis, so only a
      * window of latents is ever held.  A corrupt chunk stops the frame at its
@@ -540,9 +617,16 @@ static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
         for (; decoded < imin(g->block_rows, row + 2); decoded++)
             if ((ret = decode_block_row(dec, decoded)) < 0)
                 return ret;
-        if ((ret = output_stripe(dec, row)) < 0)
+        if ((ret = produce_stripe(dec, row)) < 0 ||
+            (!dec->fill_on && (ret = deliver_stripe(dec, row)) < 0))
             return ret;
     }
+    if (!dec->fill_on)
+        return 0;
+    tec_fill_finish(&dec->fill, dec->samples, &dec->norm);
+    for (int row = 0; row < g->block_rows; row++)
+        if ((ret = deliver_stripe(dec, row)) < 0)
+            return ret;
     return 0;
 }
 
@@ -575,6 +659,8 @@ int tec_decoder_send(TecDecoder *dec, const TecPacket *pkt)
         if (ret < 0)
             tec_refs_reset(&dec->refs);
     }
+    if (dec->fill_on && dec->grids)
+        tec_fill_end(&dec->fill, ret >= 0);
     if (ret < 0)
         return ret;
     const TecGeometry *g = &dec->geom;
@@ -599,6 +685,8 @@ void tec_decoder_flush(TecDecoder *dec)
     dec->flushed = 0;
     if (dec->refs_on)
         tec_refs_reset(&dec->refs);
+    if (dec->fill_on && dec->grids)
+        tec_fill_reset(&dec->fill);
 }
 
 int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic)
@@ -610,4 +698,31 @@ int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic)
     *pic = dec->pic;
     dec->has_frame = 0;
     return 0;
+}
+
+/* ---- cloud filling ---------------------------------------------------------- */
+
+int tec_decoder_set_fill_mask(TecDecoder *dec, const uint8_t *mask, ptrdiff_t stride)
+{
+    if (!dec)
+        return TEC_EINVAL;
+    if (!dec->fill_on)
+        return fail(dec, TEC_EINVAL, "a fill mask needs fill_clouds");
+    int ret = alloc_frame_state(dec);
+    if (ret < 0)
+        return ret;
+    if (tec_fill_set_mask(&dec->fill, mask, stride) < 0)
+        return fail(dec, TEC_EINVAL, "fill mask stride %td is below the width %d", stride,
+                    dec->geom.width);
+    return 0;
+}
+
+int64_t tec_decoder_get_filled(TecDecoder *dec, const uint8_t **mask, const char **why)
+{
+    const int on = dec && dec->fill_on && dec->grids;
+    if (mask)
+        *mask = on && dec->fill.filled_count ? dec->fill.filled : NULL;
+    if (why)
+        *why = on ? dec->fill.why : NULL;
+    return on ? dec->fill.filled_count : 0;
 }

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "error_bound.h"
 #include "frame_codec.h"
+#include "inpaint.h"
 #include "model_image.h"
 #include "model_temporal.h"
 #include "interpolation.h"
@@ -58,6 +59,13 @@ struct TecEncoder {
     int has_nodata;            /* code a nodata mask in every packet */
     uint16_t nodata;
     TecMask mask;              /* nodata samples of the current frame */
+    /* Clouds: the mask given for the next frame (cloud_set), coded in its
+     * packet; with skip_clouds its pixels count as missing, and the latents
+     * wholly under it (skip[lat_h][lat_w]) code as their prediction. */
+    TecMask cloud;
+    uint8_t *cloud_px;         /* [H][W] 0/1 */
+    int cloud_set, skip_clouds, skipping;
+    uint8_t *skip;
 
     TecRowSource source;
     void *source_opaque;
@@ -170,6 +178,14 @@ static int check_settings(const TecEncoderSettings *s)
                     "newer libtec? start from tec_encoder_default_settings)");
     if (s->has_nodata != 0 && s->has_nodata != 1)
         return fail(NULL, TEC_EINVAL, "has_nodata must be 0 or 1, got %d", s->has_nodata);
+    if (s->skip_clouds != 0 && s->skip_clouds != 1)
+        return fail(NULL, TEC_EINVAL, "skip_clouds must be 0 or 1, got %d", s->skip_clouds);
+    if (s->skip_clouds && s->error_bound)
+        return fail(NULL, TEC_EINVAL, "skip_clouds leaves the cloudy samples to the decoder's "
+                    "prediction: it cannot keep an error bound");
+    if (s->reserved_i32)
+        return fail(NULL, TEC_EINVAL, "reserved settings field is not zero (settings from a "
+                    "newer libtec? start from tec_encoder_default_settings)");
     if (s->model && !tec_seq_model_name_ok(s->model))
         return fail(NULL, TEC_EINVAL, "invalid model name '%s'", s->model);
     for (int b = 0; b < s->bands; b++) {
@@ -301,7 +317,8 @@ static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
         return TEC_ENOMEM;
     if (tec_repl_init(&enc->repl, s->bands, g->width, g->height) < 0 ||
         tec_interp_init(&enc->interp, s->bands, g->width, g->height, g->stripe_rows) < 0 ||
-        (enc->has_nodata && tec_mask_init(&enc->mask, s->bands, g->width, g->height) < 0))
+        (enc->has_nodata && tec_mask_init(&enc->mask, s->bands, g->width, g->height) < 0) ||
+        tec_mask_init(&enc->cloud, 0, g->width, g->height) < 0)
         return TEC_ENOMEM;
     tec_img_gains(m, enc->position, enc->gain, enc->igain);
     for (int i = 0; i < groups; i++) {
@@ -389,6 +406,7 @@ int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
     enc->keep_latents = enc->want_recon || enc->error_bound;
     enc->has_nodata = s->has_nodata;
     enc->nodata = s->nodata_value;
+    enc->skip_clouds = s->skip_clouds;
     if ((ret = tec_workers_init(&enc->workers, s->threads)) < 0) {
         fail(NULL, ret, "cannot start %d threads", s->threads);
         goto fail;
@@ -423,6 +441,9 @@ void tec_encoder_close(TecEncoder **penc)
     tec_repl_free(&enc->repl);
     tec_interp_free(&enc->interp);
     tec_mask_free(&enc->mask);
+    tec_mask_free(&enc->cloud);
+    free(enc->cloud_px);
+    free(enc->skip);
     free(enc->chunks);
     free(enc->packet_buf[0]);
     free(enc->packet_buf[1]);
@@ -459,8 +480,41 @@ static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v;
  * frame, edge-replicated up to the latent grid's extent (those samples are
  * cropped by the decoder), and zero beyond it, as the training saw the
  * zero padding of a crop's edge.  `inside` gets the part within the grid. */
-static void fill_input(const TecEncoder *enc, const PixelView *view, const TecBandGroup *group,
-                       const TecBlockRect *r, float *xn, TecInside *inside)
+/* With skip_clouds: the block's cloudy samples joined smoothly to the
+ * clear ones around them, so that the cloud costs no edge.  The decoder
+ * replaces them; what matters is that they are cheap. */
+static int inpaint_clouds(const TecEncoder *enc, const TecBandGroup *group, int py0, int px0,
+                          int ph, int pw, const TecInside *inside, float *xn)
+{
+    const TecGeometry *g = &enc->geom;
+    const int W = g->width, H = g->height;
+    const size_t plane = (size_t)ph * pw;
+    uint8_t *known = malloc(plane);
+    if (!known)
+        return TEC_ENOMEM;
+    int any = 0;
+    for (int i = 0; i < ph; i++)
+        for (int k = 0; k < pw; k++) {
+            const int in = i >= inside->y0 && i < inside->y1 && k >= inside->x0 && k < inside->x1;
+            const uint8_t cloud = in && enc->cloud_px[(size_t)imin(py0 + i, H - 1) * W +
+                                                      imin(px0 + k, W - 1)];
+            known[(size_t)i * pw + k] = !cloud;
+            any |= cloud;
+        }
+    float *scratch = any ? malloc(tec_inpaint_scratch(ph, pw) * sizeof(float)) : NULL;
+    if (any && !scratch) {
+        free(known);
+        return TEC_ENOMEM;
+    }
+    for (int j = 0; any && j < group->count; j++)
+        tec_inpaint(xn + group->slot[j] * plane, known, ph, pw, scratch);
+    free(scratch);
+    free(known);
+    return 0;
+}
+
+static int fill_input(const TecEncoder *enc, const PixelView *view, const TecBandGroup *group,
+                      const TecBlockRect *r, float *xn, TecInside *inside)
 {
     const TecImageModel *m = enc->model;
     const TecGeometry *g = &enc->geom;
@@ -492,6 +546,7 @@ static void fill_input(const TecEncoder *enc, const PixelView *view, const TecBa
                         dst[k] = 0.0f;
         }
     }
+    return enc->skipping ? inpaint_clouds(enc, group, py0, px0, ph, pw, inside, xn) : 0;
 }
 
 static int store_chunk(Chunk *c, const uint8_t *data, size_t size)
@@ -543,8 +598,10 @@ static int block_task(void *ctx, int task, int slot)
         return TEC_ENOMEM;
 
     TecInside inside;
-    fill_input(enc, job->view, &enc->hdr.groups[group], &r, xn, &inside);
-    int ret = tec_img_analysis(m, xn, ph, pw, &inside, enc->input_bias + (size_t)group * m->n,
+    int ret = fill_input(enc, job->view, &enc->hdr.groups[group], &r, xn, &inside);
+    if (ret < 0)
+        return ret;
+    ret = tec_img_analysis(m, xn, ph, pw, &inside, enc->input_bias + (size_t)group * m->n,
                                y, ws);
     if (ret < 0)
         return ret;
@@ -561,8 +618,10 @@ static int block_task(void *ctx, int task, int slot)
     const size_t chunk = (size_t)group * g->n_blocks + block;
     TecLatentGrid *grid = enc->keep_latents ? &enc->grids[group] : NULL;
     TecRansEncoder *re = &enc->workers.rans[slot];
+    const uint8_t *zero = enc->skipping ? enc->skip + (size_t)r.y0 * g->lat_w + r.x0 : NULL;
+    const TecFcInter plain = { NULL, NULL, NULL, zero, g->lat_w };
     if (!enc->inter_on)
-        return code_block(enc, yg, z, &r, NULL, re, grid, ws, chunk);
+        return code_block(enc, yg, z, &r, zero ? &plain : NULL, re, grid, ws, chunk);
     /* What the block leaves for later frames, intra and inter, then (inter
      * frames) the references around it. */
     const size_t n = (size_t)r.h * r.w;
@@ -571,7 +630,7 @@ static int block_task(void *ctx, int task, int slot)
     if (!buf)
         return TEC_ENOMEM;
     int16_t *left_intra = (int16_t *)buf, *left_inter = left_intra + (size_t)m->m * n;
-    TecFcInter intra = { NULL, NULL, left_intra };
+    TecFcInter intra = { NULL, NULL, left_intra, zero, g->lat_w };
     if (!enc->n_refs) {
         if ((ret = code_block(enc, yg, z, &r, &intra, re, grid, ws, chunk)) < 0)
             return ret;
@@ -581,7 +640,7 @@ static int block_task(void *ctx, int task, int slot)
     TecTtBlock tb;
     tec_refs_gather(&enc->refs, group, r.y0, r.x0, r.h, r.w, enc->n_refs, enc->factors,
                     (const int32_t (*)[TEC_TT_TAU])enc->tau, left_inter + (size_t)m->m * n, &tb);
-    TecFcInter inter = { enc->tt, &tb, left_inter };
+    TecFcInter inter = { enc->tt, &tb, left_inter, zero, g->lat_w };
     /* Both ways; the smaller chunk wins (a cloud that came or went, a
      * changed field: the image model alone may predict better). */
     TecRansEncoder *ri = &enc->rans_inter[slot];
@@ -666,7 +725,7 @@ static int assemble_packet(TecEncoder *enc)
     const size_t interp = interpolated ? tec_interp_size(&enc->interp) : 0;
     const int inter = enc->inter_on && enc->n_refs;
     const size_t inter_size = inter ? tec_inter_header_size(enc->n_refs, n_chunks) : 0;
-    const size_t mask = enc->has_nodata ? tec_mask_size(&enc->mask) : 0;
+    const size_t mask = tec_mask_section_size(enc->has_nodata ? &enc->mask : NULL, &enc->cloud);
     const size_t residual = enc->frame_bound >= 0 ? tec_eb_size(&enc->eb) : 0;
     size_t total = TEC_PACKET_HEADER + inter_size + mask + stats + repl + interp + 4 * n_chunks +
                    residual;
@@ -688,7 +747,7 @@ static int assemble_packet(TecEncoder *enc)
         .frame_type = inter ? TEC_FRAME_INTER : TEC_FRAME_INTRA,
         .flags = (replicated ? TEC_PACKET_REPLICATION : 0) |
                  (interpolated ? TEC_PACKET_INTERPOLATION : 0) |
-                 (enc->has_nodata ? TEC_PACKET_MASK : 0) |
+                 (mask ? TEC_PACKET_MASK : 0) |
                  (enc->frame_bound >= 0 ? TEC_PACKET_RESIDUAL : 0),
         .position = enc->position,
         .n_chunks = (uint32_t)n_chunks,
@@ -699,7 +758,7 @@ static int assemble_packet(TecEncoder *enc)
         tec_inter_header_write(&enc->inter, enc->chunk_inter, n_chunks, q);
     q += inter_size;
     if (mask)
-        tec_mask_write(&enc->mask, q);
+        tec_mask_section_write(enc->has_nodata ? &enc->mask : NULL, &enc->cloud, q);
     q += mask;
     if (stats)
         tec_norm_write(&enc->hdr, enc->stat_mean, enc->stat_spread, q);
@@ -938,6 +997,71 @@ static int ceiling_bound(TecEncoder *enc, const TecPicture *pic, double past_top
     return 0;
 }
 
+/* The frame's cloud mask into its packet, and with skip_clouds the latents
+ * it leaves to the decoder: those whose pixels and neighbours' pixels are
+ * all cloud, so that no clear pixel is synthesised from a skipped latent. */
+static int plan_clouds(TecEncoder *enc)
+{
+    const TecGeometry *g = &enc->geom;
+    enc->skipping = 0;
+    if (!enc->cloud_set) {
+        tec_mask_clear(&enc->cloud);
+        return 0;
+    }
+    enc->cloud_set = 0;
+    if (tec_mask_from_pixels(&enc->cloud, enc->cloud_px, g->width) < 0)
+        return fail(enc, TEC_ENOMEM, "out of memory for the cloud mask");
+    if (!enc->skip_clouds || !enc->cloud.present[0])
+        return 0;
+    const size_t lat = (size_t)g->lat_h * g->lat_w;
+    if (!enc->skip && !(enc->skip = malloc(2 * lat)))
+        return fail(enc, TEC_ENOMEM, "out of memory for the cloud mask");
+    uint8_t *all = enc->skip + lat;
+    const int D = g->downscale;
+    for (int ly = 0; ly < g->lat_h; ly++)
+        for (int lx = 0; lx < g->lat_w; lx++) {
+            int cloudy = 1;
+            for (int y = ly * D; cloudy && y < imin(g->height, (ly + 1) * D); y++)
+                for (int x = lx * D; x < imin(g->width, (lx + 1) * D); x++)
+                    cloudy &= enc->cloud_px[(size_t)y * g->width + x];
+            all[(size_t)ly * g->lat_w + lx] = (uint8_t)cloudy;
+        }
+    for (int ly = 0; ly < g->lat_h; ly++)
+        for (int lx = 0; lx < g->lat_w; lx++) {
+            int inner = 1;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    const int y = ly + dy, x = lx + dx;
+                    if (y >= 0 && y < g->lat_h && x >= 0 && x < g->lat_w)
+                        inner &= all[(size_t)y * g->lat_w + x];
+                }
+            enc->skip[(size_t)ly * g->lat_w + lx] = (uint8_t)inner;
+        }
+    enc->skipping = 1;
+    return 0;
+}
+
+int tec_encoder_set_cloud_mask(TecEncoder *enc, const uint8_t *mask, ptrdiff_t stride)
+{
+    if (!enc)
+        return TEC_EINVAL;
+    const TecGeometry *g = &enc->geom;
+    if (!mask) {
+        enc->cloud_set = 0;
+        return 0;
+    }
+    if (stride < g->width)
+        return fail(enc, TEC_EINVAL, "cloud mask stride %td is below the width %d", stride,
+                    g->width);
+    if (!enc->cloud_px && !(enc->cloud_px = malloc((size_t)g->width * g->height)))
+        return fail(enc, TEC_ENOMEM, "out of memory for the cloud mask");
+    for (int y = 0; y < g->height; y++)
+        for (int x = 0; x < g->width; x++)
+            enc->cloud_px[(size_t)y * g->width + x] = mask[(ptrdiff_t)y * stride + x] != 0;
+    enc->cloud_set = 1;
+    return 0;
+}
+
 static int encode_frame(TecEncoder *enc, const TecPicture *pic)
 {
     PixelView view = { pic->data, pic->stride, pic->band_stride, 0 };
@@ -945,6 +1069,8 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
     const int parallel = tec_workers_parallel(&enc->workers, analysis_bytes(enc->model));
     double past_top = 0;  /* 1/256 anchors the frame wanted above the top one */
     int status;
+    if ((status = plan_clouds(enc)) < 0)
+        return status;
     if (enc->model->frame_norm && (status = frame_statistics(enc, pic)) < 0)
         return status;
     if (enc->adapt) {

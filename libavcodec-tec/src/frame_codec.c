@@ -258,10 +258,15 @@ int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
                 for (int y = 0; y < r->h; y++) {
                     const float *src = yg + ((size_t)c * r->h + y) * r->w;
                     float *dst = grid ? tec_grid_row(grid, c, r->y0 + y) + r->x0 : NULL;
+                    const uint8_t *zero = inter && inter->zero
+                                              ? inter->zero + (size_t)y * inter->zero_stride
+                                              : NULL;
                     for (int x = pass_first_column(m, pass, y); x < r->w; x += step) {
                         const size_t i = (size_t)c * bp.n + (size_t)y * r->w + x;
                         const int32_t mu = bp.mean[i];
-                        const int32_t s = quantise_latent(src[x] - (float)mu / 256.0f);
+                        const int32_t s = zero && zero[x]
+                                              ? 0
+                                              : quantise_latent(src[x] - (float)mu / 256.0f);
                         tec_rans_enc_put(re, &m->gauss[tec_img_scale_index(m, bp.scale[i])], s);
                         slice_value(&bp, i, s, mu);
                         if (dst)

@@ -77,6 +77,11 @@ typedef struct TecFcInter {
     const TecTemporalModel *tt;
     const TecTtBlock *refs;
     int16_t *refs_out;
+    /* Encoder: latents coded as symbol 0, their prediction (clouds left to
+     * the decoder), where zero[y * zero_stride + x] of the block is set;
+     * NULL: none. */
+    const uint8_t *zero;
+    int zero_stride;
 } TecFcInter;
 
 /* Codes one block into re (reset first): z (float, [nh][hz][wz]) rounded,

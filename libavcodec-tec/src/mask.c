@@ -386,6 +386,39 @@ int tec_mask_scan_end(TecMask *m)
 
 /* ---- the packet section ----------------------------------------------------- */
 
+static size_t entry_size(const TecMask *m)
+{
+    return m && m->on ? TEC_MASK_ENTRY_HEADER + m->coded_size : 0;
+}
+
+static uint8_t *write_entry(const TecMask *m, int kind, uint8_t *p)
+{
+    p[0] = (uint8_t)kind;
+    tec_wl16(p + 1, m->value);
+    p[3] = (uint8_t)m->coding;
+    tec_wl32(p + 4, (uint32_t)m->body_size);
+    tec_wl32(p + 8, (uint32_t)m->coded_size);
+    memcpy(p + 12, m->coded, m->coded_size);
+    return p + 12 + m->coded_size;
+}
+
+size_t tec_mask_section_size(const TecMask *nodata, const TecMask *cloud)
+{
+    const size_t entries = entry_size(nodata) + entry_size(cloud);
+    return entries ? 1 + entries : 0;
+}
+
+void tec_mask_section_write(const TecMask *nodata, const TecMask *cloud, uint8_t *p)
+{
+    const int on_nodata = nodata && nodata->on, on_cloud = cloud && cloud->on;
+    *p++ = (uint8_t)(on_nodata + on_cloud);
+    /* Entries in increasing kind. */
+    if (on_nodata)
+        p = write_entry(nodata, TEC_MASK_NODATA, p);
+    if (on_cloud)
+        write_entry(cloud, TEC_MASK_CLOUD, p);
+}
+
 size_t tec_mask_size(const TecMask *m)
 {
     return 1 + TEC_MASK_ENTRY_HEADER + m->coded_size;
@@ -394,12 +427,7 @@ size_t tec_mask_size(const TecMask *m)
 void tec_mask_write(const TecMask *m, uint8_t *p)
 {
     p[0] = 1;                        /* one mask */
-    p[1] = TEC_MASK_NODATA;
-    tec_wl16(p + 2, m->value);
-    p[4] = (uint8_t)m->coding;
-    tec_wl32(p + 5, (uint32_t)m->body_size);
-    tec_wl32(p + 9, (uint32_t)m->coded_size);
-    memcpy(p + 13, m->coded, m->coded_size);
+    write_entry(m, TEC_MASK_NODATA, p + 1);
 }
 
 /* Checks the body's presence bits and every row of every present plane. */
@@ -471,7 +499,15 @@ static int read_body(TecMask *m, int coding, size_t body_size, const uint8_t *co
 int tec_mask_read(TecMask *m, const uint8_t *p, size_t size, size_t *used, char *err,
                   size_t errlen)
 {
+    return tec_mask_read_section(m, NULL, p, size, used, err, errlen);
+}
+
+int tec_mask_read_section(TecMask *m, TecMask *cloud, const uint8_t *p, size_t size,
+                          size_t *used, char *err, size_t errlen)
+{
     m->on = 0;
+    if (cloud)
+        cloud->on = 0;
     if (size < 1 || p[0] < 1)
         return tec_err(err, errlen, TEC_EBITSTREAM, "mask section truncated or empty");
     const int count = p[0];
@@ -495,20 +531,59 @@ int tec_mask_read(TecMask *m, const uint8_t *p, size_t size, size_t *used, char 
         if (coded_size > size - pos)
             return tec_err(err, errlen, TEC_EBITSTREAM, "mask %d runs past the packet", k);
         /* Kinds from TEC_MASK_INFORMATIONAL on say something about the
-         * samples (a cloud mask) but do not change them: skipped here. */
-        if (kind == TEC_MASK_NODATA) {
-            m->value = value;
-            int ret = read_body(m, coding, body_size, p + pos, coded_size, err, errlen);
+         * samples (a cloud mask) but do not change them: skipped unless
+         * asked for. */
+        TecMask *to = kind == TEC_MASK_NODATA ? m : kind == TEC_MASK_CLOUD ? cloud : NULL;
+        if (to) {
+            to->value = value;
+            int ret = read_body(to, coding, body_size, p + pos, coded_size, err, errlen);
             if (ret < 0)
                 return ret;
-            m->on = 1;
+            if (kind == TEC_MASK_CLOUD && value)
+                return tec_err(err, errlen, TEC_EBITSTREAM, "cloud mask with value %d", value);
+            to->on = 1;
         }
         pos += coded_size;
     }
     if (m->on)
         tec_mask_rewind(m);
+    if (cloud && cloud->on)
+        tec_mask_rewind(cloud);
     *used = pos;
     return 0;
+}
+
+/* ---- pixel masks (clouds) ---------------------------------------------------- */
+
+int tec_mask_from_pixels(TecMask *m, const uint8_t *mask, ptrdiff_t stride)
+{
+    tec_mask_scan_begin(m, 0);
+    for (int y = 0; y < m->height; y++) {
+        const uint8_t *src = mask + (ptrdiff_t)y * stride;
+        for (int x = 0; x < m->width; x++)
+            m->row_all[x] = src[x] != 0;
+        if (tec_mask_plane_put(&m->plane[0], m->row_all, m->width) < 0)
+            return TEC_ENOMEM;
+        m->rows_seen = y + 1;
+    }
+    return tec_mask_scan_end(m);
+}
+
+uint64_t tec_mask_pixels(TecMask *m, uint8_t *out)
+{
+    uint64_t count = 0;
+    tec_mask_rewind(m);
+    for (int y = 0; y < m->height; y++) {
+        uint8_t *row = out + (size_t)y * m->width;
+        if (m->present[0])
+            tec_mask_plane_get(&m->plane[0], row, m->width);
+        else
+            memset(row, 0, (size_t)m->width);
+        for (int x = 0; x < m->width; x++)
+            count += row[x];
+    }
+    tec_mask_rewind(m);
+    return count;
 }
 
 /* ---- decoder: the rule ------------------------------------------------------ */

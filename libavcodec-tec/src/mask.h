@@ -16,6 +16,7 @@
 
 #define TEC_MASK_NODATA 1          /* kind: samples equal to the nodata value */
 #define TEC_MASK_INFORMATIONAL 128 /* kinds from here on do not change samples */
+#define TEC_MASK_CLOUD 128         /* kind: cloudy pixels, a mask of 0 bands (plane 0) */
 /* An entry: u8 kind, u16 value, u8 coding, u32 body size, u32 coded size. */
 #define TEC_MASK_ENTRY_HEADER 12
 
@@ -64,6 +65,20 @@ int tec_mask_scan_end(TecMask *m);
 /* The packet section: its size and writing it (p holds tec_mask_size bytes). */
 size_t tec_mask_size(const TecMask *m);
 void tec_mask_write(const TecMask *m, uint8_t *p);
+/* The section with a nodata and a cloud entry, each NULL or off when absent
+ * (size 0: no section). */
+size_t tec_mask_section_size(const TecMask *nodata, const TecMask *cloud);
+void tec_mask_section_write(const TecMask *nodata, const TecMask *cloud, uint8_t *p);
+/* As tec_mask_read, also reading a cloud entry into cloud (NULL: skipped). */
+int tec_mask_read_section(TecMask *nodata, TecMask *cloud, const uint8_t *p, size_t size,
+                          size_t *used, char *err, size_t errlen);
+
+/* Pixel masks (bands 0, the cloud kind).  Encoder: the mask of a frame from
+ * a caller's bytes (mask[y * stride + x] != 0: masked), ready to write.
+ * Decoder: writes it to out[height][width] as 0/1 and returns the count. */
+int tec_mask_from_pixels(TecMask *m, const uint8_t *mask, ptrdiff_t stride);
+uint64_t tec_mask_pixels(TecMask *m, uint8_t *out);
+
 /* Reads and checks the whole section (every row of every plane) from p, at
  * most size bytes; sets *used.  TEC_EBITSTREAM with a message when it is
  * malformed, cut or unknown; TEC_ENOMEM. */

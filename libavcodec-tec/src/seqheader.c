@@ -411,6 +411,7 @@ int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info)
             const size_t coded = tec_rl32(data + pos + 8);
             if (data[pos] == TEC_MASK_NODATA)
                 info->nodata = tec_rl16(data + pos + 1);
+            info->clouds |= data[pos] == TEC_MASK_CLOUD;
             pos += TEC_MASK_ENTRY_HEADER;
             if (coded > size - pos)
                 return TEC_EBITSTREAM;

@@ -45,7 +45,7 @@ extern "C" {
  * TecPacketInfo nodata, mask_offset, mask_bytes,
  * tec_packet_masked_samples). */
 #define TEC_API_VERSION_MAJOR 0
-#define TEC_API_VERSION_MINOR 6
+#define TEC_API_VERSION_MINOR 7
 #define TEC_API_VERSION_PATCH 0
 #define TEC_API_VERSION \
     ((TEC_API_VERSION_MAJOR << 16) | (TEC_API_VERSION_MINOR << 8) | TEC_API_VERSION_PATCH)
@@ -181,10 +181,16 @@ typedef struct TecEncoderSettings {
      * within E of the source (1 = lossless), E <= TEC_MAX_ERROR, by a
      * residual layer coded after the learned one (doc/bitstream.md). */
     int32_t error_bound;
+    /* Clouds (API 0.7.0, from the reserved space): with skip_clouds, the
+     * latents wholly under a frame's cloud mask (tec_encoder_set_cloud_mask)
+     * are coded as their prediction, almost free, for a decoder to fill
+     * (TecDecoderSettings.fill_clouds).  Not with error_bound. */
+    int32_t skip_clouds;
+    int32_t reserved_i32;
     /* Room for new fields: zero (tec_encoder_default_settings), or the
      * open fails with TEC_EINVAL, so that a setting this library does not
      * know is refused instead of ignored. */
-    int64_t reserved[6];
+    int64_t reserved[5];
 } TecEncoderSettings;
 
 typedef struct TecDecoderSettings {
@@ -192,7 +198,13 @@ typedef struct TecDecoderSettings {
     int threads;             /* 0 = one per core */
     TecRowSink row_sink;     /* optional, see above */
     void *row_opaque;
-    int64_t reserved[8];     /* as in TecEncoderSettings */
+    /* Cloud filling (API 0.7.0, from the reserved space): 1 = the cloudy
+     * pixels of each frame (its packet's cloud mask, or the one given with
+     * tec_decoder_set_fill_mask) are replaced by what the frames before it
+     * predict (doc/design.md); 0 = decoded as coded. */
+    int32_t fill_clouds;
+    int32_t reserved_i32;
+    int64_t reserved[7];     /* as in TecEncoderSettings */
 } TecDecoderSettings;
 
 typedef struct TecEncoder TecEncoder;
@@ -206,6 +218,11 @@ TEC_API const TecStreamInfo *tec_encoder_info(const TecEncoder *enc);
 /* Queue a frame; pic == NULL flushes.  With a row_source, pic->data may be
  * NULL (the geometry and time are still read from pic). */
 TEC_API int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic);
+/* The cloud mask of the next frame sent (API 0.7.0): pixel (x, y) is cloud
+ * (in every band) when mask[y * stride + x] is not 0; width x height of the
+ * stream.  Read by the next tec_encoder_send_frame, which then forgets it,
+ * and kept losslessly in that frame's packet; NULL (the default): none. */
+TEC_API int tec_encoder_set_cloud_mask(TecEncoder *enc, const uint8_t *mask, ptrdiff_t stride);
 /* TEC_EAGAIN: send more frames; TEC_EOF: flushed and drained. */
 TEC_API int tec_encoder_receive_packet(TecEncoder *enc, TecPacket *pkt);
 /* With want_reconstruction: the decoded picture of the packet last received.
@@ -234,6 +251,16 @@ TEC_API int tec_decoder_send(TecDecoder *dec, const TecPacket *pkt);
 /* Library-owned picture valid until the next call.  With a row_sink the
  * rows went to the sink and pic->data is NULL. */
 TEC_API int tec_decoder_receive_frame(TecDecoder *dec, TecPicture *pic);
+/* With fill_clouds (API 0.7.0): the pixels to fill in the next packet sent,
+ * in place of its own cloud mask, as in tec_encoder_set_cloud_mask; read
+ * by the next send, which then forgets it.  NULL: the packet's mask. */
+TEC_API int tec_decoder_set_fill_mask(TecDecoder *dec, const uint8_t *mask, ptrdiff_t stride);
+/* With fill_clouds, after tec_decoder_receive_frame: which pixels of that
+ * picture were filled (*mask: width x height bytes, row after row, 1 =
+ * filled; NULL when none) and, when pixels of its mask were left as coded,
+ * why (*why, NULL otherwise; either pointer may be NULL).  Returns the
+ * number of filled pixels.  Library-owned, valid until the next receive. */
+TEC_API int64_t tec_decoder_get_filled(TecDecoder *dec, const uint8_t **mask, const char **why);
 /* Forget the pending frame and the end of stream, keeping the model: the
  * next packet starts decoding afresh (after a seek).  It must be a keyframe
  * once streams have inter frames. */
@@ -265,7 +292,9 @@ typedef struct TecPacketInfo {
     /* Error bound (API 0.6.0): the max error of the packet's residual
      * layer, -1 when it has none (or its section is not well formed). */
     int max_error;
-    int reserved[4];   /* room to grow; set to 0 */
+    /* Clouds (API 0.7.0): 1 when the packet carries a cloud mask. */
+    int clouds;
+    int reserved[3];   /* room to grow; set to 0 */
 } TecPacketInfo;
 /* 0, or TEC_EBITSTREAM for a packet too short or of an unknown frame type. */
 TEC_API int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info);
