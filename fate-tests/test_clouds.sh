@@ -34,6 +34,10 @@ np.save(w + "/masks.npy", masks)
 np.save(w + "/masks_u16.npy", masks.astype(np.uint16))
 np.save(w + "/masks_small.npy", masks[:, :-1])
 np.save(w + "/masks_3.npy", masks[:3])
+# Three block rows (192 rows: the crop, mirrored, again), the masks with it.
+tall = np.concatenate([cube, cube[:, :, ::-1], cube], axis=2)
+np.save(w + "/tall.npy", np.ascontiguousarray(tall))
+np.save(w + "/tall_masks.npy", np.ascontiguousarray(np.concatenate([masks, masks[:, ::-1], masks], axis=1)))
 print("cloud cover per frame:", masks.reshape(T, -1).mean(1).round(2))
 EOF
 
@@ -100,6 +104,35 @@ check "fill: intra-only stream decode" "$TEC" decode "$W/mi.tecv" -o "$W/fi.npy"
 npy_check "fill: intra-only stream filled every mask after the first frame" "
 w, m = np.load('$W/wi.npy').astype(bool), np.load('$W/masks.npy').astype(bool)
 assert not w[0].any() and all(np.array_equal(w[t], m[t]) for t in range(1, len(m)))
+"
+
+# Frames of several block rows: the chain and the prediction move with them.
+check "tall: encode" "$TEC" encode "$W/tall.npy" -o "$W/t.tecv" --cloud-mask "$W/tall_masks.npy"
+check "tall: decode plain" "$TEC" decode "$W/t.tecv" -o "$W/tp.npy"
+check "tall: decode --fill-clouds -t 1" "$TEC" decode "$W/t.tecv" -o "$W/tf1.npy" --fill-clouds -t 1
+check "tall: decode --fill-clouds -t 2" "$TEC" decode "$W/t.tecv" -o "$W/tf2.npy" --fill-clouds -t 2
+check "tall: the same with 1 and 2 threads" cmp "$W/tf1.npy" "$W/tf2.npy"
+# A line fitted on the whole frame can lose locally; a wrong prediction in a
+# later block row would lose by far more than 3 dB.
+npy_check "tall: clear pixels unchanged, every block row's clouds predicted" "
+src = np.load('$W/tall.npy').astype(np.float64)
+plain, f = np.load('$W/tp.npy').astype(np.float64), np.load('$W/tf1.npy').astype(np.float64)
+m = np.load('$W/tall_masks.npy').astype(bool)
+def psnr(a, b):
+    return 10 * np.log10(10000.0 ** 2 / ((a - b) ** 2).mean())
+for t in range(len(m)):
+    assert np.array_equal(f[t][:, ~m[t]], plain[t][:, ~m[t]]), t
+last = plain[0].copy()
+for t in range(1, len(m)):
+    for r0 in (0, 64, 128):
+        mt = m[t].copy()
+        mt[:r0] = False
+        mt[r0 + 64:] = False
+        if mt.sum() < 20:
+            continue
+        a, b = psnr(f[t][:, mt], src[t][:, mt]), psnr(last[:, mt], src[t][:, mt])
+        assert a > b - 3.0, (t, r0, a, b)
+    last[:, ~m[t]] = plain[t][:, ~m[t]]
 "
 
 # The mask given at decode time, on a stream without one.

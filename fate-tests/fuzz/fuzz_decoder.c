@@ -17,7 +17,10 @@
  *              fate-tests/vectors/tt.tecv (56x40, 13 bands: a keyframe and
  *              3 inter frames), 1 = a stream coded here with its model
  *              (6 frames, 13 bands of 8x520: three block rows; keyframes 0
- *              and 4).
+ *              and 4; cloud masks on frames 1, 2, 3 and 5).
+ *              mode & 32: a decoder that fills clouds (fill_clouds) decodes
+ *              the operations instead; its frames must decode, their
+ *              samples are not compared.
  *              The decoder starts afresh (flush), then each operation byte
  *              op is followed by its arguments:
  *                op % 4 == 0  send the stream's packet op/4 (modulo count)
@@ -81,7 +84,7 @@ typedef struct TtStream {
     size_t packet_size[TT_MAX_PACKETS];
     int key[TT_MAX_PACKETS];
     uint32_t hash[TT_MAX_PACKETS];  /* of the samples, decoded from the start */
-    TecDecoder *dec;
+    TecDecoder *dec, *fill_dec;
 } TtStream;
 
 static TtStream tt_streams[TT_STREAMS];
@@ -255,8 +258,14 @@ static int tt_code_stream(TtStream *t)
     if (tec_encoder_open(&enc, &s) < 0)
         return -1;
     uint16_t *frame = malloc((size_t)B * W * H * sizeof(uint16_t));
+    uint8_t clouds[W * H];
     int ret = frame ? 0 : -1;
     for (int f = 0; !ret && f <= T; f++) {
+        /* A cloud over rows that move from frame to frame. */
+        for (int i = 0; i < W * H; i++)
+            clouds[i] = i / W >= 60 * f && i / W < 60 * f + 200 && (i % W) != f;
+        if (f < T && f % 4 && tec_encoder_set_cloud_mask(enc, clouds, W) < 0)
+            ret = -1;
         for (size_t i = 0; i < (size_t)B * W * H; i++)
             frame[i] = (uint16_t)(800 + (i * 37 + (i / (W * 7)) * 11) % 2500 + (f / 2) * 40 +
                                   (f & 1) * (i % 3));
@@ -310,6 +319,9 @@ static int tt_prepare(void)
         ds.threads = 1;
         if (t->n < 2 || !t->key[0] || tec_decoder_open(&t->dec, &ds, t->header, t->header_size))
             return -1;
+        ds.fill_clouds = 1;
+        if (tec_decoder_open(&t->fill_dec, &ds, t->header, t->header_size))
+            return -1;
         for (int k = 0; k < t->n; k++) {
             TecPicture pic;
             if (tec_decoder_send_packet(t->dec, t->packet[k], t->packet_size[k], 0, 0) ||
@@ -324,15 +336,26 @@ static int tt_prepare(void)
 /* Send one packet of an inter stream; `in_order`: an unmodified packet whose
  * frames before it since its keyframe were decoded, which must decode to
  * the samples it has in a decode from the start. */
-static int tt_send(TtStream *t, const uint8_t *data, size_t size, int in_order, int k)
+static int tt_send(TtStream *t, TecDecoder *dec, const uint8_t *data, size_t size, int in_order,
+                   int k)
 {
-    int ret = tec_decoder_send_packet(t->dec, data ? data : (const uint8_t *)"", size, 0, 0);
+    int ret = tec_decoder_send_packet(dec, data ? data : (const uint8_t *)"", size, 0, 0);
     TecPicture pic;
     if (ret == 0) {
-        if (tec_decoder_receive_frame(t->dec, &pic) != 0)
+        if (tec_decoder_receive_frame(dec, &pic) != 0)
             abort();  /* a decoded packet must yield its frame */
-        if (in_order && picture_hash(&pic) != t->hash[k])
+        if (dec == t->fill_dec) {
+            /* Every byte of the filled mask is read (the sanitizers watch). */
+            const uint8_t *mask;
+            const int64_t filled = tec_decoder_get_filled(dec, &mask, NULL);
+            int64_t count = 0;
+            for (int i = 0; mask && i < pic.width * pic.height; i++)
+                count += mask[i];
+            if (count != (mask ? filled : 0))
+                abort();
+        } else if (in_order && picture_hash(&pic) != t->hash[k]) {
             abort();  /* a frame decodes to the same bits from its keyframe on */
+        }
         return 0;
     }
     if (in_order || (ret != TEC_EBITSTREAM && ret != TEC_EUNSUPPORTED))
@@ -348,37 +371,38 @@ static uint32_t take(const uint8_t **data, size_t *size, int bytes)
     return v;
 }
 
-static void tt_run(TtStream *t, const uint8_t *data, size_t size)
+static void tt_run(TtStream *t, int fill, const uint8_t *data, size_t size)
 {
     int next = -1;  /* the packet that continues the stream in order */
-    if (!t->dec)
+    TecDecoder *dec = fill ? t->fill_dec : t->dec;
+    if (!dec)
         return;
-    tec_decoder_flush(t->dec);
+    tec_decoder_flush(dec);
     for (int ops = 0; size && ops < TT_MAX_OPS; ops++) {
         const unsigned op = take(&data, &size, 1);
         const int k = (int)(op / 4) % t->n;
         if (op % 4 == 0) {
             const int in_order = t->key[k] || k == next;
-            next = tt_send(t, t->packet[k], t->packet_size[k], in_order, k) == 0 ? k + 1 : -1;
+            next = tt_send(t, dec, t->packet[k], t->packet_size[k], in_order, k) == 0 ? k + 1 : -1;
         } else if (op % 4 == 1) {
             const size_t n = take(&data, &size, 1), off = take(&data, &size, 2);
             uint8_t *buf = malloc(t->packet_size[k]);
             memcpy(buf, t->packet[k], t->packet_size[k]);
             for (size_t i = 0; i < n && size; i++)
                 buf[(off + i) % t->packet_size[k]] ^= (uint8_t)take(&data, &size, 1);
-            tt_send(t, buf, t->packet_size[k], 0, k);
+            tt_send(t, dec, buf, t->packet_size[k], 0, k);
             free(buf);
             next = -1;
         } else if (op % 4 == 2) {
             size_t n = take(&data, &size, 2);
             if (n > size)
                 n = size;
-            tt_send(t, data, n, 0, 0);
+            tt_send(t, dec, data, n, 0, 0);
             data += n;
             size -= n;
             next = -1;
         } else {
-            tec_decoder_flush(t->dec);
+            tec_decoder_flush(dec);
             next = -1;
         }
     }
@@ -457,7 +481,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     if (mode & 16) {
-        tt_run(&tt_streams[mode & 1], data, size);
+        tt_run(&tt_streams[mode & 1], !!(mode & 32), data, size);
     } else if (mode & 4) {
         try_header(data, size);
     } else if (mode & 8) {

@@ -145,9 +145,15 @@ int tec_fill_begin(TecFill *f, const TecTemporalModel *tt, int position)
     return 0;
 }
 
+/* The block's chain values, then (16-byte aligned) the gathered reference. */
+static size_t chain_bytes(const TecFill *f, int h, int w)
+{
+    return ((size_t)f->m * h * w * sizeof(int16_t) + 15) & ~(size_t)15;
+}
+
 size_t tec_fill_block_bytes(const TecFill *f, int h, int w)
 {
-    return (size_t)f->m * h * w * sizeof(int16_t) + tec_refs_gather_size(&f->chain, 1, h, w);
+    return chain_bytes(f, h, w) + tec_refs_gather_size(&f->chain, 1, h, w);
 }
 
 static int16_t round_q8(int32_t v)
@@ -168,7 +174,7 @@ void tec_fill_block(TecFill *f, int group, const TecBlockRect *r, const int16_t 
     static const int32_t no_tau[1][TEC_TT_TAU];
     TecTtBlock tb;
     tec_refs_gather(&f->chain, group, r->y0, r->x0, r->h, r->w, 1, &f->factor, no_tau,
-                    chain_left + (size_t)f->m * n, &tb);
+                    (uint8_t *)buf + chain_bytes(f, r->h, r->w), &tb);
     const TecLatentGrid *grid = &f->grids[group];
     const int w2 = r->w + 2, lw = f->geom.lat_w;
     for (int c = 0; c < f->m; c++) {

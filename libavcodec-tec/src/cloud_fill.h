@@ -59,7 +59,7 @@ int tec_fill_set_mask(TecFill *f, const uint8_t *mask, ptrdiff_t stride);
  * packet's cloud mask) and the chain's frame for it.  tt gives the
  * conversion between quality positions. */
 int tec_fill_begin(TecFill *f, const TecTemporalModel *tt, int position);
-/* Bytes tec_fill_block needs (per worker). */
+/* Bytes tec_fill_block needs (per worker), buf 16-byte aligned. */
 size_t tec_fill_block_bytes(const TecFill *f, int h, int w);
 /* A decoded block: left[m][h][w] is what it leaves for inter frames; the
  * chain receives it with the masked latents predicted, and (active) the

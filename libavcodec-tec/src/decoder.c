@@ -401,8 +401,10 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
     const int inter = dec->is_inter && tec_inter_chunk(&dec->inter, (size_t)chunk);
     const int n_refs = inter ? dec->inter.n_refs : 0;
     const size_t n = (size_t)r.h * r.w;
-    const size_t decode_bytes = m->m * n * sizeof(int16_t) +
-                                tec_refs_gather_size(&dec->refs, n_refs, r.h, r.w);
+    /* The fill's part starts 16-byte aligned (the gather ends with bytes). */
+    const size_t decode_bytes = (m->m * n * sizeof(int16_t) +
+                                 tec_refs_gather_size(&dec->refs, n_refs, r.h, r.w) + 15) &
+                                ~(size_t)15;
     const size_t fill_bytes = dec->fill_on ? tec_fill_block_bytes(&dec->fill, r.h, r.w) : 0;
     uint8_t *buf = tec_ws_get(ws, TEC_WS_TEMPORAL, decode_bytes + fill_bytes);
     if (!buf)
@@ -608,8 +610,11 @@ static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
      * window of latents is ever held.  A corrupt chunk stops the frame at its
      * block row; with a row sink, the rows above it have been delivered. */
     const TecGeometry *g = &dec->geom;
-    for (int i = 0; i < dec->hdr.n_groups; i++)
+    for (int i = 0; i < dec->hdr.n_groups; i++) {
         dec->grids[i].row0 = 0;
+        if (dec->fill_on)
+            dec->fill.grids[i].row0 = 0;
+    }
     int decoded = 0;
     for (int row = 0; row < g->block_rows; row++) {
         slide_window(dec, imax(0, row * TEC_BLOCK - TEC_SYNTH_HALO),
