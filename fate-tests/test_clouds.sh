@@ -171,6 +171,38 @@ assert all(np.array_equal(w[t], m[t]) for t in range(1, len(m)))
 assert np.array_equal(sf[:, :, ~m[0]][0], sp[:, :, ~m[0]][0])
 "
 
+# The independent Python decoder reads streams with cloud masks (skipping
+# the informational entry) to the same samples, nodata and inter frames too.
+npy_check "the Python decoder decodes a stream with cloud masks and nodata" "
+import subprocess
+sys.path[:0] = ['tools', 'tools/train']
+import reference, tecio
+vec, w = 'fate-tests/vectors', '$W'
+f = np.load('$FIXTURE')[[0, 0, 1, 1]][:, :, :40, :48].copy()
+f[:, :, :3, :] = 0
+np.save(w + '/pc.npy', f)
+np.save(w + '/pc_mask.npy', np.ascontiguousarray(np.load(w + '/masks.npy')[:, :40, :48]))
+subprocess.run(['$TEC', 'encode', w + '/pc.npy', '-o', w + '/pc.tecv', '--model', 'vector-tt',
+                '--weights-dir', vec, '-g', '4', '-t', '1', '--nodata', '0', '--cloud-mask',
+                w + '/pc_mask.npy', '--dates', '2017-06-20,2017-06-30,2017-07-10,2017-07-20'],
+               check=True)
+subprocess.run(['$TEC', 'decode', w + '/pc.tecv', '-o', w + '/pc.dec.npy', '--weights-dir', vec],
+               check=True)
+d = np.load(w + '/pc.dec.npy')
+hdr, packets = tecio.read_tecv(w + '/pc.tecv')
+seq = reference.parse_seq_header(hdr['seq_header'])
+model, tensors, _, hp = reference.load_model(vec + '/vector-tt.tecw')
+stream = reference.Stream()
+types = []
+for i, (_, _, p) in enumerate(packets):
+    dec = reference.decode_symbols(p, seq, tensors, hp, stream)
+    ref = reference.reconstruct(model, dec, seq, tensors)
+    types.append(dec['frame_type'])
+    assert int(np.abs(ref.astype(np.int64) - d[i]).max()) <= 1, i
+    stream.add(dec, p)
+assert 1 in types, types
+"
+
 # Bad masks and combinations.
 expect_error "mask of the wrong size refused" "$TEC" encode "$FIXTURE" -o "$W/x.tecv" \
     --cloud-mask "$W/masks_small.npy"
