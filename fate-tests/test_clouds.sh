@@ -135,6 +135,16 @@ for t in range(1, len(m)):
     last[:, ~m[t]] = plain[t][:, ~m[t]]
 "
 
+# GeoTIFF output says so in its metadata (with GDAL).
+if "$PY" -c "from osgeo import gdal" 2>/dev/null; then
+    check "fill: GeoTIFF output" "$TEC" decode "$W/m.tecv" -o "$W/f.tif" --fill-clouds --frame 1
+    npy_check "fill: the GeoTIFF's metadata says it was filled" "
+from osgeo import gdal
+md = gdal.Open('$W/f.tif').GetMetadata()
+assert 'TEC_FILLED_CLOUDS' in md, md
+"
+fi
+
 # The mask given at decode time, on a stream without one.
 check "fill-mask: decode the plain stream with --fill-mask" "$TEC" decode "$W/p.tecv" \
     -o "$W/fm.npy" --fill-clouds --fill-mask "$W/masks.npy" --write-mask "$W/wm.npy"

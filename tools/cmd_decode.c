@@ -572,6 +572,7 @@ int cmd_decode(int argc, char **argv)
     GeoTiffSpec spec = {
         .bands = j.info->bands, .width = j.info->width, .height = j.info->height,
         .frames = j.frames, .only_frame = j.only_frame, .cog = j.cog, .info = j.info,
+        .filled_clouds = j.fill,
     };
     TecList names = { 0 };
     const char *names_key = tec_tecv_meta(j.info, "bands");

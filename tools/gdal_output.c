@@ -227,6 +227,11 @@ static int set_metadata(GeoTiffWriter *w, int64_t t, char *err, size_t errlen)
         if (*v)  /* "": this frame has no such value */
             GDALSetMetadataItem(ds, name, v, NULL);
     }
+    /* Nothing filled silently: the pixels are predictions, which ones the
+     * --write-mask file says. */
+    if (sp->filled_clouds)
+        GDALSetMetadataItem(ds, "TEC_FILLED_CLOUDS",
+                            "cloudy pixels replaced by the decoder's prediction", NULL);
     const char *offset = meta(w, "offset"), *scale = meta(w, "scale");
     for (int b = 0; b < sp->bands; b++) {
         GDALRasterBandH band = GDALGetRasterBand(ds, b + 1);

@@ -21,6 +21,7 @@ typedef struct GeoTiffSpec {
     int cog;              /* Cloud-Optimized GeoTIFF (COG driver) instead of GTiff */
     const char *band_names[TEC_MAX_BANDS];  /* NULL or "": unnamed */
     const TecvInfo *info; /* the metadata; must outlive the writer */
+    int filled_clouds;    /* tec decode --fill-clouds: said in each file's metadata */
 } GeoTiffSpec;
 
 typedef struct GeoTiffWriter GeoTiffWriter;
