@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -172,6 +173,92 @@ def test_max_error(work, cube):
     check(np.array_equal(out, cube[:1]), "max_error=0 is lossless")
 
 
+def test_clouds(work, cube):
+    """cloud_mask=, skip_clouds= and decode(fill_clouds=...) are tec encode
+    --cloud-mask [--skip-clouds] and tec decode --fill-clouds [--fill-mask]
+    [--write-mask]: the same bytes, samples and filled pixels."""
+    T, _, H, W = cube.shape
+    y, x = np.mgrid[0:H, 0:W]
+    masks = np.zeros((T, H, W), np.uint8)
+    for t in range(T):
+        # a blob a frame; the first frame's cannot be filled (nothing before it)
+        cy, cx = 16 + 10 * t, 48 - 8 * t
+        masks[t] = ((y - cy) ** 2 + (x - cx) ** 2) < (6 + 3 * t) ** 2
+    mpath = os.path.join(work, "clouds.npy")
+    np.save(mpath, masks)
+    enc = ["encode", FIXTURE, "-q", "13", "--model", "vector-tt", "--weights-dir", VECTORS,
+           "-t", "1", "--cloud-mask", mpath]
+    for skip in (False, True):
+        cli = os.path.join(work, "clouds-skip.tecv" if skip else "clouds.tecv")
+        r = tec(*enc, "-o", cli, *(["--skip-clouds"] if skip else []))
+        buf = tc.encode(cube, quality=13, cloud_mask=masks != 0, skip_clouds=skip, **MODEL)
+        check(r.returncode == 0 and buf == open(cli, "rb").read(),
+              f"cloud_mask=, skip_clouds={skip} write the bytes of tec encode {r.stderr}")
+    plain = tc.encode(cube, quality=13, **MODEL)
+    masked = tc.encode(cube, quality=13, cloud_mask=masks, **MODEL)
+    skipped = tc.encode(cube, quality=13, cloud_mask=masks, skip_clouds=True, **MODEL)
+    check(len(skipped) < len(masked), f"skip_clouds is smaller ({len(skipped)} < {len(masked)})")
+    ref, _ = tc.decode(plain, weights_dir=VECTORS)
+    out, _ = tc.decode(masked, weights_dir=VECTORS)
+    check(np.array_equal(out, ref), "a cloud mask changes no sample unless filled")
+
+    def cli_fill(stream, *extra):
+        path = os.path.join(work, "fill.tecv")
+        open(path, "wb").write(stream)
+        r = tec("decode", path, "-o", os.path.join(work, "fill.npy"), "--weights-dir", VECTORS,
+                "--fill-clouds", "--write-mask", os.path.join(work, "filled.npy"), *extra)
+        check(r.returncode == 0, f"tec decode --fill-clouds: {r.stderr}")
+        return np.load(os.path.join(work, "fill.npy")), np.load(os.path.join(work, "filled.npy"))
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        out, md, filled = tc.decode(masked, weights_dir=VECTORS, fill_clouds=True,
+                                    return_filled=True)
+    want, want_filled = cli_fill(masked)
+    check(np.array_equal(out, want) and np.array_equal(filled, want_filled),
+          "fill_clouds=True fills as tec decode --fill-clouds, the same filled pixels")
+    check(filled.dtype == np.uint8 and filled.shape == (T, H, W) and not filled[0].any() and
+          np.array_equal(filled[1:], masks[1:]), "every mask but the first frame's is filled")
+    check(np.array_equal(out[~np.broadcast_to(masks[:, None] != 0, out.shape)],
+                         ref[~np.broadcast_to(masks[:, None] != 0, ref.shape)]),
+          "filling changes only masked pixels")
+    check(len(said) == 1 and "frame 0" in str(said[0].message),
+          f"the first frame's mask, not filled, says why: {[str(w.message) for w in said]}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        filled_skip = tc.decode(skipped, weights_dir=VECTORS, fill_clouds=True,
+                                return_filled=True)[2]
+    check(np.array_equal(filled_skip[1:], masks[1:]), "a skip_clouds stream is filled")
+
+    other = np.ascontiguousarray(masks[::-1, ::-1])
+    opath = os.path.join(work, "other.npy")
+    np.save(opath, other)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out, _, filled = tc.decode(plain, weights_dir=VECTORS, fill_clouds=True,
+                                   fill_mask=other, return_filled=True)
+    want, want_filled = cli_fill(plain, "--fill-mask", opath)
+    check(np.array_equal(out, want) and np.array_equal(filled, want_filled),
+          "fill_mask= fills as tec decode --fill-mask")
+
+    one = tc.encode(cube[1], quality=13, cloud_mask=masks[1], **MODEL)
+    back, md = tc.decode(one, weights_dir=VECTORS)
+    check(back.shape == cube.shape[1:], "an (H, W) mask for a (C, H, W) cube")
+    check(raises(lambda: tc.encode(cube, skip_clouds=True, **MODEL), ValueError, "cloud_mask"),
+          "skip_clouds without a mask is refused")
+    check(raises(lambda: tc.encode(cube, cloud_mask=masks[:3], **MODEL), ValueError, "shape"),
+          "a mask of another frame count is refused")
+    check(raises(lambda: tc.encode(cube, cloud_mask=masks.astype(np.float32), **MODEL),
+                 TypeError, "float32"), "a float mask is refused")
+    check(raises(lambda: tc.encode(cube, raw=True, cloud_mask=masks), ValueError, "raw"),
+          "a raw stream with a mask is refused")
+    check(raises(lambda: tc.decode(masked, return_filled=True), ValueError, "fill_clouds"),
+          "return_filled without fill_clouds is refused")
+    check(raises(lambda: tc.decode(plain, weights_dir=VECTORS, fill_clouds=True,
+                                   fill_mask=masks[:, :-1]), ValueError, "shape"),
+          "a fill mask of another size is refused")
+
+
 def test_frames(buf, cube):
     ref, _ = tc.decode(buf, weights_dir=VECTORS)
     got = tc.read_frames(buf, [3, 1], weights_dir=VECTORS)
@@ -274,6 +361,7 @@ def main():
         test_metadata(work, cube)
         test_nodata(cube)
         test_max_error(work, cube)
+        test_clouds(work, cube)
         test_frames(buf, cube)
         test_errors(cube)
         test_threads(cube)

@@ -32,10 +32,13 @@ TEC_MAX_CONTEXT = 4
 TEC_MAX_ERROR = 255
 
 # The first API with both tec_tecv_open_write_mem (0.4) and the encoder's
-# nodata fields (0.5).  TecEncoderSettings below has the 0.6 layout, whose
-# error_bound a 0.5 library holds as reserved space: it refuses a non-zero
-# one (TEC_EINVAL) instead of ignoring it.
+# nodata fields (0.5).  The settings below have the 0.7 layout, whose
+# error_bound (0.6), skip_clouds and fill_clouds (0.7) an older library
+# holds as reserved space: it refuses a non-zero one (TEC_EINVAL) instead of
+# ignoring it.
 API_NEEDED = (0, 5)
+# Cloud masks and filling: the settings fields and the calls of API 0.7.
+API_CLOUDS = (0, 7)
 
 _c_int, _c_i64, _c_size = ctypes.c_int, ctypes.c_int64, ctypes.c_size_t
 _c_ptrdiff, _c_str, _c_void = ctypes.c_ssize_t, ctypes.c_char_p, ctypes.c_void_p
@@ -85,13 +88,15 @@ class TecEncoderSettings(ctypes.Structure):
                 ("context_frames", _c_int),
                 ("has_nodata", _c_int), ("nodata_value", ctypes.c_uint16),
                 ("reserved_u16", ctypes.c_uint16), ("error_bound", ctypes.c_int32),
-                ("reserved", ctypes.c_int64 * 6)]
+                ("skip_clouds", ctypes.c_int32), ("reserved_i32", ctypes.c_int32),
+                ("reserved", ctypes.c_int64 * 5)]
 
 
 class TecDecoderSettings(ctypes.Structure):
     _fields_ = [("weights_dir", _c_str), ("threads", _c_int),
                 ("row_sink", _row_cb), ("row_opaque", _c_void),
-                ("reserved", ctypes.c_int64 * 8)]
+                ("fill_clouds", ctypes.c_int32), ("reserved_i32", ctypes.c_int32),
+                ("reserved", ctypes.c_int64 * 7)]
 
 
 class TecvInfo(ctypes.Structure):
@@ -138,6 +143,13 @@ _PROTOTYPES = {
     "tec_tecv_writer_error": (_c_str, [_c_void]),
     "tec_tecv_close_write": (_c_int, [_P(_c_void)]),
 }
+# Calls of a later API than API_NEEDED: bound when the library has them
+# (api_at_least says whether it does).
+_LATER_PROTOTYPES = {
+    "tec_encoder_set_cloud_mask": (_c_int, [_c_void, _u8p, _c_ptrdiff]),
+    "tec_decoder_set_fill_mask": (_c_int, [_c_void, _u8p, _c_ptrdiff]),
+    "tec_decoder_get_filled": (_c_i64, [_c_void, _P(_u8p), _P(_c_str)]),
+}
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 # python/terracodec/ in a source tree: the tree is two levels up.
@@ -183,6 +195,11 @@ def _load():
             fn = getattr(lib, name)
             fn.restype = res
             fn.argtypes = args
+        for name, (res, args) in _LATER_PROTOTYPES.items():
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.restype = res
+                fn.argtypes = args
         v = lib.tec_version_api()
         if (v >> 16, (v >> 8) & 0xff) < API_NEEDED or v >> 16 != API_NEEDED[0]:
             tried.append(f"{path} (API {v >> 16}.{(v >> 8) & 0xff}, need "
@@ -194,6 +211,20 @@ def _load():
 
 
 lib, library_path = _load()
+
+
+def api_at_least(major_minor):
+    """True when the loaded library implements API major.minor or a later
+    minor of the same major."""
+    v = lib.tec_version_api()
+    return v >> 16 == major_minor[0] and (v >> 8) & 0xff >= major_minor[1]
+
+
+def need_api(major_minor, what):
+    if not api_at_least(major_minor):
+        v = lib.tec_version_api()
+        raise TecError(TEC_EUNSUPPORTED, f"{what} needs libtec API {major_minor[0]}."
+                       f"{major_minor[1]}; {library_path} has {v >> 16}.{(v >> 8) & 0xff}")
 
 
 def weights_dir(explicit=None):

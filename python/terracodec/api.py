@@ -8,6 +8,7 @@ packet times, so the two tools read each other's files.
 import ctypes
 import math
 import os
+import warnings
 
 import numpy as np
 
@@ -55,6 +56,21 @@ def _check_band_names(names, count):
             raise ValueError(f"bands: {b!r} is not a band name (1 to {L.TEC_MAX_BAND_NAME - 1} "
                              "printable ASCII characters, no spaces or commas)")
     return names
+
+
+def _check_masks(masks, frames, h, w, what):
+    """Per-frame pixel masks as a C-ordered uint8 (T, H, W) array of 0/1:
+    bool or integer, not 0 = set, (H, W) for a single frame.  frames 0:
+    any count (a stream whose header does not say)."""
+    m = np.asarray(masks)
+    if m.dtype != bool and not np.issubdtype(m.dtype, np.integer):
+        raise TypeError(f"{what}: need a bool or integer array (not 0 = cloud), not {m.dtype}")
+    if m.ndim == 2 and frames in (0, 1):
+        m = m[np.newaxis]
+    if m.ndim != 3 or m.shape[1:] != (h, w) or (frames and m.shape[0] != frames):
+        want = f"({frames or 'T'}, {h}, {w})" + (f" or ({h}, {w})" if frames in (0, 1) else "")
+        raise ValueError(f"{what}: shape {m.shape}, need {want} (one mask a frame)")
+    return np.ascontiguousarray(m != 0, dtype=np.uint8)
 
 
 def _utf8(key, value):
@@ -213,7 +229,7 @@ class _Encoder:
 
 
 def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, weights_dir,
-                threads, keyframe_interval, context, nodata, max_error):
+                threads, keyframe_interval, context, nodata, max_error, clouds, skip_clouds):
     t, c, h, w = a.shape
     s = L.TecEncoderSettings()
     L.lib.tec_encoder_default_settings(ctypes.byref(s))
@@ -235,6 +251,11 @@ def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, w
     if max_error is not None:
         # As tec encode --max-error E: every sample within E (0 = lossless).
         s.error_bound = max_error + 1
+    if clouds is not None:
+        # As tec encode --cloud-mask [--skip-clouds]: each frame's mask kept
+        # in its packet for a decoder to fill.
+        L.need_api(L.API_CLOUDS, "cloud_mask")
+        s.skip_clouds = int(bool(skip_clouds))
 
     enc = _Encoder(s)
     writer = None
@@ -259,6 +280,9 @@ def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, w
             pic = L.TecPicture(data=a[i].ctypes.data_as(L._u16p), stride=w, band_stride=h * w,
                                bands=c, width=w, height=h, time_ms=times[i] or 0,
                                has_time=int(times[i] is not None))
+            if clouds is not None:
+                enc.check(L.lib.tec_encoder_set_cloud_mask(enc.h, clouds[i].ctypes.data_as(L._u8p),
+                                                           w), "cloud mask")
             while enc.check(L.lib.tec_encoder_send_frame(enc.h, ctypes.byref(pic)),
                             "encoding failed") == L.TEC_EAGAIN:
                 drain()
@@ -275,7 +299,8 @@ def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, w
 
 def _encode(path, cube, quality=None, bands=None, dates=None, crs=None, geotransform=None,
             nodata=None, meta=None, *, fixed_quality=False, model=None, weights_dir=None,
-            threads=0, keyframe_interval=None, context=None, max_error=None, raw=False):
+            threads=0, keyframe_interval=None, context=None, max_error=None, raw=False,
+            cloud_mask=None, skip_clouds=False):
     a, rank = check_cube(cube)
     names = _check_band_names(bands, a.shape[1]) if bands is not None else None
     if quality is not None and not L.TEC_QUALITY_MIN <= int(quality) <= L.TEC_QUALITY_MAX:
@@ -284,6 +309,13 @@ def _encode(path, cube, quality=None, bands=None, dates=None, crs=None, geotrans
         raise ValueError(f"context {context}: need 1..{L.TEC_MAX_CONTEXT}")
     if max_error is not None and not 0 <= int(max_error) <= L.TEC_MAX_ERROR:
         raise ValueError(f"max_error {max_error}: need 0..{L.TEC_MAX_ERROR}")
+    clouds = None
+    if cloud_mask is not None:
+        if raw:
+            raise ValueError("cloud_mask: a raw stream keeps no cloud mask")
+        clouds = _check_masks(cloud_mask, a.shape[0], a.shape[2], a.shape[3], "cloud_mask")
+    elif skip_clouds:
+        raise ValueError("skip_clouds needs cloud_mask (the pixels to skip)")
     entries, times = _header_meta(a.shape[0], rank, names, dates, crs, geotransform, nodata,
                                   meta, raw)
     if raw:
@@ -291,7 +323,7 @@ def _encode(path, cube, quality=None, bands=None, dates=None, crs=None, geotrans
     return _encode_tec(path, a, names, entries, times, quality, fixed_quality, model,
                        weights_dir, threads, keyframe_interval, context,
                        None if nodata is None else int(float(nodata)),
-                       None if max_error is None else int(max_error))
+                       None if max_error is None else int(max_error), clouds, skip_clouds)
 
 
 def encode(cube, quality=None, bands=None, dates=None, crs=None, geotransform=None,
@@ -305,7 +337,11 @@ def encode(cube, quality=None, bands=None, dates=None, crs=None, geotransform=No
     numbers), nodata (a sample value) and meta (other keys) go into the
     header.  options: fixed_quality, model, weights_dir, threads (0 = one
     per core), keyframe_interval, context, max_error (every sample within
-    that of the source, 0 = lossless), raw (store uncompressed).
+    that of the source, 0 = lossless), raw (store uncompressed),
+    cloud_mask ((T, H, W), or (H, W) for one frame, bool or integer, not 0 =
+    cloud: kept losslessly in each frame's packet for decode(fill_clouds=True))
+    and skip_clouds (with cloud_mask: almost no bits under the clouds, which
+    decode flat unless filled).
     """
     return _encode(None, cube, quality, bands, dates, crs, geotransform, nodata, meta,
                    **options)
@@ -402,13 +438,41 @@ class Reader:
             L.lib.tec_tecv_close_read(ctypes.byref(self.h))
 
 
+class _Fill:
+    """decode(fill_clouds=True): the masks to fill (None: each packet's own)
+    and what was filled, frame by frame."""
+
+    def __init__(self, masks, name):
+        self.masks = masks
+        self.name = name
+        self.filled = []
+
+    def take(self, dec, pic):
+        """After a frame is received: its filled pixels, and why not, said
+        as a warning as tec decode says it on stderr."""
+        mask, why = L._u8p(), ctypes.c_char_p()
+        L.lib.tec_decoder_get_filled(dec.h, ctypes.byref(mask), ctypes.byref(why))
+        h, w = pic.height, pic.width
+        if mask:
+            self.filled.append(np.ctypeslib.as_array(mask, shape=(h * w,)).reshape(h, w).copy())
+        else:
+            self.filled.append(np.zeros((h, w), dtype=np.uint8))
+        if why.value:
+            warnings.warn(f"{self.name}: frame {len(self.filled) - 1}: its cloud mask stays as "
+                          f"coded: {L.text(why.value)}", RuntimeWarning)
+
+
 class _Decoder:
-    def __init__(self, reader, weights_dir, threads):
+    def __init__(self, reader, weights_dir, threads, fill=None):
         s = L.TecDecoderSettings()
         L.lib.tec_decoder_default_settings(ctypes.byref(s))
         wdir = L.weights_dir(weights_dir)
         s.weights_dir = os.fsencode(wdir) if wdir else None
         s.threads = int(threads)
+        if fill is not None:
+            L.need_api(L.API_CLOUDS, "fill_clouds")
+            s.fill_clouds = 1
+        self.fill = fill
         self.h = ctypes.c_void_p()
         ret = L.lib.tec_decoder_open(ctypes.byref(self.h), ctypes.byref(s),
                                      ctypes.cast(reader.seq, L._u8p), len(reader.seq))
@@ -423,10 +487,14 @@ class _Decoder:
                            f"{L.text(L.lib.tec_decoder_error(self.h))}")
         return ret
 
-    def send(self, payload, time_ms):
-        """Decodes one packet; the frames it finishes, as arrays."""
+    def send(self, payload, time_ms, fill_mask=None):
+        """Decodes one packet (filling fill_mask's pixels in place of its own
+        cloud mask); the frames it finishes, as arrays."""
         buf = ctypes.cast(payload, L._u8p)
         out = []
+        if fill_mask is not None:
+            self.check(L.lib.tec_decoder_set_fill_mask(self.h, fill_mask.ctypes.data_as(L._u8p),
+                                                       fill_mask.shape[1]), "fill mask")
         while self.check(L.lib.tec_decoder_send_packet(
                 self.h, buf, len(payload), time_ms or 0, int(time_ms is not None))) == \
                 L.TEC_EAGAIN:
@@ -441,6 +509,8 @@ class _Decoder:
         out = []
         while self.check(L.lib.tec_decoder_receive_frame(self.h, ctypes.byref(self.pic))) == 0:
             out.append(_picture_array(self.pic))
+            if self.fill is not None:
+                self.fill.take(self, self.pic)
         return out
 
     def close(self):
@@ -469,21 +539,33 @@ def _keyframe_before(packets, index):
     return 0
 
 
-def _frames(reader, wanted, weights_dir, threads):
+def _frames(reader, wanted, weights_dir, threads, fill=None):
     """Yields (index, frame) for the frame indices in wanted (a set, or None
     for all).  Inter frames need their references, so decoding starts at the
-    keyframe before the first wanted frame and stops after the last."""
+    keyframe before the first wanted frame and stops after the last.  With
+    fill (all frames only), the clouds are filled and fill.filled kept."""
     if wanted is None:
         start, packets, last = 0, reader.packets(), None
     else:
         listed = list(reader.packets())
         start = _keyframe_before(listed, min(wanted, default=0))
         packets, last = listed[start:], max(wanted, default=-1)
-    dec = _Decoder(reader, weights_dir, threads) if reader.codec == L.TEC_CODEC_TEC else None
+    if fill is not None and reader.codec != L.TEC_CODEC_TEC:
+        raise ValueError(f"{reader.name}: fill_clouds: a raw stream has no clouds to fill")
+    dec = _Decoder(reader, weights_dir, threads, fill) if reader.codec == L.TEC_CODEC_TEC \
+        else None
+
+    def fill_mask(i):
+        if fill is None or fill.masks is None:
+            return None
+        if i >= len(fill.masks):
+            raise ValueError(f"{reader.name}: fill_mask has {len(fill.masks)} frames, the stream "
+                             "more")
+        return fill.masks[i]
 
     def decoded():
-        for payload, time_ms, _key in packets:
-            yield from (dec.send(payload, time_ms) if dec else
+        for i, (payload, time_ms, _key) in enumerate(packets, start):
+            yield from (dec.send(payload, time_ms, fill_mask(i)) if dec else
                         [_raw_frame(payload, reader.shape)])
         yield from dec.flush() if dec else ()
 
@@ -498,11 +580,20 @@ def _frames(reader, wanted, weights_dir, threads):
             dec.close()
 
 
-def _decode(source, weights_dir, threads):
+def _decode(source, weights_dir, threads, fill_clouds=False, fill_mask=None,
+            return_filled=False):
+    if (fill_mask is not None or return_filled) and not fill_clouds:
+        raise ValueError(("fill_mask" if fill_mask is not None else "return_filled") +
+                         " needs fill_clouds=True")
     reader = Reader(source)
     try:
         md = reader.metadata()
-        frames = [f for _, f in _frames(reader, None, weights_dir, threads)]
+        fill = None
+        if fill_clouds:
+            t, _, h, w = reader.shape
+            masks = None if fill_mask is None else _check_masks(fill_mask, t, h, w, "fill_mask")
+            fill = _Fill(masks, reader.name)
+        frames = [f for _, f in _frames(reader, None, weights_dir, threads, fill)]
     finally:
         reader.close()
     if not frames:
@@ -510,19 +601,37 @@ def _decode(source, weights_dir, threads):
     if reader.shape[0] and len(frames) != reader.shape[0]:
         raise TecError(L.TEC_EBITSTREAM, f"{reader.name}: {len(frames)} frames decoded, the "
                        f"header says {reader.shape[0]}")
+    if fill is not None and fill.masks is not None and len(fill.masks) != len(frames):
+        raise ValueError(f"{reader.name}: fill_mask has {len(fill.masks)} frames, the stream "
+                         f"{len(frames)}")
     cube = np.stack(frames)
-    return (cube[0] if md["rank"] == 3 else cube), md
+    if not return_filled:
+        return (cube[0] if md["rank"] == 3 else cube), md
+    filled = np.stack(fill.filled)
+    if md["rank"] == 3:
+        return cube[0], md, filled[0]
+    return cube, md, filled
 
 
-def decode(buf, weights_dir=None, threads=0):
+def decode(buf, weights_dir=None, threads=0, fill_clouds=False, fill_mask=None,
+           return_filled=False):
     """A .tecv stream (bytes) back to (cube, metadata): the cube uint16 in
-    the shape it was coded from, metadata as Reader.metadata()."""
-    return _decode(bytes(buf), weights_dir, threads)
+    the shape it was coded from, metadata as Reader.metadata().
+
+    fill_clouds: the cloudy pixels of each frame (its packet's cloud mask,
+    or fill_mask: (T, H, W), or (H, W) for one frame, not 0 = fill) replaced
+    by what the frames before it predict, as tec decode --fill-clouds; a
+    frame whose mask stays as coded (the first: nothing before it) says why
+    in a RuntimeWarning.  return_filled: (cube, metadata, filled), filled
+    uint8 (T, H, W) (or (H, W)), 1 = filled."""
+    return _decode(bytes(buf), weights_dir, threads, fill_clouds, fill_mask, return_filled)
 
 
-def decode_file(path, weights_dir=None, threads=0):
+def decode_file(path, weights_dir=None, threads=0, fill_clouds=False, fill_mask=None,
+                return_filled=False):
     """As decode(), from the .tecv file at path."""
-    return _decode(os.fspath(path), weights_dir, threads)
+    return _decode(os.fspath(path), weights_dir, threads, fill_clouds, fill_mask,
+                   return_filled)
 
 
 def info(source):
