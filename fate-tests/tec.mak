@@ -243,6 +243,15 @@ FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) RAWVIDEO_MUXER) += fate-tec-nodata-decod
 fate-tec-nodata-decode-cli: $(TEC_ND_CODED)
 fate-tec-nodata-decode-cli: CMD = $(TEC_RUN) bands-vs-cli $(TEC_ND_CODED) $(TEC_FDIR)/tec-nodata-decode-cli
 
+# Cloud filling (-fill_clouds 1) of a committed stream with cloud masks
+# (fate-tests/vectors/clouds.tecv, vector-tt, masks on frames 1-3): the
+# bands of tec decode --fill-clouds, each frame's filled pixels
+# (tec_filled_pixels) and the framecrc of the filled frames.
+TEC_CLOUDS = $(TEC_TT_WDIR)/clouds.tecv
+FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) FRAMECRC_MUXER RAWVIDEO_MUXER) += fate-tec-fill-clouds
+fate-tec-fill-clouds: $(TEC_CLOUDS) $(TEC_TT_MODEL) | $(TEC_FDIR)
+fate-tec-fill-clouds: CMD = $(TEC_TT_RUN) fill-clouds $(TEC_CLOUDS) $(TEC_FDIR)/tec-fill-clouds
+
 FATE_TEC_ALL = $(FATE_TEC-yes) $(FATE_TEC_FFPROBE-yes)
 $(FATE_TEC_ALL): REF = $(TEC_REFDIR)/$(@:fate-%=%)
 

@@ -19,6 +19,7 @@
 #   fate-tec.sh seek CODED K...                -ss to frame K == the full decode from K on
 #   fate-tec.sh threads RAW CODED OUTBASE      -threads 1 and 2 encode and decode the same
 #   fate-tec.sh lossless RAW OUTBASE           -max_error 0 decodes to RAW's samples
+#   fate-tec.sh fill-clouds CODED OUTBASE      -fill_clouds 1 == tec decode --fill-clouds
 #
 # Environment: TARGET_EXEC, TARGET_PATH (FATE's), TEC_CLI (the tec tool),
 # and the model options: TEC_DEC_OPTS, TEC_ENC_OPTS (ffmpeg decoder and
@@ -26,6 +27,7 @@
 set -u
 
 FFMPEG="${TARGET_EXEC:-} ${TARGET_PATH:-.}/ffmpeg"
+FFPROBE="${TARGET_EXEC:-} ${TARGET_PATH:-.}/ffprobe"
 TEC_CLI=${TEC_CLI:-tec}
 DEC=${TEC_DEC_OPTS:-}
 ENC=${TEC_ENC_OPTS:-}
@@ -145,6 +147,26 @@ lossless)
     [ "$(wc -c < "$base.tecv")" -lt "$(wc -c < "$raw")" ] || fail "lossless: not smaller than raw"
     echo "lossless: $(wc -c < "$base.src.raw") bytes of bands identical to the source"
     rm -f "$base.tecv" "$base.dec.raw" "$base.src.raw"
+    ;;
+fill-clouds)
+    coded=$1 base=$2
+    ff $DEC -output bands -i "$coded" -f rawvideo -y "$base.raw" ||
+        fail "fill: the plain decode failed"
+    ff $DEC -fill_clouds 1 -output bands -i "$coded" -f rawvideo -y "$base.filled.raw" ||
+        fail "fill: ffmpeg -fill_clouds 1 failed"
+    $TEC_CLI decode -t 1 $CLI --fill-clouds "$coded" -o "$base.npy" ||
+        fail "fill: tec decode --fill-clouds failed"
+    n=$(wc -c < "$base.filled.raw")
+    tail -c "$n" "$base.npy" | cmp -s - "$base.filled.raw" ||
+        fail "fill: ffmpeg's filled bands differ from tec decode --fill-clouds"
+    ! cmp -s "$base.raw" "$base.filled.raw" || fail "fill: -fill_clouds 1 changed nothing"
+    echo "fill: $n bytes of bands identical to tec decode --fill-clouds"
+    rm -f "$base.raw" "$base.filled.raw" "$base.npy"
+    # each frame says how many pixels were filled, then the filled frames
+    $FFPROBE -hide_banner -loglevel error $DEC -fill_clouds 1 \
+        -show_entries frame_tags=tec_filled_pixels -of csv=p=0 "$coded" ||
+        fail "fill: ffprobe failed"
+    bands_crc $DEC -fill_clouds 1 -output bands -i "$coded"
     ;;
 bands-vs-cli)
     coded=$1 base=$2

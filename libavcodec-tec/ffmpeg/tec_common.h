@@ -28,6 +28,8 @@
 #define TEC_KEY_LOST        "tec_lost"
 /* the container's radiometric_offset, when it has one (for output=rgb) */
 #define TEC_KEY_RADIOMETRIC_OFFSET "radiometric_offset"
+/* decoded with fill_clouds: how many pixels of the frame were filled */
+#define TEC_KEY_FILLED      "tec_filled_pixels"
 
 /*
  * The stacked-bands tag.  A GRAY16 frame whose metadata has

@@ -50,6 +50,7 @@ typedef struct TecDecContext {
     char *weights_dir;
     int rgb_black, rgb_white;
     double rgb_gamma;
+    int fill_clouds;
 
     TecStreamInfo info;
     TecDecoder *dec;
@@ -203,10 +204,11 @@ static int open_decoder(AVCodecContext *avctx)
     tec_decoder_default_settings(&set);
     set.weights_dir = s->weights_dir;
     set.threads = avctx->thread_count;
+    set.fill_clouds = s->fill_clouds;
     ret = tec_decoder_open(&s->dec, &set, avctx->extradata, avctx->extradata_size);
     if (ret < 0) {
         av_log(avctx, AV_LOG_ERROR, "cannot open the decoder (model %s): %s\n", s->info.model,
-               s->dec ? tec_decoder_error(s->dec) : tec_strerror(ret));
+               tec_decoder_error(s->dec));  /* NULL: why the open failed */
         tec_decoder_close(&s->dec);
         s->open_failed = tec_error_to_av(ret);
         return s->open_failed;
@@ -318,6 +320,20 @@ static int set_frame_props(AVCodecContext *avctx, AVFrame *frame, const AVPacket
     av_dict_set(&frame->metadata, TEC_KEY_BAND_NAMES, NULL, 0);
     av_dict_set(&frame->metadata, TEC_KEY_BAND_WIDTH, NULL, 0);
     av_dict_set(&frame->metadata, TEC_KEY_BAND_HEIGHT, NULL, 0);
+    av_dict_set(&frame->metadata, TEC_KEY_FILLED, NULL, 0);
+    if (s->fill_clouds) {
+        /* nothing filled silently: the count in the frame, why not in the log */
+        const char *why = NULL;
+        int64_t filled = tec_decoder_get_filled(s->dec, NULL, &why);
+        if (filled >= 0)
+            av_dict_set_int(&frame->metadata, TEC_KEY_FILLED, filled, 0);
+        if (why)
+            av_log(avctx, AV_LOG_WARNING, "frame %"PRId64": cloud mask not filled: %s\n",
+                   s->frames - 1, why);
+        else if (filled > 0)
+            av_log(avctx, AV_LOG_VERBOSE, "frame %"PRId64": %"PRId64" pixels filled\n",
+                   s->frames - 1, filled);
+    }
     if (pic->has_time && !av_dict_get(frame->metadata, TEC_KEY_TIME, NULL, 0)) {
         char iso[48];
         tec_format_time(iso, sizeof(iso), pic->time_ms);
@@ -548,6 +564,9 @@ static const AVOption libtec_dec_options[] = {
       OFFSET(rgb_white), AV_OPT_TYPE_INT, { .i64 = -1 }, -1, 65535, VD },
     { "rgb_gamma", "output=rgb: gamma of the stretch", OFFSET(rgb_gamma),
       AV_OPT_TYPE_DOUBLE, { .dbl = 1.3 }, 0.1, 10.0, VD },
+    { "fill_clouds", "replace the cloudy pixels of each frame (its packet's cloud mask) by "
+      "what the frames before it predict", OFFSET(fill_clouds), AV_OPT_TYPE_BOOL,
+      { .i64 = 0 }, 0, 1, VD },
     { NULL },
 };
 
