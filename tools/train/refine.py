@@ -189,6 +189,67 @@ def point(model, yg, z, q, stats, x, mask, interp):
     return float(bits.sum()) / n, psnr(clipped_sse(x_hat, x, mask), n)
 
 
+def final_params(model, yg, z):
+    """The entropy parameters libtec codes yg with (zero-biased rounding)."""
+    saved = tecmodel.code_slice
+    tecmodel.code_slice = biased_code_slice
+    try:
+        with torch.no_grad():
+            mu, scale = model.hs(torch.round(z))
+            mu, scale = mu[:, :, : yg.shape[2], : yg.shape[3]], scale[:, :, : yg.shape[2], : yg.shape[3]]
+            mu, scale, _ = model.ctx(yg, mu, scale)
+            return mu, scale
+    finally:
+        tecmodel.code_slice = saved
+
+
+def channel_energy(model, yg, mu, q, stats, mask, lattice=5):
+    """Per channel, the objective's distortion (lambda 1) of one step of a
+    gained latent at one position: impulses on a lattice of positions far
+    enough apart that their responses do not overlap, at the decoded
+    latents of frame 0, through the whole synthesis."""
+    _, ig = model.gains(q)
+    y_hat = ((biased_round(yg - mu) + mu) * ig[:, :, None, None])[:1]
+    m, h, w = y_hat.shape[1:]
+    base = model.synthesis(y_hat)
+    wband = (stats[1][:1] / 1e4) ** 2 * mask[:1]
+    imp = torch.zeros(1, 1, h, w)
+    imp[:, :, lattice // 2::lattice, lattice // 2::lattice] = 1
+    count = float(imp.sum())
+    energy = torch.zeros(m)
+    for c0 in range(0, m, 16):
+        cs = range(c0, min(m, c0 + 16))
+        batch = y_hat.repeat(len(cs), 1, 1, 1)
+        for j, c in enumerate(cs):
+            batch[j, c] += imp[0, 0] * ig[0, c]
+        d = (model.synthesis(batch) - base) ** 2 * wband[:, :, None, None]
+        energy[c0:c0 + len(cs)] = d.sum((1, 2, 3)) / count
+    return energy
+
+
+def rdoq(model, x, mask, interp, q, mults):
+    """Rate-distortion optimised rounding: each latent coded as libtec rounds
+    it or one step nearer its mean, whichever costs less in bits + lambda x
+    (channel energy x the change of its squared quantisation error); the
+    entropy parameters those of plain coding.  One result per lambda
+    multiplier."""
+    with torch.no_grad():
+        yg, z, stats = encode(model, x, mask, q)
+        mu, scale = final_params(model, yg, z)
+        energy = channel_energy(model, yg, mu, q, stats, mask)
+        lam = frame_lambda(q, stats, mask).float()
+        v = yg - mu
+        s0 = biased_round(v)
+        s1 = s0 - torch.sign(s0)
+        dr = -torch.log2(gaussian_likelihood(s1, scale)) + torch.log2(gaussian_likelihood(s0, scale))
+        dd = energy[None, :, None, None] * ((v - s1) ** 2 - (v - s0) ** 2)
+        out = {}
+        for k in mults:
+            take = (s0 != 0) & (dr + k * lam[:, None, None, None] * dd < 0)
+            out[k] = (mu + torch.where(take, s1, s0), z)
+    return out, stats
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("places", nargs="+")
@@ -209,6 +270,8 @@ def main():
     ap.add_argument("--fixed-params", type=int, default=0, help="gradient: entropy parameters held fixed")
     ap.add_argument("--skip-only", type=int, default=0, help="gradient: distortion through the linear skip only")
     ap.add_argument("--proj-grad", type=int, default=1, help="gradient: after the decoder's projections")
+    ap.add_argument("--rdoq", type=int, default=0,
+                    help="rate-distortion optimised rounding instead; --steps then lists lambda multipliers")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -218,7 +281,7 @@ def main():
     for p in model.parameters():
         p.requires_grad_(False)
     anchors = [int(a) for a in args.anchors.split(",")]
-    budgets = sorted(int(b) for b in args.steps.split(","))
+    budgets = sorted((float if args.rdoq else int)(b) for b in args.steps.split(","))
     results = {b: [] for b in budgets}
     for name in args.places:
         place = Place(os.path.join(args.data, name))
@@ -230,8 +293,11 @@ def main():
             with torch.no_grad():
                 yg, z, stats = encode(model, x, mask, q)
             base.append(point(model, yg, z, q, stats, x, mask, interp))
-            kept, stats = refine(model, x, mask, interp, q, budgets, args.lr, args.lam,
-                                 args.z, args.noise_rate, args.adam, args.clip, args.check)
+            if args.rdoq:
+                kept, stats = rdoq(model, x, mask, interp, q, budgets)
+            else:
+                kept, stats = refine(model, x, mask, interp, q, budgets, args.lr, args.lam,
+                                     args.z, args.noise_rate, args.adam, args.clip, args.check)
             for b in budgets:
                 ref[b].append(point(model, *kept[b], q, stats, x, mask, interp))
         line = []
