@@ -10,8 +10,11 @@ Pasted clouds (the default): on clear series of ../shared/data, the real
 cloud shapes of biomassters_0060c0a5 (its `clouds`, 12 months) are put on
 every frame after the first, nearest-resized to cover the frame when it is
 larger than 256 and cropped at a seeded offset, so the truth under each
-cloud is known.  The pixels under the mask are painted a flat cloud
-(--cloud-value in every band; -1 keeps the truth, the mask alone).  Each
+cloud is known.  The pixels under the mask are painted a cloud:
+--cloud-value in every band, blended with the truth over the --cloud-edge
+pixels inside the mask's border (0: a flat, sharp-edged cloud; real ones
+thin out), or, with --cloud-value -1, not painted at all (the mask alone:
+the encoder sees the truth, which flatters the fill near the mask's edge).  Each
 series is coded three times: without a mask, with --cloud-mask, and with
 --cloud-mask --skip-clouds, and each stream decoded with and without
 --fill-clouds.  On the masked pixels only, tec's fill is compared with two
@@ -132,6 +135,28 @@ def pasted_masks(t, h, w, shapes, rng):
     return m
 
 
+def paint_clouds(x, mask, value, edge):
+    """x with each frame's masked pixels turned to cloud: value in every
+    band, its opacity rising from 1 / edge at the mask's border to 1 at edge
+    pixels inside (4-neighbour distance), the truth showing through."""
+    out = x.copy()
+    for t in range(len(x)):
+        inside = mask[t].copy()
+        depth = np.zeros(inside.shape, dtype=np.float64)
+        for _ in range(max(edge, 1)):
+            depth += inside
+            core = inside.copy()
+            core[1:] &= inside[:-1]
+            core[:-1] &= inside[1:]
+            core[:, 1:] &= inside[:, :-1]
+            core[:, :-1] &= inside[:, 1:]
+            inside = core
+        alpha = np.minimum(depth / max(edge, 1), 1.0)[mask[t]]
+        px = x[t][:, mask[t]].astype(np.float64)
+        out[t][:, mask[t]] = np.rint(px + (value - px) * alpha).astype(np.uint16)
+    return out
+
+
 def repeat_last(dec, mask):
     """Each masked pixel from the most recent earlier frame where it is
     clear; one never clear before stays as decoded."""
@@ -237,9 +262,10 @@ def file_sizes(r, streams):
     r["skip_saved_pct"] = 100.0 * (1 - size["skip"] / size["mask"])
 
 
-def why_lines(err):
-    """tec decode's reasons for pixels left unfilled, one line each."""
-    return [ln.strip() for ln in err.splitlines() if ln.strip()]
+def why_lines(err, work):
+    """tec decode's reasons for pixels left unfilled, one line each, the
+    temporary folder left out."""
+    return [ln.strip().replace(work + os.sep, "") for ln in err.splitlines() if ln.strip()]
 
 
 def load(name, a):
@@ -263,10 +289,7 @@ def pasted_place(name, a, run, shapes, work):
         sys.exit("cloud_fill_bench: %s has one frame: nothing to fill from" % name)
     rng = np.random.default_rng([a.seed, sum(name.encode())])
     mask = pasted_masks(T, H, W, shapes, rng)
-    coded = x.copy()
-    if a.cloud_value >= 0:
-        for t in range(T):
-            coded[t][:, mask[t]] = a.cloud_value
+    coded = paint_clouds(x, mask, a.cloud_value, a.cloud_edge) if a.cloud_value >= 0 else x
     streams = code_three(run, work, coded, mask, cube, a.quality)
     days = frame_days(cube.dates, T)
 
@@ -280,7 +303,7 @@ def pasted_place(name, a, run, shapes, work):
     for kind in ("mask", "skip"):
         unfilled, _, _ = decode(run, work, streams[kind], False)
         filled, got, err = decode(run, work, streams[kind], True)
-        notes += why_lines(err)
+        notes += why_lines(err, work)
         tag = "" if kind == "mask" else "skip_"
         r[tag + "filled_pct"] = 100.0 * (got & mask).sum() / max(mask.sum(), 1)
         if np.any(got & ~mask):
@@ -317,7 +340,7 @@ def real_place(name, a, run, work):
     ref = masked_samples(x, clear)
     for kind in ("mask", "skip"):
         filled, got, err = decode(run, work, streams[kind], True)
-        notes += why_lines(err)
+        notes += why_lines(err, work)
         tag = "" if kind == "mask" else "skip_"
         r[tag + "filled_pct"] = 100.0 * (got & clouds).sum() / max(clouds.sum(), 1)
         r[tag + "filled_of_all_pct"] = 100.0 * got.mean()
@@ -436,6 +459,8 @@ def main():
     ap.add_argument("--seed", type=int, default=0, help="which shape goes on which frame, where")
     ap.add_argument("--cloud-value", type=int, default=5000,
                     help="sample painted under a pasted mask, every band; -1: keep the truth")
+    ap.add_argument("--cloud-edge", type=int, default=4,
+                    help="pixels over which a painted cloud thins out to its mask's border")
     ap.add_argument("--min-cover", type=float, default=0.005,
                     help="use the shapes of months with at least this cloud cover")
     ap.add_argument("--threads", type=int, default=1, help="tec -t")
@@ -462,20 +487,22 @@ def main():
     if a.real:
         text = write_report(a.out, rows, REAL_COLUMNS, "Cloud filling on real cloud masks",
                             "Each series' own `clouds`, %s.  No truth under the clouds: "
-                            "filled % is of the masked pixels (a frame with nothing before "
+                            "filled %% is of the masked pixels (a frame with nothing before "
                             "it stays as coded); clear PSNR is over the pixels no mask "
                             "covers." % opts)
     else:
         text = write_report(a.out, rows, PASTED_COLUMNS, "Cloud filling on pasted clouds",
                             "Shapes of %s (months with >= %g%% cloud) on frames 1.., seed %d, "
-                            "painted %s; %s.  PSNR and SAM on the masked pixels of frames 1.. "
+                            "%s; %s.  PSNR and SAM on the masked pixels of frames 1.. "
                             "against the clear series; repeat and interp are built from the "
                             "same stream decoded without filling; skip: the stream coded with "
                             "--skip-clouds.  Bytes: the .tecv files; 'of the masks' is what "
                             "--cloud-mask adds." % (
                                 MASK_SOURCE, 100 * a.min_cover, a.seed,
-                                "%d in every band" % a.cloud_value if a.cloud_value >= 0
-                                else "not at all (the truth under the mask)", opts))
+                                "painted %d in every band, thinning out over %d pixels inside "
+                                "the border" % (a.cloud_value, a.cloud_edge)
+                                if a.cloud_value >= 0 else
+                                "not painted (the truth under the mask)", opts))
     print(text)
 
 
