@@ -162,7 +162,7 @@ static int report_filled(DecodeJob *j, int64_t idx, int64_t *count)
     const char *why;
     *count = tec_decoder_get_filled(j->dec, &mask, &why);
     if (why)
-        fprintf(stderr, "tec: %s: frame %" PRId64 ": its cloud mask stays as coded: %s\n",
+        fprintf(stderr, "tec: %s: frame %" PRId64 ": cloud pixels left as coded: %s\n",
                 j->input, idx, why);
     if (!j->filled_open || !mask)
         return 0;

@@ -1,37 +1,29 @@
-/* Cloud filling: the chain of filled latents, the prediction of a frame's
- * masked latents and the radiometric line that maps it onto the frame. */
+/* Cloud filling: the last filled frame, the frame's mask and the
+ * radiometric line that carries the last frame onto it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tec/tec.h"
 #include "cloud_fill.h"
 
-int tec_fill_init(TecFill *f, int m, int groups, int bands, const TecGeometry *g, int window)
+int tec_fill_init(TecFill *f, int bands, int width, int height)
 {
     memset(f, 0, sizeof(*f));
-    f->on = 1;
-    f->m = m;
-    f->groups = groups;
     f->bands = bands;
-    f->geom = *g;
-    f->latest = -1;
-    const size_t pixels = (size_t)g->width * g->height;
-    int ok = tec_refs_init(&f->chain, m, groups, g->lat_h, g->lat_w) == 0;
-    ok = ok && tec_mask_init(&f->cloud, 0, g->width, g->height) == 0;
+    f->width = width;
+    f->height = height;
+    const size_t pixels = (size_t)width * height;
+    int ok = tec_mask_init(&f->cloud, 0, width, height) == 0;
+    f->last = malloc((size_t)bands * pixels * sizeof(uint16_t));
+    f->seen = malloc(pixels);
     f->user_mask = malloc(pixels);
     f->pixels = calloc(pixels, 1);
     f->filled = malloc(pixels);
-    f->latent = malloc((size_t)g->lat_h * g->lat_w);
-    f->forecast = malloc((size_t)bands * pixels * sizeof(uint16_t));
-    f->grids = calloc((size_t)groups, sizeof(*f->grids));
-    ok = ok && f->user_mask && f->pixels && f->filled && f->latent && f->forecast && f->grids;
-    for (int i = 0; ok && i < groups; i++) {
-        f->grids[i].h = window;
-        f->grids[i].w = g->lat_w;
-        f->grids[i].y = malloc((size_t)m * window * g->lat_w * sizeof(float));
-        ok = f->grids[i].y != NULL;
-    }
-    if (!ok) {
+    f->near = malloc(pixels);
+    f->run = malloc(pixels * sizeof(*f->run));
+    if (!ok || !f->last || !f->seen || !f->user_mask || !f->pixels || !f->filled || !f->near ||
+        !f->run) {
         tec_fill_free(f);
         return TEC_ENOMEM;
     }
@@ -40,25 +32,20 @@ int tec_fill_init(TecFill *f, int m, int groups, int bands, const TecGeometry *g
 
 void tec_fill_free(TecFill *f)
 {
-    if (f->chain.frame[0].rows)
-        tec_refs_free(&f->chain);
     tec_mask_free(&f->cloud);
-    for (int i = 0; f->grids && i < f->groups; i++)
-        free(f->grids[i].y);
-    free(f->grids);
+    free(f->last);
+    free(f->seen);
     free(f->user_mask);
     free(f->pixels);
     free(f->filled);
-    free(f->latent);
-    free(f->forecast);
+    free(f->near);
+    free(f->run);
     memset(f, 0, sizeof(*f));
 }
 
 void tec_fill_reset(TecFill *f)
 {
-    tec_refs_reset(&f->chain);
-    f->chain_frames = 0;
-    f->latest = -1;
+    f->have_last = 0;
     f->user_set = 0;
 }
 
@@ -68,54 +55,19 @@ int tec_fill_set_mask(TecFill *f, const uint8_t *mask, ptrdiff_t stride)
         f->user_set = 0;
         return 0;
     }
-    const int W = f->geom.width, H = f->geom.height;
-    if (stride < W)
+    if (stride < f->width)
         return TEC_EINVAL;
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++)
-            f->user_mask[(size_t)y * W + x] = mask[(ptrdiff_t)y * stride + x] != 0;
+    for (int y = 0; y < f->height; y++)
+        for (int x = 0; x < f->width; x++)
+            f->user_mask[(size_t)y * f->width + x] = mask[(ptrdiff_t)y * stride + x] != 0;
     f->user_set = 1;
     return 0;
 }
 
-/* The latents whose pixels the mask touches, and their neighbours: the
- * analysis saw the cloud from there too. */
-static void latent_mask(TecFill *f)
+void tec_fill_begin(TecFill *f)
 {
-    const TecGeometry *g = &f->geom;
-    const int D = g->downscale, lw = g->lat_w, lh = g->lat_h;
-    uint8_t *touched = f->latent;
-    memset(touched, 0, (size_t)lh * lw);
-    for (int y = 0; y < g->height; y++) {
-        const uint8_t *row = f->pixels + (size_t)y * g->width;
-        for (int x = 0; x < g->width; x++)
-            if (row[x])
-                touched[(size_t)(y / D) * lw + x / D] = 1;
-    }
-    /* Dilation by one, rows then columns (2 marks a new neighbour). */
-    for (int y = 0; y < lh; y++)
-        for (int x = 0; x < lw; x++)
-            if (touched[(size_t)y * lw + x] == 1) {
-                if (x > 0 && !touched[(size_t)y * lw + x - 1])
-                    touched[(size_t)y * lw + x - 1] = 2;
-                if (x + 1 < lw && !touched[(size_t)y * lw + x + 1])
-                    touched[(size_t)y * lw + x + 1] = 2;
-            }
-    for (int y = 0; y < lh; y++)
-        for (int x = 0; x < lw; x++)
-            if (touched[(size_t)y * lw + x] && touched[(size_t)y * lw + x] != 3) {
-                if (y > 0 && !touched[(size_t)(y - 1) * lw + x])
-                    touched[(size_t)(y - 1) * lw + x] = 3;
-                if (y + 1 < lh && !touched[(size_t)(y + 1) * lw + x])
-                    touched[(size_t)(y + 1) * lw + x] = 3;
-            }
-}
-
-int tec_fill_begin(TecFill *f, const TecTemporalModel *tt, int position)
-{
-    const size_t pixels = (size_t)f->geom.width * f->geom.height;
+    const size_t pixels = (size_t)f->width * f->height;
     f->why = NULL;
-    f->active = 0;
     f->masked = 0;
     f->filled_count = 0;
     if (f->user_set) {
@@ -125,92 +77,53 @@ int tec_fill_begin(TecFill *f, const TecTemporalModel *tt, int position)
         f->user_set = 0;
     } else if (f->cloud.on) {
         f->masked = tec_mask_pixels(&f->cloud, f->pixels);
+    } else {
+        memset(f->pixels, 0, pixels);
     }
-    /* The chain's latest frame is the one reference of this frame's entry. */
-    const int latest = f->latest;
-    const int n = f->chain_frames > 0 && latest >= 0 && f->chain.frame[latest].valid;
-    int ret = tec_refs_begin(&f->chain, 0, 0, position, TEC_REF_NO_DAY, &latest, n);
-    if (ret < 0)
-        return ret;
-    if (!f->masked)
-        return 0;
-    if (!n) {
-        f->why = "no earlier frame to predict it from (the first frame decoded, or the first "
-                 "after a seek or a lost frame)";
-        return 0;
-    }
-    tec_tt_factors(tt, position, f->chain.frame[latest].position, &f->factor);
-    latent_mask(f);
-    f->active = 1;
-    return 0;
 }
 
-/* The block's chain values, then (16-byte aligned) the gathered reference. */
-static size_t chain_bytes(const TecFill *f, int h, int w)
+/* near[] = 1 within TEC_FILL_MARGIN pixels (a square) of a masked pixel:
+ * counts of masked pixels in a sliding window, along rows, then columns. */
+static void mark_near(TecFill *f)
 {
-    return ((size_t)f->m * h * w * sizeof(int16_t) + 15) & ~(size_t)15;
-}
-
-size_t tec_fill_block_bytes(const TecFill *f, int h, int w)
-{
-    return chain_bytes(f, h, w) + tec_refs_gather_size(&f->chain, 1, h, w);
-}
-
-static int16_t round_q8(int32_t v)
-{
-    const int64_t r = ((int64_t)v + 128) >> 8;
-    return (int16_t)(r > 32767 ? 32767 : r < -32768 ? -32768 : r);
-}
-
-void tec_fill_block(TecFill *f, int group, const TecBlockRect *r, const int16_t *left,
-                    const float *igain, void *buf)
-{
-    if (!f->active) {
-        tec_refs_stage(&f->chain, group, r->x0, r->h, r->w, left);
-        return;
-    }
-    const size_t n = (size_t)r->h * r->w;
-    int16_t *chain_left = buf;
-    static const int32_t no_tau[1][TEC_TT_TAU];
-    TecTtBlock tb;
-    tec_refs_gather(&f->chain, group, r->y0, r->x0, r->h, r->w, 1, &f->factor, no_tau,
-                    (uint8_t *)buf + chain_bytes(f, r->h, r->w), &tb);
-    const TecLatentGrid *grid = &f->grids[group];
-    const int w2 = r->w + 2, lw = f->geom.lat_w;
-    for (int c = 0; c < f->m; c++) {
-        const int32_t *pred = tb.ref[0] + (size_t)c * (r->h + 2) * w2;
-        for (int y = 0; y < r->h; y++) {
-            float *dst = tec_grid_row(grid, c, r->y0 + y) + r->x0;
-            const uint8_t *masked = f->latent + (size_t)(r->y0 + y) * lw + r->x0;
-            const size_t i0 = (size_t)c * n + (size_t)y * r->w;
-            for (int x = 0; x < r->w; x++) {
-                const int32_t p = pred[(size_t)(y + 1) * w2 + x + 1];
-                dst[x] = (float)p / 256.0f * igain[c];
-                chain_left[i0 + x] = masked[x] ? round_q8(p) : left[i0 + x];
-            }
+    const int W = f->width, H = f->height, r = TEC_FILL_MARGIN;
+    uint32_t *run = f->run;
+    for (int y = 0; y < H; y++) {
+        const uint8_t *m = f->pixels + (size_t)y * W;
+        uint32_t inside = 0;
+        for (int x = 0; x < r && x < W; x++)
+            inside += m[x];
+        for (int x = 0; x < W; x++) {
+            if (x + r < W)
+                inside += m[x + r];
+            if (x - r - 1 >= 0)
+                inside -= m[x - r - 1];
+            run[(size_t)y * W + x] = inside;
         }
     }
-    tec_refs_stage(&f->chain, group, r->x0, r->h, r->w, chain_left);
+    for (int x = 0; x < W; x++) {
+        uint32_t inside = 0;
+        for (int y = 0; y < r && y < H; y++)
+            inside += run[(size_t)y * W + x] > 0;
+        for (int y = 0; y < H; y++) {
+            if (y + r < H)
+                inside += run[(size_t)(y + r) * W + x] > 0;
+            if (y - r - 1 >= 0)
+                inside -= run[(size_t)(y - r - 1) * W + x] > 0;
+            f->near[(size_t)y * W + x] = inside > 0;
+        }
+    }
 }
 
-int tec_fill_load_rows(TecFill *f, int row)
-{
-    return f->active ? tec_refs_load_rows(&f->chain, row) : 0;
-}
-
-int tec_fill_store_row(TecFill *f, int row)
-{
-    return tec_refs_store_row(&f->chain, row);
-}
-
-/* Least squares x = a p + b over the pixels the mask leaves clear, from
- * exact integer sums, so the line is the same on every machine. */
-static void fit_band(const uint16_t *x, const uint16_t *p, const uint8_t *masked, size_t n,
-                     double *a, double *b)
+/* Least squares x = a p + b over the pixels that `skip` leaves and the last
+ * frame saw clear, from exact integer sums, so the line is the same on every
+ * machine; 0 when too few pixels remain. */
+static int fit_band(const uint16_t *x, const uint16_t *p, const uint8_t *skip,
+                    const uint8_t *seen, size_t n, double *a, double *b)
 {
     uint64_t count = 0, sx = 0, sp = 0, spp = 0, spx = 0;
     for (size_t i = 0; i < n; i++)
-        if (!masked[i]) {
+        if (!skip[i] && seen[i]) {
             count++;
             sx += x[i];
             sp += p[i];
@@ -220,7 +133,7 @@ static void fit_band(const uint16_t *x, const uint16_t *p, const uint8_t *masked
     *a = 1.0;
     *b = 0.0;
     if (count < TEC_FILL_MIN_CLEAR || count < n / 100)
-        return;
+        return 0;
     const double N = (double)count, mp = (double)sp / N, mx = (double)sx / N;
     const double var = (double)spp / N - mp * mp, cov = (double)spx / N - mp * mx;
     /* A flat prediction carries only the level; a line that turns the
@@ -231,6 +144,7 @@ static void fit_band(const uint16_t *x, const uint16_t *p, const uint8_t *masked
     if (*a > 8.0)
         *a = 8.0;
     *b = mx - *a * mp;
+    return 1;
 }
 
 static uint16_t to_sample(double v)
@@ -240,41 +154,48 @@ static uint16_t to_sample(double v)
     return v >= 65535.0 ? 65535 : (uint16_t)(v + 0.5);
 }
 
-void tec_fill_finish(TecFill *f, uint16_t *samples, const TecFrameNorm *norm)
+void tec_fill_finish(TecFill *f, uint16_t *samples)
 {
-    const size_t n = (size_t)f->geom.width * f->geom.height;
-    if (!f->active) {
-        /* Clear, or left as coded: the chain holds the frame as it is. */
-        f->chain_norm = *norm;
-        return;
+    const size_t n = (size_t)f->width * f->height;
+    if (f->masked && !f->have_last)
+        f->why = "no earlier frame to predict it from (the first frame decoded, or the first "
+                 "after a seek or a lost frame)";
+    if (f->masked && f->have_last) {
+        /* Only pixels seen clear before can be filled. */
+        int64_t count = 0, unseen = 0;
+        for (size_t i = 0; i < n; i++) {
+            f->filled[i] = f->pixels[i] && f->seen[i];
+            count += f->filled[i];
+            unseen += f->pixels[i] && !f->seen[i];
+        }
+        /* The line is fitted away from the cloud's edge, where the coding
+         * spreads a coded cloud into the clear pixels (and real masks miss
+         * shadows and haze), unless too little is left. */
+        if (count)
+            mark_near(f);
+        for (int b = 0; count && b < f->bands; b++) {
+            uint16_t *x = samples + (size_t)b * n;
+            const uint16_t *p = f->last + (size_t)b * n;
+            double a, off;
+            if (!fit_band(x, p, f->near, f->seen, n, &a, &off))
+                fit_band(x, p, f->pixels, f->seen, n, &a, &off);
+            for (size_t i = 0; i < n; i++)
+                if (f->filled[i])
+                    x[i] = to_sample(a * p[i] + off);
+        }
+        f->filled_count = count;
+        if (unseen) {
+            snprintf(f->why_buf, sizeof(f->why_buf), "%lld of its masked pixels were never "
+                     "seen clear before", (long long)unseen);
+            f->why = f->why_buf;
+        }
     }
-    TecFrameNorm next = f->chain_norm;
-    for (int b = 0; b < f->bands; b++) {
-        uint16_t *x = samples + (size_t)b * n;
-        const uint16_t *p = f->forecast + (size_t)b * n;
-        double a, off;
-        fit_band(x, p, f->pixels, n, &a, &off);
-        for (size_t i = 0; i < n; i++)
-            if (f->pixels[i])
-                x[i] = to_sample(a * p[i] + off);
-        next.spread[b] = (float)(a * f->chain_norm.spread[b]);
-        next.mean[b] = (float)(a * f->chain_norm.mean[b] + off);
-    }
-    /* The chain's latents are mostly the frame's own when it is mostly
-     * clear, mostly the prediction's otherwise. */
-    f->chain_norm = 2 * f->masked < n ? *norm : next;
-    memcpy(f->filled, f->pixels, n);
-    f->filled_count = (int64_t)f->masked;
-}
-
-void tec_fill_end(TecFill *f, int ok)
-{
-    const int slot = f->chain.current;
-    tec_refs_end(&f->chain, ok, 0);
-    if (ok) {
-        f->latest = slot;
-        f->chain_frames++;
-    } else {
-        tec_fill_reset(f);
-    }
+    /* What the next frame predicts from: this one as given out; a pixel is
+     * seen once it was clear, or filled from a pixel that was. */
+    memcpy(f->last, samples, (size_t)f->bands * n * sizeof(uint16_t));
+    if (!f->have_last)
+        memset(f->seen, 0, n);
+    for (size_t i = 0; i < n; i++)
+        f->seen[i] = !f->pixels[i] || (f->seen[i] && f->have_last);
+    f->have_last = 1;
 }

@@ -57,8 +57,8 @@ struct TecDecoder {
     TecTtFactor *factors;
     int32_t tau[TEC_TT_MAX_REFS][TEC_TT_TAU];
 
-    /* Cloud filling (fill_clouds): the chain of filled frames beside the
-     * references, the frame's mask and its prediction. */
+    /* Cloud filling (fill_clouds): the last frame given out, filled, and
+     * the current frame's mask. */
     int fill_on;
     TecFill fill;
 
@@ -159,14 +159,7 @@ int tec_decoder_open(TecDecoder **out, const TecDecoderSettings *s,
             }
     if ((ret = load_model(dec, s->weights_dir)) < 0)
         goto fail;
-    /* The prediction converts latents between quality positions as the
-     * temporal model does. */
     dec->fill_on = s->fill_clouds;
-    if (dec->fill_on && !dec->tt) {
-        ret = fail(NULL, TEC_EINVAL, "filling clouds needs a model with a temporal model; '%s' "
-                   "has none", dec->hdr.info.model);
-        goto fail;
-    }
 
     tec_geometry_init(&dec->geom, dec->hdr.info.width, dec->hdr.info.height,
                       dec->model->downscale);
@@ -265,8 +258,8 @@ static int alloc_frame_state(TecDecoder *dec)
                                            g->lat_w) == 0;
         dec->refs_on = 1;
     }
-    ok = ok && (!dec->fill_on || tec_fill_init(&dec->fill, dec->model->m, groups,
-                                               dec->hdr.info.bands, g, window) == 0);
+    ok = ok && (!dec->fill_on || tec_fill_init(&dec->fill, dec->hdr.info.bands, g->width,
+                                               g->height) == 0);
     for (int i = 0; ok && i < groups; i++) {
         dec->grids[i].h = window;
         dec->grids[i].w = g->lat_w;
@@ -392,7 +385,7 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
     const int group = chunk / dec->geom.n_blocks, block = chunk % dec->geom.n_blocks;
     const TecBlockRect r = tec_geometry_block(&dec->geom, block);
     TecWorkspace *ws = &dec->workers.ws[slot];
-    if (!dec->refs_on && !dec->fill_on)
+    if (!dec->refs_on)
         return tec_fc_decode_chunk(dec->model, dec->chunk_data[chunk], dec->chunk_size[chunk],
                                    &r, dec->igain, NULL, &dec->grids[group], ws, err, errlen);
     /* What the block leaves for later frames, and (inter chunks) the
@@ -401,12 +394,8 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
     const int inter = dec->is_inter && tec_inter_chunk(&dec->inter, (size_t)chunk);
     const int n_refs = inter ? dec->inter.n_refs : 0;
     const size_t n = (size_t)r.h * r.w;
-    /* The fill's part starts 16-byte aligned (the gather ends with bytes). */
-    const size_t decode_bytes = (m->m * n * sizeof(int16_t) +
-                                 tec_refs_gather_size(&dec->refs, n_refs, r.h, r.w) + 15) &
-                                ~(size_t)15;
-    const size_t fill_bytes = dec->fill_on ? tec_fill_block_bytes(&dec->fill, r.h, r.w) : 0;
-    uint8_t *buf = tec_ws_get(ws, TEC_WS_TEMPORAL, decode_bytes + fill_bytes);
+    uint8_t *buf = tec_ws_get(ws, TEC_WS_TEMPORAL, m->m * n * sizeof(int16_t) +
+                              tec_refs_gather_size(&dec->refs, n_refs, r.h, r.w));
     if (!buf)
         return TEC_ENOMEM;
     int16_t *left = (int16_t *)buf;
@@ -419,10 +408,7 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
                                   dec->igain, &how, &dec->grids[group], ws, err, errlen);
     if (ret < 0)
         return ret;
-    if (dec->refs_on)
-        tec_refs_stage(&dec->refs, group, r.x0, r.h, r.w, left);
-    if (dec->fill_on)
-        tec_fill_block(&dec->fill, group, &r, left, dec->igain, buf + decode_bytes);
+    tec_refs_stage(&dec->refs, group, r.x0, r.h, r.w, left);
     return 0;
 }
 
@@ -444,8 +430,6 @@ static int decode_block_row(TecDecoder *dec, int row)
     int ret;
     if (dec->refs_on && dec->is_inter && (ret = tec_refs_load_rows(&dec->refs, row)) < 0)
         return fail(dec, ret, "reference frames unreadable at block row %d", row);
-    if (dec->fill_on && (ret = tec_fill_load_rows(&dec->fill, row)) < 0)
-        return fail(dec, ret, "filled frames unreadable at block row %d", row);
     ret = tec_workers_run(&dec->workers, dec->workers.count, tasks, chunk_task, dec);
     if (ret < 0)
         return fail(dec, ret, "chunk decoding failed (%s)", tec_strerror(ret));
@@ -462,8 +446,6 @@ static int decode_block_row(TecDecoder *dec, int row)
     }
     if (dec->refs_on && (ret = tec_refs_store_row(&dec->refs, row)) < 0)
         return fail(dec, ret, "out of memory for the reference frames");
-    if (dec->fill_on && (ret = tec_fill_store_row(&dec->fill, row)) < 0)
-        return fail(dec, ret, "out of memory for the filled frames");
     return 0;
 }
 
@@ -502,26 +484,19 @@ static int select_references(TecDecoder *dec)
 
 /* Moves every group's window to start at latent row row0, keeping the rows
  * below `filled` (decoded so far) that it already holds. */
-static void slide_grids(TecLatentGrid *grids, int groups, int m, int row0, int filled)
+static void slide_window(TecDecoder *dec, int row0, int filled)
 {
-    for (int i = 0; i < groups; i++) {
-        TecLatentGrid *grid = &grids[i];
+    for (int i = 0; i < dec->hdr.n_groups; i++) {
+        TecLatentGrid *grid = &dec->grids[i];
         const int shift = row0 - grid->row0, keep = filled - row0;
         if (shift <= 0)
             continue;
-        for (int c = 0; keep > 0 && c < m; c++)
+        for (int c = 0; keep > 0 && c < dec->model->m; c++)
             memmove(grid->y + (size_t)c * grid->h * grid->w,
                     grid->y + ((size_t)c * grid->h + shift) * grid->w,
                     (size_t)keep * grid->w * sizeof(float));
         grid->row0 = row0;
     }
-}
-
-static void slide_window(TecDecoder *dec, int row0, int filled)
-{
-    slide_grids(dec->grids, dec->hdr.n_groups, dec->model->m, row0, filled);
-    if (dec->fill_on)
-        slide_grids(dec->fill.grids, dec->hdr.n_groups, dec->model->m, row0, filled);
 }
 
 /* Where the samples of block row `row` go: the whole frame, or with a sink
@@ -539,7 +514,7 @@ static TecSampleTarget stripe_target(const TecDecoder *dec, int row)
 }
 
 /* Synthesis of block row `row` and the layers on top of it, but the nodata
- * mask; with a frame to fill, the prediction's rows too. */
+ * mask. */
 static int produce_stripe(TecDecoder *dec, int row)
 {
     const TecGeometry *g = &dec->geom;
@@ -551,14 +526,6 @@ static int produce_stripe(TecDecoder *dec, int row)
                                        &dec->norm, row, &t);
     if (ret < 0)
         return fail(dec, ret, "synthesis failed (%s)", tec_strerror(ret));
-    if (dec->fill_on && dec->fill.active) {
-        const TecSampleTarget p = { dec->fill.forecast, g->width, (ptrdiff_t)g->width * g->height,
-                                    0 };
-        ret = tec_fc_synthesize_stripe(dec->model, &dec->workers, g, &dec->hdr, dec->fill.grids,
-                                       &dec->fill.chain_norm, row, &p);
-        if (ret < 0)
-            return fail(dec, ret, "synthesis of the prediction failed (%s)", tec_strerror(ret));
-    }
     for (int b = 0; b < dec->hdr.info.bands; b++) {
         uint16_t *band = t.data + b * t.band_stride + (ptrdiff_t)(y0 - t.y0) * t.stride;
         tec_repl_apply(&dec->repl, b, band, t.stride, y0, rows);
@@ -603,18 +570,15 @@ static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
     dec->position = position;
     if (dec->refs_on && (ret = select_references(dec)) < 0)
         return ret;
-    if (dec->fill_on && (ret = tec_fill_begin(&dec->fill, dec->tt, position)) < 0)
-        return fail(dec, ret, "out of memory for the filled frames");
+    if (dec->fill_on)
+        tec_fill_begin(&dec->fill);
 
     /* Block rows are entropy-decoded one ahead of the synthesis, so only a
      * window of latents is ever held.  A corrupt chunk stops the frame at its
      * block row; with a row sink, the rows above it have been delivered. */
     const TecGeometry *g = &dec->geom;
-    for (int i = 0; i < dec->hdr.n_groups; i++) {
+    for (int i = 0; i < dec->hdr.n_groups; i++)
         dec->grids[i].row0 = 0;
-        if (dec->fill_on)
-            dec->fill.grids[i].row0 = 0;
-    }
     int decoded = 0;
     for (int row = 0; row < g->block_rows; row++) {
         slide_window(dec, imax(0, row * TEC_BLOCK - TEC_SYNTH_HALO),
@@ -628,7 +592,7 @@ static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
     }
     if (!dec->fill_on)
         return 0;
-    tec_fill_finish(&dec->fill, dec->samples, &dec->norm);
+    tec_fill_finish(&dec->fill, dec->samples);
     for (int row = 0; row < g->block_rows; row++)
         if ((ret = deliver_stripe(dec, row)) < 0)
             return ret;
@@ -664,8 +628,8 @@ int tec_decoder_send(TecDecoder *dec, const TecPacket *pkt)
         if (ret < 0)
             tec_refs_reset(&dec->refs);
     }
-    if (dec->fill_on && dec->grids)
-        tec_fill_end(&dec->fill, ret >= 0);
+    if (dec->fill_on && dec->grids && ret < 0)
+        tec_fill_reset(&dec->fill);
     if (ret < 0)
         return ret;
     const TecGeometry *g = &dec->geom;

@@ -65,6 +65,7 @@ struct TecEncoder {
     TecMask cloud;
     uint8_t *cloud_px;         /* [H][W] 0/1 */
     int cloud_set, skip_clouds, skipping;
+    int clouded;               /* skipping clouds that cover a pixel: statistics of the rest */
     uint8_t *skip;
 
     TecRowSource source;
@@ -782,28 +783,46 @@ static int assemble_packet(TecEncoder *enc)
 
 /* Adds rows [y0, y0 + rows) of every band to the running sums: the
  * samples that are not nodata (the mask sets those). */
+/* Sums of one band's samples: all of them, and those no cloud covers. */
+typedef struct BandSums {
+    double sum, sum2, count;
+    double clear_sum, clear_sum2, clear_count;
+} BandSums;
+
 static void accumulate_stats(const TecEncoder *enc, const PixelView *view, int y0, int rows,
-                             double *sum, double *sum2, double *count)
+                             BandSums *acc)
 {
     const int W = enc->geom.width;
     for (int b = 0; b < enc->hdr.info.bands; b++)
         for (int y = y0; y < y0 + rows; y++) {
             const uint16_t *row = view->data + b * view->band_stride + (y - view->y0) * view->stride;
-            double s = 0, s2 = 0, n = W;
+            const uint8_t *cloud = enc->clouded ? enc->cloud_px + (size_t)y * W : NULL;
+            double s = 0, s2 = 0, n = 0, cs = 0, cs2 = 0, cn = 0;
             for (int x = 0; x < W; x++) {
                 const double v = row[x];
-                if (enc->has_nodata && row[x] == enc->nodata) {
-                    n--;
+                if (enc->has_nodata && row[x] == enc->nodata)
                     continue;
-                }
                 s += v;
                 s2 += v * v;
+                n++;
+                if (cloud && !cloud[x]) {
+                    cs += v;
+                    cs2 += v * v;
+                    cn++;
+                }
             }
-            sum[b] += s;
-            sum2[b] += s2;
-            count[b] += n;
+            acc[b].sum += s;
+            acc[b].sum2 += s2;
+            acc[b].count += n;
+            acc[b].clear_sum += cs;
+            acc[b].clear_sum2 += cs2;
+            acc[b].clear_count += cn;
         }
 }
+
+/* A frame with fewer clear samples in a band keeps the whole band's
+ * statistics (a frame all cloud). */
+#define CLEAR_STATS_MIN 256
 
 /* The frame's band statistics for models with frame_norm: the rounded mean
  * and population standard deviation (floored at 8, as in training), read in
@@ -811,10 +830,10 @@ static void accumulate_stats(const TecEncoder *enc, const PixelView *view, int y
 static int frame_statistics(TecEncoder *enc, const TecPicture *pic)
 {
     const int H = enc->geom.height, W = enc->geom.width, bands = enc->hdr.info.bands;
-    double sum[TEC_MAX_BANDS] = { 0 }, sum2[TEC_MAX_BANDS] = { 0 }, count[TEC_MAX_BANDS] = { 0 };
+    BandSums acc[TEC_MAX_BANDS] = { { 0 } };
     if (!enc->source) {
         const PixelView view = { pic->data, pic->stride, pic->band_stride, 0 };
-        accumulate_stats(enc, &view, 0, H, sum, sum2, count);
+        accumulate_stats(enc, &view, 0, H, acc);
     } else {
         const ptrdiff_t band_stride = (ptrdiff_t)enc->window_cap * W;
         for (int y0 = 0; y0 < H; y0 += enc->window_cap) {
@@ -825,13 +844,21 @@ static int frame_statistics(TecEncoder *enc, const TecPicture *pic)
                 return fail(enc, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
                             "row source failed on rows %d..%d (%d)", y0, y0 + rows - 1, ret);
             const PixelView view = { enc->window, W, band_stride, y0 };
-            accumulate_stats(enc, &view, y0, rows, sum, sum2, count);
+            accumulate_stats(enc, &view, y0, rows, acc);
         }
     }
     for (int b = 0; b < bands; b++) {
+        /* Skipping clouds, the clear samples' statistics: the frame's
+         * standardisation and quality position are then those of the land,
+         * as on a clear date, not the cloud's.  (Without skipping the cloud
+         * is coded, and the frame's own statistics serve it best.) */
+        const BandSums *a = &acc[b];
+        const int clear = enc->clouded && a->clear_count >= CLEAR_STATS_MIN;
+        const double sum = clear ? a->clear_sum : a->sum, sum2 = clear ? a->clear_sum2 : a->sum2;
+        const double count = clear ? a->clear_count : a->count;
         /* A band all nodata: the mask gives every sample. */
-        const double mean = count[b] > 0 ? sum[b] / count[b] : enc->nodata;
-        const double var = count[b] > 0 ? sum2[b] / count[b] - mean * mean : 0;
+        const double mean = count > 0 ? sum / count : enc->nodata;
+        const double var = count > 0 ? sum2 / count - mean * mean : 0;
         const double spread = floor(sqrt(var > 0 ? var : 0) + 0.5);
         enc->stat_mean[b] = (uint16_t)floor(mean + 0.5);
         enc->stat_spread[b] = (uint16_t)(spread < 8 ? 8 : spread > 65535 ? 65535 : spread);
@@ -1004,6 +1031,7 @@ static int plan_clouds(TecEncoder *enc)
 {
     const TecGeometry *g = &enc->geom;
     enc->skipping = 0;
+    enc->clouded = 0;
     if (!enc->cloud_set) {
         tec_mask_clear(&enc->cloud);
         return 0;
@@ -1013,6 +1041,7 @@ static int plan_clouds(TecEncoder *enc)
         return fail(enc, TEC_ENOMEM, "out of memory for the cloud mask");
     if (!enc->skip_clouds || !enc->cloud.present[0])
         return 0;
+    enc->clouded = 1;
     const size_t lat = (size_t)g->lat_h * g->lat_w;
     if (!enc->skip && !(enc->skip = malloc(2 * lat)))
         return fail(enc, TEC_ENOMEM, "out of memory for the cloud mask");
