@@ -20,10 +20,7 @@ int tec_fill_init(TecFill *f, int bands, int width, int height)
     f->user_mask = malloc(pixels);
     f->pixels = calloc(pixels, 1);
     f->filled = malloc(pixels);
-    f->near = malloc(pixels);
-    f->run = malloc(pixels * sizeof(*f->run));
-    if (!ok || !f->last || !f->seen || !f->user_mask || !f->pixels || !f->filled || !f->near ||
-        !f->run) {
+    if (!ok || !f->last || !f->seen || !f->user_mask || !f->pixels || !f->filled) {
         tec_fill_free(f);
         return TEC_ENOMEM;
     }
@@ -38,8 +35,6 @@ void tec_fill_free(TecFill *f)
     free(f->user_mask);
     free(f->pixels);
     free(f->filled);
-    free(f->near);
-    free(f->run);
     memset(f, 0, sizeof(*f));
 }
 
@@ -82,48 +77,15 @@ void tec_fill_begin(TecFill *f)
     }
 }
 
-/* near[] = 1 within TEC_FILL_MARGIN pixels (a square) of a masked pixel:
- * counts of masked pixels in a sliding window, along rows, then columns. */
-static void mark_near(TecFill *f)
-{
-    const int W = f->width, H = f->height, r = TEC_FILL_MARGIN;
-    uint32_t *run = f->run;
-    for (int y = 0; y < H; y++) {
-        const uint8_t *m = f->pixels + (size_t)y * W;
-        uint32_t inside = 0;
-        for (int x = 0; x < r && x < W; x++)
-            inside += m[x];
-        for (int x = 0; x < W; x++) {
-            if (x + r < W)
-                inside += m[x + r];
-            if (x - r - 1 >= 0)
-                inside -= m[x - r - 1];
-            run[(size_t)y * W + x] = inside;
-        }
-    }
-    for (int x = 0; x < W; x++) {
-        uint32_t inside = 0;
-        for (int y = 0; y < r && y < H; y++)
-            inside += run[(size_t)y * W + x] > 0;
-        for (int y = 0; y < H; y++) {
-            if (y + r < H)
-                inside += run[(size_t)(y + r) * W + x] > 0;
-            if (y - r - 1 >= 0)
-                inside -= run[(size_t)(y - r - 1) * W + x] > 0;
-            f->near[(size_t)y * W + x] = inside > 0;
-        }
-    }
-}
-
-/* Least squares x = a p + b over the pixels that `skip` leaves and the last
- * frame saw clear, from exact integer sums, so the line is the same on every
- * machine; 0 when too few pixels remain. */
-static int fit_band(const uint16_t *x, const uint16_t *p, const uint8_t *skip,
+/* Least squares x = a p + b over the pixels the mask leaves clear and the
+ * last frame saw clear, from exact integer sums, so the line is the same on
+ * every machine; 0 (a = 1, b = 0) when too few remain. */
+static int fit_band(const uint16_t *x, const uint16_t *p, const uint8_t *masked,
                     const uint8_t *seen, size_t n, double *a, double *b)
 {
     uint64_t count = 0, sx = 0, sp = 0, spp = 0, spx = 0;
     for (size_t i = 0; i < n; i++)
-        if (!skip[i] && seen[i]) {
+        if (!masked[i] && seen[i]) {
             count++;
             sx += x[i];
             sp += p[i];
@@ -168,17 +130,11 @@ void tec_fill_finish(TecFill *f, uint16_t *samples)
             count += f->filled[i];
             unseen += f->pixels[i] && !f->seen[i];
         }
-        /* The line is fitted away from the cloud's edge, where the coding
-         * spreads a coded cloud into the clear pixels (and real masks miss
-         * shadows and haze), unless too little is left. */
-        if (count)
-            mark_near(f);
         for (int b = 0; count && b < f->bands; b++) {
             uint16_t *x = samples + (size_t)b * n;
             const uint16_t *p = f->last + (size_t)b * n;
             double a, off;
-            if (!fit_band(x, p, f->near, f->seen, n, &a, &off))
-                fit_band(x, p, f->pixels, f->seen, n, &a, &off);
+            fit_band(x, p, f->pixels, f->seen, n, &a, &off);
             for (size_t i = 0; i < n; i++)
                 if (f->filled[i])
                     x[i] = to_sample(a * p[i] + off);

@@ -18,9 +18,6 @@
 /* Fewer clear pixels than this (or than 1% of the frame) fit no line: the
  * prediction keeps the radiometry of the frame before. */
 #define TEC_FILL_MIN_CLEAR 256
-/* The line is fitted on pixels farther than this from the mask (the reach
- * of two latents through the synthesis), when enough of them are clear. */
-#define TEC_FILL_MARGIN 8
 
 typedef struct TecFill {
     int bands, width, height;
@@ -34,8 +31,6 @@ typedef struct TecFill {
     uint8_t *pixels;               /* [H][W] the current frame's mask, 0/1 */
     uint64_t masked;               /* pixels in it */
 
-    uint8_t *near;                 /* [H][W] within TEC_FILL_MARGIN of the mask */
-    uint32_t *run;                 /* [H][W] scratch of the margin */
     uint8_t *filled;               /* [H][W] what the last frame received had filled */
     int64_t filled_count;
     const char *why;               /* why masked pixels stayed as coded, or NULL */
