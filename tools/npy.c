@@ -219,9 +219,6 @@ static int check_mask_header(NpyFile *f, const Header *h, char *err, size_t errl
         strcmp(d, "|b1") && strcmp(d, "b1"))
         return fail(f, err, errlen, TEC_EINVAL, "unsupported mask dtype '%s': need uint8 or bool",
                     d);
-    if (h->fortran_order)
-        return fail(f, err, errlen, TEC_EINVAL,
-                    "Fortran-ordered arrays not supported: save a C-ordered array");
     char shape[160];
     format_shape(shape, sizeof(shape), h->shape, h->rank);
     if (h->rank != 2 && h->rank != 3)
@@ -241,6 +238,9 @@ static int check_mask_header(NpyFile *f, const Header *h, char *err, size_t errl
 
 static int check_header(NpyFile *f, const Header *h, char *err, size_t errlen)
 {
+    if (h->fortran_order)
+        return fail(f, err, errlen, TEC_EINVAL,
+                    "Fortran-ordered arrays not supported: save a C-ordered array");
     if (f->elem == 1)
         return check_mask_header(f, h, err, errlen);
     const char *d = h->descr;
@@ -250,9 +250,6 @@ static int check_header(NpyFile *f, const Header *h, char *err, size_t errlen)
     if (strcmp(d, "<u2") && strcmp(d, "|u2") && strcmp(d, "=u2") && strcmp(d, "u2"))
         return fail(f, err, errlen, TEC_EINVAL, "unsupported dtype '%s': need uint16 ('<u2')",
                     d);
-    if (h->fortran_order)
-        return fail(f, err, errlen, TEC_EINVAL,
-                    "Fortran-ordered arrays not supported: save a C-ordered array");
     char shape[160];
     format_shape(shape, sizeof(shape), h->shape, h->rank);
     if (h->rank != 3 && h->rank != 4)

@@ -52,9 +52,7 @@ int tec_fill_set_mask(TecFill *f, const uint8_t *mask, ptrdiff_t stride)
     }
     if (stride < f->width)
         return TEC_EINVAL;
-    for (int y = 0; y < f->height; y++)
-        for (int x = 0; x < f->width; x++)
-            f->user_mask[(size_t)y * f->width + x] = mask[(ptrdiff_t)y * stride + x] != 0;
+    tec_mask_copy_pixels(f->user_mask, mask, stride, f->width, f->height);
     f->user_set = 1;
     return 0;
 }

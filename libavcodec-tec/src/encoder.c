@@ -1084,9 +1084,7 @@ int tec_encoder_set_cloud_mask(TecEncoder *enc, const uint8_t *mask, ptrdiff_t s
                     g->width);
     if (!enc->cloud_px && !(enc->cloud_px = malloc((size_t)g->width * g->height)))
         return fail(enc, TEC_ENOMEM, "out of memory for the cloud mask");
-    for (int y = 0; y < g->height; y++)
-        for (int x = 0; x < g->width; x++)
-            enc->cloud_px[(size_t)y * g->width + x] = mask[(ptrdiff_t)y * stride + x] != 0;
+    tec_mask_copy_pixels(enc->cloud_px, mask, stride, g->width, g->height);
     enc->cloud_set = 1;
     return 0;
 }

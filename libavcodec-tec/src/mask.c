@@ -569,6 +569,14 @@ int tec_mask_from_pixels(TecMask *m, const uint8_t *mask, ptrdiff_t stride)
     return tec_mask_scan_end(m);
 }
 
+void tec_mask_copy_pixels(uint8_t *dst, const uint8_t *mask, ptrdiff_t stride, int width,
+                          int height)
+{
+    for (int y = 0; y < height; y++)
+        for (int x = 0; x < width; x++)
+            dst[(size_t)y * width + x] = mask[(ptrdiff_t)y * stride + x] != 0;
+}
+
 uint64_t tec_mask_pixels(TecMask *m, uint8_t *out)
 {
     uint64_t count = 0;

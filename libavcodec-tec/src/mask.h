@@ -77,6 +77,9 @@ int tec_mask_read_section(TecMask *nodata, TecMask *cloud, const uint8_t *p, siz
  * a caller's bytes (mask[y * stride + x] != 0: masked), ready to write.
  * Decoder: writes it to out[height][width] as 0/1 and returns the count. */
 int tec_mask_from_pixels(TecMask *m, const uint8_t *mask, ptrdiff_t stride);
+/* A caller's pixel mask (mask[y * stride + x] != 0) as 0/1 bytes, row after row. */
+void tec_mask_copy_pixels(uint8_t *dst, const uint8_t *mask, ptrdiff_t stride, int width,
+                          int height);
 uint64_t tec_mask_pixels(TecMask *m, uint8_t *out);
 
 /* Reads and checks the whole section (every row of every plane) from p, at
