@@ -19,6 +19,7 @@ mkdir -p "$W"
 missing=
 command -v "$CROSS_CC" > /dev/null || missing="$missing $CROSS_CC (gcc-aarch64-linux-gnu)"
 command -v "$QEMU" > /dev/null || missing="$missing $QEMU (qemu-user)"
+[ -f /usr/aarch64-linux-gnu/include/stdio.h ] || missing="$missing the C library headers for arm64 (libc6-dev-arm64-cross)"
 [ -f /usr/lib/aarch64-linux-gnu/libzstd.a ] || missing="$missing libzstd.a for arm64 (libzstd-dev:arm64)"
 if [ -n "$missing" ]; then
     fail "the aarch64 toolchain is installed (make deps); missing:$missing"
