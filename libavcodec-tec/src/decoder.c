@@ -403,7 +403,9 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
     if (n_refs)
         tec_refs_gather(&dec->refs, group, r.y0, r.x0, r.h, r.w, n_refs, dec->factors,
                         (const int32_t (*)[TEC_TT_TAU])dec->tau, left + (size_t)m->m * n, &tb);
-    const TecFcInter how = { inter ? dec->tt : NULL, inter ? &tb : NULL, left, NULL, 0 };
+    const TecFcInter how = { .tt = inter ? dec->tt : NULL, .refs = inter ? &tb : NULL,
+                             .refs_out = left,
+                             .lean_table = inter && (dec->inter.flags & TEC_INTER_LEANS) };
     int ret = tec_fc_decode_chunk(m, dec->chunk_data[chunk], dec->chunk_size[chunk], &r,
                                   dec->igain, &how, &dec->grids[group], ws, err, errlen);
     if (ret < 0)

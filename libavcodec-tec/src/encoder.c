@@ -550,17 +550,69 @@ static int fill_input(const TecEncoder *enc, const PixelView *view, const TecBan
     return enc->skipping ? inpaint_clouds(enc, group, py0, px0, ph, pw, inside, xn) : 0;
 }
 
-static int store_chunk(Chunk *c, const uint8_t *data, size_t size)
+/* A chunk is its head (an inter chunk's lean table, or nothing), then its
+ * rANS stream. */
+static int store_chunk_parts(Chunk *c, const uint8_t *head, size_t head_size,
+                             const uint8_t *data, size_t size)
 {
-    if (size > c->capacity) {
-        uint8_t *p = realloc(c->data, size);
+    if (head_size + size > c->capacity) {
+        uint8_t *p = realloc(c->data, head_size + size);
         if (!p)
             return TEC_ENOMEM;
         c->data = p;
-        c->capacity = size;
+        c->capacity = head_size + size;
     }
-    memcpy(c->data, data, size);
-    c->size = size;
+    if (head_size)
+        memcpy(c->data, head, head_size);
+    memcpy(c->data + head_size, data, size);
+    c->size = head_size + size;
+    return 0;
+}
+
+static int store_chunk(Chunk *c, const uint8_t *data, size_t size)
+{
+    return store_chunk_parts(c, NULL, 0, data, size);
+}
+
+/* An inter block coded twice: without leans, gathering what choosing them
+ * needs, then with the leans chosen, kept when smaller.  On return ri holds
+ * the chosen coding and lean_table its table. */
+static int encode_inter_block(TecEncoder *enc, const float *yg, const float *z,
+                              const TecBlockRect *r, TecFcInter *inter, TecRansEncoder *ri,
+                              TecWorkspace *ws, int8_t *lean, uint8_t *table, size_t *table_size,
+                              const uint8_t **data, size_t *size)
+{
+    const int m = enc->model->m;
+    TecLeanSums sums[TEC_TT_MAX_M];
+    memset(sums, 0, (size_t)m * sizeof(*sums));
+    memset(lean, 0, (size_t)m);
+    inter->lean = NULL;
+    inter->lean_sums = sums;
+    int ret = tec_fc_encode_block(enc->model, yg, z, r, enc->igain, inter, ri, NULL, ws);
+    inter->lean_sums = NULL;
+    if (ret < 0 || (ret = tec_rans_enc_finish(ri, data, size)) < 0)
+        return ret;
+    const size_t plain = *size;
+    *table_size = tec_lean_table_size(lean, m);
+    if (!tec_lean_choose(sums, m, lean))
+        goto no_leans;
+    inter->lean = lean;
+    if ((ret = tec_fc_encode_block(enc->model, yg, z, r, enc->igain, inter, ri, NULL, ws)) < 0 ||
+        (ret = tec_rans_enc_finish(ri, data, size)) < 0)
+        return ret;
+    if (tec_lean_table_size(lean, m) + *size < *table_size + plain) {
+        *table_size = tec_lean_table_size(lean, m);
+        tec_lean_table_write(lean, m, table);
+        return 0;
+    }
+    /* The fit misjudged this block: code it again without. */
+    memset(lean, 0, (size_t)m);
+    inter->lean = NULL;
+    if ((ret = tec_fc_encode_block(enc->model, yg, z, r, enc->igain, inter, ri, NULL, ws)) < 0 ||
+        (ret = tec_rans_enc_finish(ri, data, size)) < 0)
+        return ret;
+no_leans:
+    tec_lean_table_write(lean, m, table);
     return 0;
 }
 
@@ -620,7 +672,7 @@ static int block_task(void *ctx, int task, int slot)
     TecLatentGrid *grid = enc->keep_latents ? &enc->grids[group] : NULL;
     TecRansEncoder *re = &enc->workers.rans[slot];
     const uint8_t *zero = enc->skipping ? enc->skip + (size_t)r.y0 * g->lat_w + r.x0 : NULL;
-    const TecFcInter plain = { NULL, NULL, NULL, zero, g->lat_w };
+    const TecFcInter plain = { NULL, NULL, NULL, zero, g->lat_w, NULL, NULL, 0 };
     if (!enc->inter_on)
         return code_block(enc, yg, z, &r, zero ? &plain : NULL, re, grid, ws, chunk);
     /* What the block leaves for later frames, intra and inter, then (inter
@@ -631,7 +683,7 @@ static int block_task(void *ctx, int task, int slot)
     if (!buf)
         return TEC_ENOMEM;
     int16_t *left_intra = (int16_t *)buf, *left_inter = left_intra + (size_t)m->m * n;
-    TecFcInter intra = { NULL, NULL, left_intra, zero, g->lat_w };
+    TecFcInter intra = { NULL, NULL, left_intra, zero, g->lat_w, NULL, NULL, 0 };
     if (!enc->n_refs) {
         if ((ret = code_block(enc, yg, z, &r, &intra, re, grid, ws, chunk)) < 0)
             return ret;
@@ -641,21 +693,23 @@ static int block_task(void *ctx, int task, int slot)
     TecTtBlock tb;
     tec_refs_gather(&enc->refs, group, r.y0, r.x0, r.h, r.w, enc->n_refs, enc->factors,
                     (const int32_t (*)[TEC_TT_TAU])enc->tau, left_inter + (size_t)m->m * n, &tb);
-    TecFcInter inter = { enc->tt, &tb, left_inter, zero, g->lat_w };
+    TecFcInter inter = { enc->tt, &tb, left_inter, zero, g->lat_w, NULL, NULL, 0 };
     /* Both ways; the smaller chunk wins (a cloud that came or went, a
      * changed field: the image model alone may predict better). */
     TecRansEncoder *ri = &enc->rans_inter[slot];
     const uint8_t *d_intra, *d_inter;
-    size_t s_intra, s_inter;
-    if ((ret = tec_fc_encode_block(m, yg, z, &r, enc->igain, &inter, ri, NULL, ws)) < 0 ||
-        (ret = tec_rans_enc_finish(ri, &d_inter, &s_inter)) < 0 ||
+    size_t s_intra, s_inter, s_table;
+    int8_t lean[TEC_TT_MAX_M];
+    uint8_t table[1 + TEC_TT_MAX_M / 8 + TEC_TT_MAX_M];
+    if ((ret = encode_inter_block(enc, yg, z, &r, &inter, ri, ws, lean, table, &s_table,
+                                  &d_inter, &s_inter)) < 0 ||
         (ret = tec_fc_encode_block(m, yg, z, &r, enc->igain, &intra, re, NULL, ws)) < 0 ||
         (ret = tec_rans_enc_finish(re, &d_intra, &s_intra)) < 0)
         return ret;
-    const int use_inter = s_inter < s_intra;
+    const int use_inter = s_table + s_inter < s_intra;
     enc->chunk_inter[chunk] = (uint8_t)use_inter;
-    if ((ret = store_chunk(&enc->chunks[chunk], use_inter ? d_inter : d_intra,
-                           use_inter ? s_inter : s_intra)) < 0)
+    if ((ret = use_inter ? store_chunk_parts(&enc->chunks[chunk], table, s_table, d_inter, s_inter)
+                         : store_chunk(&enc->chunks[chunk], d_intra, s_intra)) < 0)
         return ret;
     tec_refs_stage(&enc->refs, group, r.x0, r.h, r.w, use_inter ? left_inter : left_intra);
     /* The reconstruction takes the latents of the chosen coding: code it
@@ -893,6 +947,7 @@ static int plan_frame(TecEncoder *enc, const TecPicture *pic)
     const int64_t day = pic->has_time ? tec_tt_day(pic->time_ms) : TEC_REF_NO_DAY;
     enc->inter.gop_index = idx;
     enc->inter.n_refs = n;
+    enc->inter.flags = TEC_INTER_LEANS;
     enc->inter.doy = day == TEC_REF_NO_DAY ? TEC_INTER_UNKNOWN : tec_tt_day_of_year(day);
     for (int j = 0; j < n; j++) {
         const TecRefFrame *f = &rs->frame[slots[j]];

@@ -84,6 +84,8 @@ typedef struct BlockParams {
     const TecTtBlock *refs;
     int32_t *attention;
     int16_t *refs_out;           /* [m][n] what the block leaves for later frames, or NULL */
+    const int8_t *lean;          /* [m] inter: the chunk's leans, or NULL */
+    TecLeanSums *lean_sums;      /* [m] encoder: gathered for choosing them, or NULL */
 } BlockParams;
 
 static int block_params_init(const TecImageModel *m, const int32_t *params, int ph, int pw,
@@ -98,6 +100,8 @@ static int block_params_init(const TecImageModel *m, const int32_t *params, int 
     bp->tt = inter ? inter->tt : NULL;
     bp->refs = inter ? inter->refs : NULL;
     bp->refs_out = inter ? inter->refs_out : NULL;
+    bp->lean = bp->tt ? inter->lean : NULL;
+    bp->lean_sums = bp->tt ? inter->lean_sums : NULL;
     /* Context input rows: every slice's decoded values, then (intra) the
      * next slice's mean and scale or (inter) those and the temporal rows. */
     size_t ctx_rows = (size_t)m->m + 2 * bp->slice;
@@ -215,6 +219,36 @@ static int pass_first_column(const TecImageModel *m, int pass, int y)
     return m->spatial ? (y + pass) & 1 : 0;
 }
 
+/* The latest reference's latent (Q8) at position (y, x) of channel c. */
+static int32_t latest_reference(const BlockParams *bp, int c, int y, int x)
+{
+    return bp->refs->ref[0][((size_t)c * (bp->h + 2) + y + 1) * (bp->w + 2) + x + 1];
+}
+
+/* The mean a latent is coded with: the model's, moved by the channel's lean
+ * (lean.h) in inter blocks that have one.  Stored back, so that what the
+ * latent leaves (slice_value) follows it. */
+static int32_t final_mean(BlockParams *bp, size_t i, int c, int y, int x)
+{
+    if (bp->lean && bp->lean[c])
+        bp->mean[i] = tec_lean_mean(bp->mean[i], latest_reference(bp, c, y, x), bp->lean[c]);
+    return bp->mean[i];
+}
+
+/* Encoder: what choosing the leans needs of a latent y coded without them. */
+static void gather_lean(BlockParams *bp, int c, int y, int x, float value, int32_t mu,
+                        int32_t raw_scale)
+{
+    double s = raw_scale / 256.0;
+    if (s < 0.11)                /* the smallest scale of the tables */
+        s = 0.11;
+    const double w = 1.0 / (s * s);
+    const double e = (double)value - mu / 256.0;
+    const double d = (latest_reference(bp, c, y, x) - (double)mu) / 256.0;
+    bp->lean_sums[c].ed += w * e * d;
+    bp->lean_sums[c].dd += w * d * d;
+}
+
 /* A coded symbol's decoded value (8 fractional bits), context for the
  * slices after it. */
 static void slice_value(BlockParams *bp, size_t i, int32_t symbol, int32_t mean)
@@ -263,7 +297,9 @@ int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
                                               : NULL;
                     for (int x = pass_first_column(m, pass, y); x < r->w; x += step) {
                         const size_t i = (size_t)c * bp.n + (size_t)y * r->w + x;
-                        const int32_t mu = bp.mean[i];
+                        const int32_t mu = final_mean(&bp, i, c, y, x);
+                        if (bp.lean_sums)
+                            gather_lean(&bp, c, y, x, src[x], mu, bp.scale[i]);
                         const int32_t s = zero && zero[x]
                                               ? 0
                                               : quantise_latent(src[x] - (float)mu / 256.0f);
@@ -290,6 +326,19 @@ int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size
     if (!zi || !params)
         return TEC_ENOMEM;
 
+    int8_t lean[TEC_TT_MAX_M];
+    TecFcInter with_lean;
+    if (inter && inter->tt && inter->lean_table) {
+        size_t used;
+        int ret = tec_lean_table_read(data, size, m->m, lean, &used, err, errlen);
+        if (ret < 0)
+            return ret;
+        data += used;
+        size -= used;
+        with_lean = *inter;
+        with_lean.lean = lean;
+        inter = &with_lean;
+    }
     TecRansDecoder d;
     if (tec_rans_dec_init(&d, data, size) < 0)
         return tec_err(err, errlen, TEC_EBITSTREAM, "bad rANS stream start (%zu bytes)", size);
@@ -317,8 +366,9 @@ int tec_fc_decode_chunk(const TecImageModel *m, const uint8_t *data, size_t size
                         const size_t i = (size_t)c * bp.n + (size_t)y * r->w + x;
                         const TecRansTable *t = &m->gauss[tec_img_scale_index(m, bp.scale[i])];
                         const int32_t s = tec_rans_dec_get(&d, t);
-                        slice_value(&bp, i, s, bp.mean[i]);
-                        dst[x] = tec_latent_value(s, bp.mean[i], igain[c]);
+                        const int32_t mu = final_mean(&bp, i, c, y, x);
+                        slice_value(&bp, i, s, mu);
+                        dst[x] = tec_latent_value(s, mu, igain[c]);
                     }
                 }
         }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lean.h"
 #include "model_image.h"
 #include "model_temporal.h"
 #include "rans.h"
@@ -82,6 +83,12 @@ typedef struct TecFcInter {
      * NULL: none. */
     const uint8_t *zero;
     int zero_stride;
+    /* Inter blocks: each channel's lean ([m], lean.h) applied to its final
+     * means, or NULL for none; the encoder's sums for choosing them, or
+     * NULL.  A decoded chunk holds its table when lean_table is set. */
+    const int8_t *lean;
+    TecLeanSums *lean_sums;
+    int lean_table;
 } TecFcInter;
 
 /* Codes one block into re (reset first): z (float, [nh][hz][wz]) rounded,

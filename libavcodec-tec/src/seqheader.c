@@ -311,8 +311,9 @@ int tec_inter_header_read(const uint8_t *p, size_t size, size_t n_chunks, TecInt
         return tec_err(why, whylen, TEC_EBITSTREAM,
                        "inter frame %d frames after its keyframe with %d references",
                        h->gop_index, h->n_refs);
-    if (p[3])
-        return tec_err(why, whylen, TEC_EBITSTREAM, "reserved inter byte is %d", p[3]);
+    h->flags = p[3];
+    if (h->flags & ~TEC_INTER_LEANS)
+        return tec_err(why, whylen, TEC_EBITSTREAM, "unknown inter flags 0x%02x", p[3]);
     const size_t need = tec_inter_header_size(h->n_refs, n_chunks);
     if (size < need)
         return tec_err(why, whylen, TEC_EBITSTREAM, "packet truncated in the inter section");
@@ -336,7 +337,7 @@ void tec_inter_header_write(const TecInterHeader *h, const uint8_t *modes, size_
 {
     tec_wl16(p, (uint16_t)h->gop_index);
     p[2] = (uint8_t)h->n_refs;
-    p[3] = 0;
+    p[3] = (uint8_t)h->flags;
     tec_wl16(p + 4, (uint16_t)h->doy);
     for (int j = 0; j < h->n_refs; j++) {
         tec_wl16(p + 6 + 2 * j, (uint16_t)h->gap[j]);

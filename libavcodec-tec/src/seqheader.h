@@ -60,12 +60,15 @@ void tec_packet_header_write(const TecPacketHeader *h, uint8_t *p);
  * (doc/bitstream.md, 3): u16 gop_index, u8 n_refs, u8 reserved, u16 day of
  * year, n_refs x u16 gap in days, n_refs x u32 CRC-32 of each referenced
  * frame's packet, then one bit per chunk (1 = coded with the temporal
- * model). */
+ * model).  Flag bit 0: every chunk coded with the temporal model starts with
+ * its lean table (lean.h). */
+#define TEC_INTER_LEANS 1
 #define TEC_INTER_MAX_REFS 4
 #define TEC_INTER_UNKNOWN 0xffff
 typedef struct TecInterHeader {
     int gop_index;               /* frames since the keyframe, >= 1 */
     int n_refs;                  /* the frames gop_index - 1 .. gop_index - n_refs */
+    int flags;                   /* TEC_INTER_LEANS */
     int doy;                     /* 0..365, or TEC_INTER_UNKNOWN */
     int gap[TEC_INTER_MAX_REFS]; /* days to each reference, or TEC_INTER_UNKNOWN */
     uint32_t crc[TEC_INTER_MAX_REFS]; /* of each reference's packet: the right frame */

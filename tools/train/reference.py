@@ -265,14 +265,40 @@ def parse_seq_header(data):
 
 def parse_inter(packet, pos, nchunks):
     """The inter section of an inter packet (doc/bitstream.md, 3)."""
-    gop_index, n_refs, reserved, doy = struct.unpack("<HBBH", packet[pos:pos + 6])
-    assert 1 <= n_refs <= 4 and n_refs <= gop_index and reserved == 0, "bad inter section"
+    gop_index, n_refs, iflags, doy = struct.unpack("<HBBH", packet[pos:pos + 6])
+    assert 1 <= n_refs <= 4 and n_refs <= gop_index and iflags & ~1 == 0, "bad inter section"
     gaps = struct.unpack("<%dH" % n_refs, packet[pos + 6:pos + 6 + 2 * n_refs])
     crcs = struct.unpack("<%dI" % n_refs, packet[pos + 6 + 2 * n_refs:pos + 6 + 6 * n_refs])
     p = pos + 6 + 6 * n_refs
     bits = np.unpackbits(np.frombuffer(packet[p:p + (nchunks + 7) // 8], np.uint8), bitorder="little")
     return dict(gop_index=gop_index, n_refs=n_refs, doy=doy, gaps=gaps, crcs=crcs,
-                modes=bits[:nchunks]), p + (nchunks + 7) // 8
+                modes=bits[:nchunks], leans=bool(iflags & 1)), p + (nchunks + 7) // 8
+
+
+def parse_leans(chunk, m):
+    """An inter chunk's lean table: (leans[m] in 1/16, its size)."""
+    nb = (m + 7) // 8
+    leans = np.zeros(m, np.int64)
+    assert len(chunk) >= 1 and chunk[0] <= 1, "bad lean table form"
+    if chunk[0] == 0:
+        return leans, 1
+    assert len(chunk) >= 1 + nb, "chunk cut in its lean table"
+    present = np.unpackbits(np.frombuffer(chunk[1:1 + nb], np.uint8), bitorder="little")
+    assert not present[m:].any() and present.any(), "bad lean presence bits"
+    p = 1 + nb
+    for c in np.nonzero(present[:m])[0]:
+        assert p < len(chunk), "chunk cut in its lean table"
+        v = struct.unpack("<b", chunk[p:p + 1])[0]
+        assert v != 0 and -16 <= v <= 32, "bad lean"
+        leans[c] = v
+        p += 1
+    return leans, p
+
+
+def lean_means(mean, latest, leans):
+    """The means moved by each channel's lean towards the latest reference:
+    mu + floor((l (r - mu) + 8) / 16) (lean.h)."""
+    return saturate32(mean + ((leans[:, None] * (latest - mean) + 8) >> 4))
 
 
 class Stream:
@@ -366,6 +392,11 @@ def decode_symbols(packet, seq, t, hp, stream=None):
                 y0, x0 = by * 32, bx * 32
                 bh, bw = min(32, Hl - y0), min(32, Wl - x0)
                 zh, zw = -(-(-(-bh // 2)) // 2), -(-(-(-bw // 2)) // 2)
+                tt = inter is not None and inter["modes"][ci - 1]
+                leans = None
+                if tt and inter["leans"]:
+                    leans, used = parse_leans(chunk, m)
+                    chunk = chunk[used:]
                 dec = RansDecoder(chunk)
                 z = np.zeros((nh, zh, zw), np.int64)
                 for c in range(nh):
@@ -381,7 +412,6 @@ def decode_symbols(packet, seq, t, hp, stream=None):
                 values = np.zeros((m, n), np.int64)
                 block = np.zeros((m, n), np.int64)
                 idx = np.zeros((m, n), np.int64)
-                tt = inter is not None and inter["modes"][ci - 1]
                 if tt:
                     # The references over the block and a halo of one, in the
                     # current frame's domain; zero and left out beyond the frame.
@@ -412,6 +442,9 @@ def decode_symbols(packet, seq, t, hp, stream=None):
                             mean[sl], raw[sl] = spatial_context(k, values[sl], mean[sl], raw[sl],
                                                                 bh, bw, t, "tt.sp" if tt else "sp")
                         idx[sl] = np.searchsorted(thr, raw[sl], side="right")
+                        if leans is not None:
+                            moved = lean_means(mean[sl], latest[sl], leans[sl])
+                            mean[sl] = np.where(todo[None, :], moved, mean[sl])
                         for c in range(k * gs, (k + 1) * gs):
                             for i in np.nonzero(todo)[0]:
                                 block[c, i] = dec.get(gauss[int(idx[c, i])])
