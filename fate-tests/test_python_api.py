@@ -183,7 +183,7 @@ def test_clouds(work, cube):
     for t in range(T):
         # a blob a frame; the first frame's cannot be filled (nothing before it)
         cy, cx = 16 + 10 * t, 48 - 8 * t
-        masks[t] = ((y - cy) ** 2 + (x - cx) ** 2) < (6 + 3 * t) ** 2
+        masks[t] = ((y - cy) ** 2 + (x - cx) ** 2) < (12 + 4 * t) ** 2
     mpath = os.path.join(work, "clouds.npy")
     np.save(mpath, masks)
     enc = ["encode", FIXTURE, "-q", "13", "--model", "vector-tt", "--weights-dir", VECTORS,

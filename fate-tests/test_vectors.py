@@ -121,6 +121,50 @@ def temporal_vector(tmp):
         stream.add(dec, payload)
 
 
+def lean_vector(tmp, fixture):
+    """lean.tecv: inter chunks with lean tables (doc/bitstream.md, 3): the
+    fixture's 4 frames coded with vector-tt.  libtec and the Python decoder
+    agree, the inter frames carry the flag and leans, and the leans matter:
+    decoded with them taken out, the means move (or the chunk fails)."""
+    packets, seq, (model, tensors, checksum, hp), out = open_vector(
+        tmp, "lean", "vector-tt", [1852, 1015, 1344, 1286])
+    check(out is not None and out.shape == fixture.shape, "lean: libtec decodes the whole series")
+    counts = []
+    real = reference.parse_leans
+
+    def counting(chunk, m):
+        leans, used = real(chunk, m)
+        counts.append(int((leans != 0).sum()))
+        return leans, used
+
+    def without(chunk, m):
+        leans, used = real(chunk, m)
+        return np.zeros_like(leans), used
+
+    stream = reference.Stream()
+    for i, (_, _, payload) in enumerate(packets):
+        reference.parse_leans = counting
+        try:
+            dec = reference.decode_symbols(payload, seq, tensors, hp, stream)
+        finally:
+            reference.parse_leans = real
+        if i:
+            check(dec["inter"]["leans"], f"lean frame {i}: the inter section's lean flag")
+            reference.parse_leans = without
+            try:
+                plain = reference.decode_symbols(payload, seq, tensors, hp, stream)
+                same = all(np.array_equal(a["mu"], b["mu"]) for a, b in zip(plain["groups"], dec["groups"]))
+            except (ValueError, AssertionError, IndexError):
+                same = False
+            finally:
+                reference.parse_leans = real
+            check(not same, f"lean frame {i}: its leans move the means")
+        if out is not None:
+            check_agree(reference.reconstruct(model, dec, seq, tensors), out[i], f"lean frame {i}")
+        stream.add(dec, payload)
+    check(len(counts) == 3 and all(c > 0 for c in counts), f"lean: every inter chunk has leans ({counts})")
+
+
 def line_maps(band):
     """Where each row (column) of a band equals the one before: the blocks
     of replicated pixels the packet must carry."""
@@ -301,6 +345,8 @@ def main():
         interpolation_vector(tmp)
         # tt.tecv: inter frames, the temporal model (bitstream section 3).
         temporal_vector(tmp)
+        # lean.tecv: inter chunks with lean tables (bitstream section 3).
+        lean_vector(tmp, fixture)
         # nodata.tecv: the mask section (bitstream section 3).
         nodata_vector(tmp, fixture)
         # residual.tecv: the residual section (bitstream section 3).

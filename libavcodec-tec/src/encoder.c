@@ -594,8 +594,12 @@ static int encode_inter_block(TecEncoder *enc, const float *yg, const float *z,
         return ret;
     const size_t plain = *size;
     *table_size = tec_lean_table_size(lean, m);
-    if (!tec_lean_choose(sums, m, lean))
+    /* Coding the block again costs time: not for under 1% of it. */
+    double saving;
+    if (!tec_lean_choose(sums, m, lean, &saving) || saving < 0.01 * 8.0 * (double)plain) {
+        memset(lean, 0, (size_t)m);
         goto no_leans;
+    }
     inter->lean = lean;
     if ((ret = tec_fc_encode_block(enc->model, yg, z, r, enc->igain, inter, ri, NULL, ws)) < 0 ||
         (ret = tec_rans_enc_finish(ri, data, size)) < 0)

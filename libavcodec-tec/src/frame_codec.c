@@ -298,7 +298,9 @@ int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
                     for (int x = pass_first_column(m, pass, y); x < r->w; x += step) {
                         const size_t i = (size_t)c * bp.n + (size_t)y * r->w + x;
                         const int32_t mu = final_mean(&bp, i, c, y, x);
-                        if (bp.lean_sums)
+                        /* A latent coded as 0 whatever its mean costs the same
+                         * with any lean: it has no say in them. */
+                        if (bp.lean_sums && !(zero && zero[x]))
                             gather_lean(&bp, c, y, x, src[x], mu, bp.scale[i]);
                         const int32_t s = zero && zero[x]
                                               ? 0

@@ -12,9 +12,10 @@
  * overstates a little). */
 #define LEAN_MIN_SAVING_BITS 18.0
 
-int tec_lean_choose(const TecLeanSums *sums, int m, int8_t *lean)
+int tec_lean_choose(const TecLeanSums *sums, int m, int8_t *lean, double *saving_bits)
 {
     int count = 0;
+    *saving_bits = 0.0;
     for (int c = 0; c < m; c++) {
         lean[c] = 0;
         const double ed = sums[c].ed, dd = sums[c].dd;
@@ -31,6 +32,7 @@ int tec_lean_choose(const TecLeanSums *sums, int m, int8_t *lean)
         if (saving > LEAN_MIN_SAVING_BITS) {
             lean[c] = (int8_t)l;
             count++;
+            *saving_bits += saving;
         }
     }
     return count;

@@ -34,8 +34,9 @@ typedef struct TecLeanSums {
 
 /* The leans that the sums ask for, [m]: the weighted least-squares factor
  * rounded to 1/16, kept where it saves more than it costs to send; returns
- * how many channels have one. */
-int tec_lean_choose(const TecLeanSums *sums, int m, int8_t *lean);
+ * how many channels have one, and in *saving_bits what the fit says they
+ * save together. */
+int tec_lean_choose(const TecLeanSums *sums, int m, int8_t *lean, double *saving_bits);
 
 /* The table at the start of an inter chunk of a frame with leans: u8 form,
  * 0 (no channel has a lean: the table ends) or 1: ceil(m/8) bytes, bit
