@@ -574,9 +574,10 @@ static int store_chunk(Chunk *c, const uint8_t *data, size_t size)
     return store_chunk_parts(c, NULL, 0, data, size);
 }
 
-/* An inter block coded twice: without leans, gathering what choosing them
- * needs, then with the leans chosen, kept when smaller.  On return ri holds
- * the chosen coding and lean_table its table. */
+/* An inter block coded without leans, gathering what choosing them needs,
+ * then, when the fit promises at least 1%, with the leans chosen, kept when
+ * smaller.  On return ri holds the chosen coding (data, size), lean the
+ * leans it used and table its lean table (table_size bytes). */
 static int encode_inter_block(TecEncoder *enc, const float *yg, const float *z,
                               const TecBlockRect *r, TecFcInter *inter, TecRansEncoder *ri,
                               TecWorkspace *ws, int8_t *lean, uint8_t *table, size_t *table_size,
