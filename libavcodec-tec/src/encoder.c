@@ -605,8 +605,9 @@ static int encode_inter_block(TecEncoder *enc, const float *yg, const float *z,
     if ((ret = tec_fc_encode_block(enc->model, yg, z, r, enc->igain, inter, ri, NULL, ws)) < 0 ||
         (ret = tec_rans_enc_finish(ri, data, size)) < 0)
         return ret;
-    if (tec_lean_table_size(lean, m) + *size < *table_size + plain) {
-        *table_size = tec_lean_table_size(lean, m);
+    const size_t leaned = tec_lean_table_size(lean, m);
+    if (leaned + *size < *table_size + plain) {
+        *table_size = leaned;
         tec_lean_table_write(lean, m, table);
         return 0;
     }
