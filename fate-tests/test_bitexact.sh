@@ -66,4 +66,22 @@ check "big: encode again on the default path" enc "$W/big.npy" -o "$W/big.defaul
 check "big: the same bytes from the portable and the default path" \
     cmp "$W/big.tecv" "$W/big.default.tecv"
 
+# Latent refinement (--effort) moves the symbols only: the decoder still
+# gives the encoder's reconstruction, and the encoder stays deterministic
+# (its backward pass runs the same fixed-order kernels) across threads and
+# kernel paths.  The fixture's 4 frames hold keyframes and inter frames.
+check "effort: encode --effort 1 with --recon, 2 threads" enc "$FIXTURE" -o "$W/effort.tecv" \
+    --effort 1 --threads 2 --recon "$W/effort.rec.npy"
+check "effort: decode" dec "$W/effort.tecv" -o "$W/effort.dec.npy" --threads 1
+same "effort: decoder output = encoder reconstruction" "$W/effort.rec.npy" "$W/effort.dec.npy"
+check "effort: encode again, 1 thread, TEC_CPU_FLAGS=none" \
+    env TEC_CPU_FLAGS=none "$TEC" encode --weights-dir "$MAIN_DIR" "$FIXTURE" \
+    -o "$W/effort.t1.tecv" --effort 1 --threads 1
+check "effort: the same bytes on 1 and 2 threads and either path" \
+    cmp "$W/effort.tecv" "$W/effort.t1.tecv"
+check "effort: the symbols moved (the stream differs from --effort 0)" \
+    bash -c '! cmp -s "$1" "$2"' _ "$W/effort.tecv" "$W/fixture.tecv"
+expect_error "effort: --effort 6 refused" "$TEC" encode "$FIXTURE" -o "$W/x.tecv" --effort 6
+expect_error "effort: --effort -1 refused" "$TEC" encode "$FIXTURE" -o "$W/x.tecv" --effort -1
+
 summary

@@ -267,6 +267,22 @@ def test_clouds(work, cube):
           "a fill mask of another size is refused")
 
 
+def test_effort(work, cube):
+    """effort= is tec encode --effort: the same bytes, not those of effort 0,
+    decoding as any stream does."""
+    cli = os.path.join(work, "effort.tecv")
+    r = tec("encode", FIXTURE, "-q", "13", "--model", "vector-tt", "--weights-dir", VECTORS,
+            "-t", "1", "--effort", "1", "-o", cli)
+    buf = tc.encode(cube, quality=13, effort=1, **MODEL)
+    check(r.returncode == 0 and buf == open(cli, "rb").read(),
+          f"effort=1 writes the bytes of tec encode --effort 1 {r.stderr}")
+    check(buf != tc.encode(cube, quality=13, **MODEL), "effort=1 moves the symbols")
+    out, _ = tc.decode(buf, weights_dir=VECTORS)
+    check(out.shape == cube.shape, "an effort=1 stream decodes")
+    check(raises(lambda: tc.encode(cube, effort=6, **MODEL), ValueError, "effort"),
+          "effort out of range")
+
+
 def test_frames(buf, cube):
     ref, _ = tc.decode(buf, weights_dir=VECTORS)
     got = tc.read_frames(buf, [3, 1], weights_dir=VECTORS)
@@ -370,6 +386,7 @@ def main():
         test_nodata(cube)
         test_max_error(work, cube)
         test_clouds(work, cube)
+        test_effort(work, cube)
         test_frames(buf, cube)
         test_errors(cube)
         test_threads(cube)

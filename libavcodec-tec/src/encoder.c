@@ -14,10 +14,12 @@
 #include "model_temporal.h"
 #include "interpolation.h"
 #include "mask.h"
+#include "refine.h"
 #include "refs.h"
 #include "repro_math.h"
 #include "replication.h"
 #include "seqheader.h"
+#include "synthesis_grad.h"
 #include "weights.h"
 
 #define DEFAULT_MODEL "tec-s2-tt"
@@ -111,6 +113,12 @@ struct TecEncoder {
     uint16_t *eb_recon, *eb_src;
     int residual_ready;        /* eb, eb_recon and eb_src allocated */
 
+    /* Latent refinement (refine.h): steps per block, 0 = off, and the
+     * synthesis' backward weights. */
+    int refine_steps;
+    TecSynthGrad sgrad;
+    double lambda;             /* the current frame's trade-off */
+
     char err[ERR_SIZE];
 };
 
@@ -184,9 +192,8 @@ static int check_settings(const TecEncoderSettings *s)
     if (s->skip_clouds && s->error_bound)
         return fail(NULL, TEC_EINVAL, "skip_clouds leaves the cloudy samples to the decoder's "
                     "prediction: it cannot keep an error bound");
-    if (s->reserved_i32)
-        return fail(NULL, TEC_EINVAL, "reserved settings field is not zero (settings from a "
-                    "newer libtec? start from tec_encoder_default_settings)");
+    if (s->effort < 0 || s->effort > TEC_MAX_EFFORT)
+        return fail(NULL, TEC_EINVAL, "effort must be 0..%d, got %d", TEC_MAX_EFFORT, s->effort);
     if (s->model && !tec_seq_model_name_ok(s->model))
         return fail(NULL, TEC_EINVAL, "invalid model name '%s'", s->model);
     for (int b = 0; b < s->bands; b++) {
@@ -408,6 +415,11 @@ int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
     enc->has_nodata = s->has_nodata;
     enc->nodata = s->nodata_value;
     enc->skip_clouds = s->skip_clouds;
+    enc->refine_steps = 10 * s->effort;
+    if (enc->refine_steps && (ret = tec_sgrad_init(&enc->sgrad, enc->model)) < 0) {
+        fail(NULL, ret, "out of memory for the latent refinement");
+        goto fail;
+    }
     if ((ret = tec_workers_init(&enc->workers, s->threads)) < 0) {
         fail(NULL, ret, "cannot start %d threads", s->threads);
         goto fail;
@@ -461,6 +473,7 @@ void tec_encoder_close(TecEncoder **penc)
     if (enc->inter_on)
         tec_refs_free(&enc->refs);
     tec_workers_free(&enc->workers);
+    tec_sgrad_free(&enc->sgrad);
     tec_tt_free(&enc->tt);
     tec_img_free(&enc->model);
     free(enc);
@@ -622,6 +635,29 @@ no_leans:
     return 0;
 }
 
+/* With an effort: the block's gained latents refined for the coding `how`
+ * (refine.h).  y and xn: the analysis' latents and input with their halo. */
+static int refine_block(TecEncoder *enc, const TecBlockRect *r, int group, const float *y,
+                        const float *xn, float *yg, const float *z, const TecFcInter *how,
+                        TecRansEncoder *re, TecWorkspace *ws)
+{
+    if (!enc->refine_steps || enc->skipping)
+        return 0;
+    const TecGeometry *g = &enc->geom;
+    const int D = g->downscale;
+    const TecFcInter intra = { 0 };
+    TecRefineJob job = {
+        .m = enc->model, .sg = &enc->sgrad, .steps = enc->refine_steps, .lambda = enc->lambda,
+        .r = r, .lat_h = g->lat_h, .lat_w = g->lat_w, .y = y, .xn = xn,
+        .halo = ANALYSIS_HALO_LATENTS,
+        .rows = imin(r->h * D, g->height - r->y0 * D), .cols = imin(r->w * D, g->width - r->x0 * D),
+        .py0 = r->y0 * D, .px0 = r->x0 * D, .group = &enc->hdr.groups[group], .norm = &enc->norm,
+        .repl = &enc->repl, .gain = enc->gain, .igain = enc->igain, .z = z,
+        .how = how ? how : &intra, .re = re, .ws = ws,
+    };
+    return tec_refine_block(&job, yg);
+}
+
 /* Codes a block one way and stores its chunk. */
 static int code_block(TecEncoder *enc, const float *yg, const float *z, const TecBlockRect *r,
                       const TecFcInter *inter, TecRansEncoder *re, TecLatentGrid *grid,
@@ -678,9 +714,12 @@ static int block_task(void *ctx, int task, int slot)
     TecLatentGrid *grid = enc->keep_latents ? &enc->grids[group] : NULL;
     TecRansEncoder *re = &enc->workers.rans[slot];
     const uint8_t *zero = enc->skipping ? enc->skip + (size_t)r.y0 * g->lat_w + r.x0 : NULL;
-    const TecFcInter plain = { NULL, NULL, NULL, zero, g->lat_w, NULL, NULL, 0 };
-    if (!enc->inter_on)
+    const TecFcInter plain = { NULL, NULL, NULL, zero, g->lat_w, NULL, NULL, 0, NULL, NULL, NULL };
+    if (!enc->inter_on) {
+        if ((ret = refine_block(enc, &r, group, y, xn, yg, z, NULL, re, ws)) < 0)
+            return ret;
         return code_block(enc, yg, z, &r, zero ? &plain : NULL, re, grid, ws, chunk);
+    }
     /* What the block leaves for later frames, intra and inter, then (inter
      * frames) the references around it. */
     const size_t n = (size_t)r.h * r.w;
@@ -689,9 +728,10 @@ static int block_task(void *ctx, int task, int slot)
     if (!buf)
         return TEC_ENOMEM;
     int16_t *left_intra = (int16_t *)buf, *left_inter = left_intra + (size_t)m->m * n;
-    TecFcInter intra = { NULL, NULL, left_intra, zero, g->lat_w, NULL, NULL, 0 };
+    TecFcInter intra = { NULL, NULL, left_intra, zero, g->lat_w, NULL, NULL, 0, NULL, NULL, NULL };
     if (!enc->n_refs) {
-        if ((ret = code_block(enc, yg, z, &r, &intra, re, grid, ws, chunk)) < 0)
+        if ((ret = refine_block(enc, &r, group, y, xn, yg, z, &intra, re, ws)) < 0 ||
+            (ret = code_block(enc, yg, z, &r, &intra, re, grid, ws, chunk)) < 0)
             return ret;
         tec_refs_stage(&enc->refs, group, r.x0, r.h, r.w, left_intra);
         return 0;
@@ -699,7 +739,11 @@ static int block_task(void *ctx, int task, int slot)
     TecTtBlock tb;
     tec_refs_gather(&enc->refs, group, r.y0, r.x0, r.h, r.w, enc->n_refs, enc->factors,
                     (const int32_t (*)[TEC_TT_TAU])enc->tau, left_inter + (size_t)m->m * n, &tb);
-    TecFcInter inter = { enc->tt, &tb, left_inter, zero, g->lat_w, NULL, NULL, 0 };
+    TecFcInter inter = { enc->tt, &tb, left_inter, zero, g->lat_w, NULL, NULL, 0, NULL, NULL, NULL };
+    /* Refined for the temporal model's parameters; the choice between the
+     * two codings below then sees the refined latents. */
+    if ((ret = refine_block(enc, &r, group, y, xn, yg, z, &inter, re, ws)) < 0)
+        return ret;
     /* Both ways; the smaller chunk wins (a cloud that came or went, a
      * changed field: the image model alone may predict better). */
     TecRansEncoder *ri = &enc->rans_inter[slot];
@@ -1161,16 +1205,17 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
         return status;
     if (enc->model->frame_norm && (status = frame_statistics(enc, pic)) < 0)
         return status;
+    double sum2 = 0;
+    for (int b = 0; enc->model->frame_norm && b < enc->hdr.info.bands; b++)
+        sum2 += (double)enc->stat_spread[b] * enc->stat_spread[b];
+    const double spread = sqrt(sum2 / enc->hdr.info.bands);
     if (enc->adapt) {
-        double sum2 = 0;
-        for (int b = 0; b < enc->hdr.info.bands; b++)
-            sum2 += (double)enc->stat_spread[b] * enc->stat_spread[b];
-        const double spread = sqrt(sum2 / enc->hdr.info.bands);
         enc->position = tec_img_adapted_position(enc->model, enc->base_position, spread);
         past_top = tec_img_wanted_position(enc->model, enc->base_position, spread) -
                    (enc->model->qualities - 1) * 256.0;
         tec_img_gains(enc->model, enc->position, enc->gain, enc->igain);
     }
+    enc->lambda = tec_refine_lambda(enc->model, enc->position, spread);
     enc->frame_bound = enc->error_bound - 1;
     /* A frame past the top anchor keeps its decoded latents for the layer
      * that makes up the difference (ceiling_bound). */

@@ -70,6 +70,8 @@ static int32_t quantise_latent(float d)
     return round_clamped(d, SYMBOL_LIMIT);
 }
 
+int32_t tec_fc_quantise_latent(float d) { return quantise_latent(d); }
+
 /* A block's entropy parameters as dense [m][n] planes, n = h x w, the
  * input rows of the channel context (doc/model.md): the decoded values of
  * the slices so far, then the next slice's hyperprior parameters, and those
@@ -309,6 +311,11 @@ int tec_fc_encode_block(const TecImageModel *m, const float *yg, const float *z,
                         slice_value(&bp, i, s, mu);
                         if (dst)
                             dst[x] = tec_latent_value(s, mu, igain[c]);
+                        if (inter && inter->value_out) {
+                            inter->mean_out[i] = mu;
+                            inter->scale_out[i] = bp.scale[i];
+                            inter->value_out[i] = (float)s + (float)mu / 256.0f;
+                        }
                     }
                 }
         }

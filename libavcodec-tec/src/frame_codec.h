@@ -89,7 +89,16 @@ typedef struct TecFcInter {
     const int8_t *lean;
     TecLeanSums *lean_sums;
     int lean_table;
+    /* Encoder (latent refinement, refine.h): what each latent was coded
+     * with, [m][bh][bw] each, or NULL: its final mean (Q8) and raw scale,
+     * and its decoded gained value (symbol + mean). */
+    int32_t *mean_out, *scale_out;
+    float *value_out;
 } TecFcInter;
+
+/* The symbol the encoder codes for a gained latent at distance d from its
+ * final mean. */
+int32_t tec_fc_quantise_latent(float d);
 
 /* Codes one block into re (reset first): z (float, [nh][hz][wz]) rounded,
  * then the symbols of the gained latents yg[m][bh][bw].  With a grid, the

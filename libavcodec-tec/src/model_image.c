@@ -697,6 +697,12 @@ static int subpixel(const TecConv *c, const float *in, int h, int w, float *tmp,
 int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
                       float *xn, TecWorkspace *ws)
 {
+    return tec_img_synthesis_taped(m, y, h, w, xn, NULL, ws);
+}
+
+int tec_img_synthesis_taped(const TecImageModel *m, const float *y, int h, int w,
+                            float *xn, float *const *igdn_in, TecWorkspace *ws)
+{
     /* The widest activations are those of the last GDN stage: n channels at
      * 2^(levels-1) times the latent size per side; the last layer's
      * pre-shuffle output has 4 * slots channels there. */
@@ -716,6 +722,8 @@ int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
             return ret;
         h *= 2;
         w *= 2;
+        if (!last_stage && igdn_in)
+            memcpy(igdn_in[i], out, n * h * w * sizeof(float));
         if (!last_stage && (ret = gdn(&m->igdn[i], m->n, out, (size_t)h * w, 1, ws)) < 0)
             return ret;
         in = out;

@@ -163,5 +163,10 @@ int tec_img_spatial_context(const TecImageModel *m, int k, int32_t *in, int n,
  * fixed-order GEMM. */
 int tec_img_synthesis(const TecImageModel *m, const float *y, int h, int w,
                       float *xn, TecWorkspace *ws);
+/* The same, keeping each inverse GDN's input in igdn_in[i] ([n][2^(i+1) h]
+ * [2^(i+1) w], i < levels - 1) for the encoder's backward pass
+ * (synthesis_grad.h); NULL keeps nothing. */
+int tec_img_synthesis_taped(const TecImageModel *m, const float *y, int h, int w,
+                            float *xn, float *const *igdn_in, TecWorkspace *ws);
 
 #endif

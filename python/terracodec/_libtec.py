@@ -30,6 +30,7 @@ TEC_QUALITY_MIN = 1
 TEC_QUALITY_MAX = 29
 TEC_MAX_CONTEXT = 4
 TEC_MAX_ERROR = 255
+TEC_MAX_EFFORT = 5
 
 # The first API with both tec_tecv_open_write_mem (0.4) and the encoder's
 # nodata fields (0.5).  The settings below have the 0.7 layout, whose
@@ -39,6 +40,8 @@ TEC_MAX_ERROR = 255
 API_NEEDED = (0, 5)
 # Cloud masks and filling: the settings fields and the calls of API 0.7.
 API_CLOUDS = (0, 7)
+# Encoder-side latent refinement: the settings field of API 0.8.
+API_EFFORT = (0, 8)
 
 _c_int, _c_i64, _c_size = ctypes.c_int, ctypes.c_int64, ctypes.c_size_t
 _c_ptrdiff, _c_str, _c_void = ctypes.c_ssize_t, ctypes.c_char_p, ctypes.c_void_p
@@ -88,7 +91,7 @@ class TecEncoderSettings(ctypes.Structure):
                 ("context_frames", _c_int),
                 ("has_nodata", _c_int), ("nodata_value", ctypes.c_uint16),
                 ("reserved_u16", ctypes.c_uint16), ("error_bound", ctypes.c_int32),
-                ("skip_clouds", ctypes.c_int32), ("reserved_i32", ctypes.c_int32),
+                ("skip_clouds", ctypes.c_int32), ("effort", ctypes.c_int32),
                 ("reserved", ctypes.c_int64 * 5)]
 
 

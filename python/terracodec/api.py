@@ -229,7 +229,8 @@ class _Encoder:
 
 
 def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, weights_dir,
-                threads, keyframe_interval, context, nodata, max_error, clouds, skip_clouds):
+                threads, keyframe_interval, context, nodata, max_error, clouds, skip_clouds,
+                effort):
     t, c, h, w = a.shape
     s = L.TecEncoderSettings()
     L.lib.tec_encoder_default_settings(ctypes.byref(s))
@@ -256,6 +257,10 @@ def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, w
         # in its packet for a decoder to fill.
         L.need_api(L.API_CLOUDS, "cloud_mask")
         s.skip_clouds = int(bool(skip_clouds))
+    if effort:
+        # As tec encode --effort E: 10 E refinement steps per block.
+        L.need_api(L.API_EFFORT, "effort")
+        s.effort = int(effort)
 
     enc = _Encoder(s)
     writer = None
@@ -300,7 +305,7 @@ def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, w
 def _encode(path, cube, quality=None, bands=None, dates=None, crs=None, geotransform=None,
             nodata=None, meta=None, *, fixed_quality=False, model=None, weights_dir=None,
             threads=0, keyframe_interval=None, context=None, max_error=None, raw=False,
-            cloud_mask=None, skip_clouds=False):
+            cloud_mask=None, skip_clouds=False, effort=0):
     a, rank = check_cube(cube)
     names = _check_band_names(bands, a.shape[1]) if bands is not None else None
     if quality is not None and not L.TEC_QUALITY_MIN <= int(quality) <= L.TEC_QUALITY_MAX:
@@ -309,6 +314,8 @@ def _encode(path, cube, quality=None, bands=None, dates=None, crs=None, geotrans
         raise ValueError(f"context {context}: need 1..{L.TEC_MAX_CONTEXT}")
     if max_error is not None and not 0 <= int(max_error) <= L.TEC_MAX_ERROR:
         raise ValueError(f"max_error {max_error}: need 0..{L.TEC_MAX_ERROR}")
+    if not 0 <= int(effort) <= L.TEC_MAX_EFFORT:
+        raise ValueError(f"effort {effort}: need 0..{L.TEC_MAX_EFFORT}")
     clouds = None
     if cloud_mask is not None:
         if raw:
@@ -323,7 +330,8 @@ def _encode(path, cube, quality=None, bands=None, dates=None, crs=None, geotrans
     return _encode_tec(path, a, names, entries, times, quality, fixed_quality, model,
                        weights_dir, threads, keyframe_interval, context,
                        None if nodata is None else int(float(nodata)),
-                       None if max_error is None else int(max_error), clouds, skip_clouds)
+                       None if max_error is None else int(max_error), clouds, skip_clouds,
+                       int(effort))
 
 
 def encode(cube, quality=None, bands=None, dates=None, crs=None, geotransform=None,
@@ -341,7 +349,9 @@ def encode(cube, quality=None, bands=None, dates=None, crs=None, geotransform=No
     cloud_mask ((T, H, W), or (H, W) for one frame, bool or integer, not 0 =
     cloud: kept losslessly in each frame's packet for decode(fill_clouds=True))
     and skip_clouds (with cloud_mask: almost no bits under the clouds, which
-    decode flat unless filled).
+    decode flat unless filled), effort (0..5: encoder-side latent refinement,
+    10 x effort steps per block; smaller files at equal quality, slower
+    encoding, the same decoder).
     """
     return _encode(None, cube, quality, bands, dates, crs, geotransform, nodata, meta,
                    **options)

@@ -169,7 +169,7 @@ def parse_args(argv):
     elif a.max_errors is not None:
         o.ladders["tec_ll"] = o.ladders["j2k_nl"] = o.ladders["jls"] = errors
     if a.qualities:
-        o.ladders["tec"] = a.qualities
+        o.ladders["tec"] = o.ladders["tec_effort"] = a.qualities
     for spec in a.ladder:
         name, eq, vals = spec.partition("=")
         if not eq or name not in CODEC_CLASSES:

@@ -28,6 +28,7 @@ DEFAULT_LADDERS = {
     # tec: --quality
     "tec": "1,5,9,13,17,21,25,29",
     "tec_intra": "1,5,9,13,17,21,25,29",
+    "tec_effort": "1,5,9,13,17,21,25,29",
     # j2k, j2k_klt: target bpppb of the codestream (opj_compress -r 16/target)
     "j2k": "0.03,0.05,0.1,0.2,0.35,0.5,0.75,1,1.5,2.5,lossless",
     "j2k_klt": "0.03,0.05,0.1,0.2,0.35,0.5,0.75,1,1.5,2.5",
@@ -517,6 +518,14 @@ class TECIntra(TEC):
     extra_args = ["--keyframe-interval", "1"]
 
 
+class TECEffort(TEC):
+    """The same series coded with encoder-side latent refinement
+    (--effort 3): what the slower encoding saves, the decoder unchanged.
+    Run by name (--codecs tec,tec_effort,...), not by default."""
+    name = "tec_effort"
+    extra_args = ["--effort", "3"]
+
+
 def bound_setting(setting):
     """E of a bounded codec's setting: an integer 0..255."""
     try:
@@ -689,5 +698,5 @@ class JLS(Codec):
         return rec, total, "one JPEG-LS image a plane, bits stored as needed; DICOM not counted"
 
 
-CODEC_CLASSES = {c.name: c for c in (TEC, TECIntra, J2K, J2KKLT, X265, AOM, SVTAV1, JXL, ZSTD,
+CODEC_CLASSES = {c.name: c for c in (TEC, TECIntra, TECEffort, J2K, J2KKLT, X265, AOM, SVTAV1, JXL, ZSTD,
                                      TECBound, J2KBound, JLS)}

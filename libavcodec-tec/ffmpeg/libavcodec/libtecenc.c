@@ -57,6 +57,7 @@ typedef struct TecEncContext {
     int context;
     int nodata;             /* -1: none */
     int max_error;          /* -1: none; else every sample within it (0 = lossless) */
+    int effort;             /* encoder-side latent refinement, 0: none */
 
     TecEncoder *enc;
     int bands, band_height;
@@ -139,6 +140,7 @@ static int open_encoder(AVCodecContext *avctx, int bands)
     set.keyframe_interval = s->keyint > 0 ? s->keyint : FFMAX(avctx->gop_size, 0);
     set.context_frames = s->context;
     set.error_bound = s->max_error + 1;
+    set.effort = s->effort;
     if (s->nodata >= 0) {
         set.has_nodata = 1;
         set.nodata_value = (uint16_t)s->nodata;
@@ -479,6 +481,9 @@ static const AVOption libtec_enc_options[] = {
     { "max_error", "every decoded sample within this of the source (0: lossless), by a "
       "residual layer; -1: none", OFFSET(max_error), AV_OPT_TYPE_INT, { .i64 = -1 }, -1,
       TEC_MAX_ERROR, VE },
+    { "effort", "encoder-side latent refinement: 10 x effort steps per block (smaller "
+      "files at equal quality, slower encoding, the same decoder); 0: none",
+      OFFSET(effort), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, TEC_MAX_EFFORT, VE },
     { NULL },
 };
 

@@ -43,9 +43,10 @@ extern "C" {
  * 0.4.0: .tecv written to memory (tec_tecv_open_write_mem,
  * tec_tecv_writer_data).  0.5.0: nodata (has_nodata, nodata_value;
  * TecPacketInfo nodata, mask_offset, mask_bytes,
- * tec_packet_masked_samples). */
+ * tec_packet_masked_samples).  0.8.0: effort (encoder-side latent
+ * refinement). */
 #define TEC_API_VERSION_MAJOR 0
-#define TEC_API_VERSION_MINOR 7
+#define TEC_API_VERSION_MINOR 8
 #define TEC_API_VERSION_PATCH 0
 #define TEC_API_VERSION \
     ((TEC_API_VERSION_MAJOR << 16) | (TEC_API_VERSION_MINOR << 8) | TEC_API_VERSION_PATCH)
@@ -145,6 +146,9 @@ typedef int (*TecRowSink)(void *opaque, int64_t frame_index, int y0, int rows,
 /* The largest error bound (TecEncoderSettings.error_bound - 1). */
 #define TEC_MAX_ERROR 255
 
+/* The largest TecEncoderSettings.effort. */
+#define TEC_MAX_EFFORT 5
+
 #define TEC_QUALITY_MIN 1
 #define TEC_QUALITY_MAX 29
 
@@ -186,7 +190,13 @@ typedef struct TecEncoderSettings {
      * are coded as their prediction, almost free, for a decoder to fill
      * (TecDecoderSettings.fill_clouds).  Not with error_bound. */
     int32_t skip_clouds;
-    int32_t reserved_i32;
+    /* Effort (API 0.8.0, from the reserved space): 0 = none; 1..TEC_MAX_EFFORT
+     * = 10 x effort steps of encoder-side latent refinement per block (the
+     * symbols move toward a lower rate + distortion of the block; the
+     * decoder and the stream's format are unchanged; each step costs
+     * about one analysis-and-coding of the frame).  Frames whose clouds
+     * are skipped are coded without it. */
+    int32_t effort;
     /* Room for new fields: zero (tec_encoder_default_settings), or the
      * open fails with TEC_EINVAL, so that a setting this library does not
      * know is refused instead of ignored. */
