@@ -232,6 +232,12 @@ FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS) $(TEC_DEC_DEPS) RAWVIDEO_MUXER) += fate-
 fate-tec-lossless: $(TEC_RAW) $(TEC_MODEL)
 fate-tec-lossless: CMD = $(TEC_RUN) lossless $(TEC_RAW) $(TEC_FDIR)/tec-lossless
 
+# Latent refinement (-effort 1): another stream than without it, the same
+# bytes on every run (its checksum), decoding like any other.
+FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS) $(TEC_DEC_DEPS) FRAMECRC_MUXER) += fate-tec-effort
+fate-tec-effort: $(TEC_RAW) $(TEC_MODEL)
+fate-tec-effort: CMD = $(TEC_RUN) effort $(TEC_RAW) $(TEC_FDIR)/tec-effort
+
 # Nodata (-nodata 0): the packets carry the mask section; the same file as
 # tec encode --nodata 0, and the decode the same bands as tec decode (whose
 # nodata status test_nodata.sh checks sample by sample).

@@ -72,4 +72,13 @@ done
 check "series: inter frames were coded" \
     bash -c "'$TEC' info --json '$W/series.here.t1.tecv' | grep -q '\"inter\"'"
 
+# With --effort the encoder also runs the synthesis backwards and its own
+# erfc and exp: still the same bytes on both machines.
+check "series: encode --effort 1 here" "$TEC" "${ENC[@]}" -t 2 --effort 1 \
+    -o "$W/effort.here.tecv"
+check "series: encode --effort 1 on aarch64" a64 "${ENC[@]}" -t 2 --effort 1 \
+    -o "$W/effort.a64.tecv"
+check "series: --effort 1, the same bytes on aarch64" \
+    cmp "$W/effort.here.tecv" "$W/effort.a64.tecv"
+
 summary

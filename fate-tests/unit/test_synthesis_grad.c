@@ -1,7 +1,7 @@
 /* The synthesis' backward pass (synthesis_grad.h) against central finite
  * differences of the forward one, on generated models with a random
  * inverse GDN: with and without the linear skip, 2 and 3 stages.  And the
- * refinement's lambda. */
+ * refinement's rate gradient and lambda (refine.h). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -130,8 +130,40 @@ static void test_lambda(void)
     tec_img_free(&m);
 }
 
+/* -log2 P(round(v)) under N(0, s), with libm's erfc. */
+static double bits_of(double v, double s)
+{
+    const double up = 0.5 * erfc(-(0.5 - fabs(v)) / (s * sqrt(2.0)));
+    const double lo = 0.5 * erfc(-(-0.5 - fabs(v)) / (s * sqrt(2.0)));
+    return -log2(up - lo);
+}
+
+static void test_rate_gradient(void)
+{
+    static const double vs[] = { 0.0, 0.1, -0.3, 0.49, 0.8, -1.7, 3.2, 6.0 };
+    static const double ss[] = { 0.11, 0.5, 1.0, 4.0, 40.0 };
+    double worst = 0;
+    for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++)
+        for (size_t k = 0; k < sizeof(ss) / sizeof(ss[0]); k++) {
+            const double v = vs[i], s = ss[k], h = 1e-5;
+            if (bits_of(fabs(v) + 1, s) > 29)  /* past the clamp */
+                continue;
+            const double fd = v == 0 ? 0 : (bits_of(v + h, s) - bits_of(v - h, s)) / (2 * h);
+            const double g = tec_refine_rate_gradient(v, s);
+            worst = fmax(worst, fabs(g - fd) / fmax(1.0, fabs(fd)));
+            /* It always points away from the mean. */
+            CHECK(v == 0 ? g == 0 : (g > 0) == (v > 0));
+        }
+    if (!(worst < 1e-3))
+        fprintf(stderr, "rate gradient off by %g (relative)\n", worst);
+    CHECK(worst < 1e-3);
+    /* Far past the Gaussian: the clamped likelihood has no gradient. */
+    CHECK(tec_refine_rate_gradient(100.0, 0.11) == 0.0);
+}
+
 int main(void)
 {
+    test_rate_gradient();
     check_gradient(2, 1);    /* the shipped architecture */
     check_gradient(2, 0);
     check_gradient(3, 1);

@@ -148,6 +148,17 @@ lossless)
     echo "lossless: $(wc -c < "$base.src.raw") bytes of bands identical to the source"
     rm -f "$base.tecv" "$base.dec.raw" "$base.src.raw"
     ;;
+effort)
+    raw=$1 base=$2
+    ff -i "$raw" -c:v tec $ENC -effort 1 -threads 2 -f tecv -y "$base.tecv" ||
+        fail "effort: encode failed"
+    ff -i "$raw" -c:v tec $ENC -threads 2 -f tecv -y "$base.plain.tecv" ||
+        fail "effort: encode without it failed"
+    cmp -s "$base.tecv" "$base.plain.tecv" && fail "effort: the same bytes as -effort 0"
+    echo "effort: stream md5 $(md5sum < "$base.tecv" | cut -d' ' -f1)"
+    bands_crc $DEC -output bands -i "$base.tecv" || fail "effort: decode failed"
+    rm -f "$base.tecv" "$base.plain.tecv"
+    ;;
 fill-clouds)
     coded=$1 base=$2
     ff $DEC -output bands -i "$coded" -f rawvideo -y "$base.raw" ||

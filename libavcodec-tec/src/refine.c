@@ -10,6 +10,7 @@
 
 #include "tec/tec.h"
 #include "errors.h"
+#include "repro_math.h"
 
 #define LEARNING_RATE 0.003
 #define ADAM_BETA1 0.9
@@ -24,13 +25,33 @@
 #define SQRT1_2 0.70710678118654752440
 #define INV_SQRT_2PI 0.39894228040143267794
 
+/* The encoder writes the same bytes on every machine (fate-tests/
+ * test_aarch64.sh), so what moves a symbol uses no libm function whose
+ * last bit may vary: exp and log from repro_math, erfc below. */
+static double power(double base, double e) { return tec_repro_exp(e * tec_repro_log(base)); }
+
+/* erfc(x), relative error below about 1.2e-7 (a Chebyshev-fitted rational
+ * form in t = 1 / (1 + |x| / 2) times exp(-x^2)): plenty for a gradient. */
+static double erfc_approx(double x)
+{
+    static const double c[10] = { -1.26551223, 1.00002368, 0.37409196, 0.09678418,
+                                  -0.18628806, 0.27886807, -1.13520398, 1.48851587,
+                                  -0.82215223, 0.17087277 };
+    const double z = fabs(x), t = 1.0 / (1.0 + 0.5 * z);
+    double poly = c[9];
+    for (int i = 8; i >= 0; i--)
+        poly = c[i] + t * poly;
+    const double r = t * tec_repro_exp(-z * z + poly);
+    return x >= 0 ? r : 2.0 - r;
+}
+
 double tec_refine_lambda(const TecImageModel *m, int position, double spread)
 {
     const double ratio = m->lambda_ratio_milli ? m->lambda_ratio_milli / 1000.0 : 2.25;
-    double lambda = LAMBDA_ANCHOR3 * pow(ratio, position / 256.0 - 3.0);
+    double lambda = LAMBDA_ANCHOR3 * power(ratio, position / 256.0 - 3.0);
     if (m->quality_spread && spread > 0) {
         const double f = (m->quality_spread / spread) * (m->quality_spread / spread);
-        const double lo = pow(ratio, -5.0), hi = pow(ratio, 5.0);
+        const double lo = power(ratio, -5.0), hi = power(ratio, 5.0);
         lambda *= f < lo ? lo : f > hi ? hi : f;
     }
     return lambda;
@@ -216,14 +237,14 @@ static int true_cost(Refiner *R, const float *yg, double *cost)
     return 0;
 }
 
-/* d(-log2 P(round(v)))/dv under a Gaussian of scale s centred on 0. */
-static double rate_gradient(double v, double s)
+double tec_refine_rate_gradient(double v, double s)
 {
     const double a = (0.5 - fabs(v)) / s, b = (-0.5 - fabs(v)) / s;
-    const double p = 0.5 * erfc(-a * SQRT1_2) - 0.5 * erfc(-b * SQRT1_2);
+    const double p = 0.5 * erfc_approx(-a * SQRT1_2) - 0.5 * erfc_approx(-b * SQRT1_2);
     if (p < LIKELIHOOD_MIN)
         return 0.0;
-    const double density = (exp(-0.5 * a * a) - exp(-0.5 * b * b)) * INV_SQRT_2PI;
+    const double density = (tec_repro_exp(-0.5 * a * a) - tec_repro_exp(-0.5 * b * b)) *
+                           INV_SQRT_2PI;
     const double g = density / (s * p * LN2);
     return v < 0 ? -g : g;
 }
@@ -266,7 +287,7 @@ int tec_refine_block(const TecRefineJob *j, float *yg)
                 for (int x = 0; x < R.bw; x++) {
                     const size_t i = ((size_t)c * R.bh + y) * R.bw + x;
                     const float gd = R.grad_y[((size_t)c * R.lh + j->halo + y) * R.lw + j->halo + x];
-                    const double g = (rate_gradient(yg[i] - R.mu[i], R.sigma[i]) +
+                    const double g = (tec_refine_rate_gradient(yg[i] - R.mu[i], R.sigma[i]) +
                                       j->lambda * gd * j->igain[c]) * per_sample;
                     R.adam_m[i] = (float)(ADAM_BETA1 * R.adam_m[i] + (1 - ADAM_BETA1) * g);
                     R.adam_v[i] = (float)(ADAM_BETA2 * R.adam_v[i] + (1 - ADAM_BETA2) * g * g);

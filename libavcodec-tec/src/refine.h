@@ -47,4 +47,8 @@ int tec_refine_block(const TecRefineJob *job, float *yg);
  * --spread-lambda; meta quality_spread and lambda_ratio_milli). */
 double tec_refine_lambda(const TecImageModel *m, int position, double spread);
 
+/* d(-log2 P(round(v)))/dv for a latent v from its mean under a Gaussian of
+ * scale s (P clamped to 1e-9 as in training, where the gradient is 0). */
+double tec_refine_rate_gradient(double v, double s);
+
 #endif
