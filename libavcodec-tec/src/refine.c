@@ -155,8 +155,9 @@ static void average_runs(float *v, ptrdiff_t stride, int len, const uint8_t *sam
 /* The block's distortion sum w_b (P (x^ - x))^2 over its pixels inside the
  * frame, w_b = (spread_b / 10^4)^2 (xhat and xn are standardised), P the
  * decoder's averaging of replicated blocks (cut at the block's edges here).
- * With grad set, grad_xn receives its gradient at xhat: 2 w_b P (x^ - x),
- * P being a symmetric projection that the source already lies in. */
+ * grad_xn is the scratch; with grad set it receives the gradient at xhat,
+ * 2 w_b P (x^ - x), P being a symmetric projection that the source already
+ * lies in (zero outside the block). */
 static double distortion(Refiner *R, int grad)
 {
     const TecRefineJob *j = R->j;
@@ -190,13 +191,11 @@ static double distortion(Refiner *R, int grad)
             float *row = rs + (size_t)(R->top + y) * R->pw + R->top;
             for (int x = 0; x < j->cols; x++) {
                 sum += (double)row[x] * row[x];
-                row[x] = (float)(2.0 * w * row[x]);
+                if (grad)
+                    row[x] = (float)(2.0 * w * row[x]);
             }
         }
         total += w * sum;
-        if (!grad)
-            for (int y = 0; y < j->rows; y++)
-                memset(rs + (size_t)(R->top + y) * R->pw + R->top, 0, (size_t)j->cols * sizeof(float));
     }
     return total;
 }
