@@ -61,11 +61,17 @@ nomem:
     return TEC_ENOMEM;
 }
 
+/* Floats of stage i's inverse GDN input over h x w latents. */
+static size_t igdn_floats(const TecImageModel *m, int h, int w, int i)
+{
+    return (size_t)m->n * ((size_t)h << (i + 1)) * ((size_t)w << (i + 1));
+}
+
 size_t tec_sgrad_tape_floats(const TecImageModel *m, int h, int w)
 {
     size_t floats = 0;
     for (int i = 0; i < m->levels - 1; i++)
-        floats += (size_t)m->n * ((size_t)h << (i + 1)) * ((size_t)w << (i + 1));
+        floats += igdn_floats(m, h, w, i);
     return floats;
 }
 
@@ -74,7 +80,7 @@ void tec_sgrad_tape_split(const TecImageModel *m, int h, int w, float *tape,
 {
     for (int i = 0; i < m->levels - 1; i++) {
         parts[i] = tape;
-        tape += (size_t)m->n * ((size_t)h << (i + 1)) * ((size_t)w << (i + 1));
+        tape += igdn_floats(m, h, w, i);
     }
 }
 
