@@ -491,6 +491,14 @@ static void test_growth(void)
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
     CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "reserved") != NULL);
     s.reserved[last] = 0;
+    s.reserved_i32 = 1;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "reserved") != NULL);
+    s.reserved_i32 = 0;
+    s.plain_spreads = 2;
+    CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
+    CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "plain_spreads") != NULL);
+    s.plain_spreads = 0;
     s.error_bound = TEC_MAX_ERROR + 2;
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
     CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "error_bound") != NULL);

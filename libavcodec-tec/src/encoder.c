@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "tec/tec.h"
+#include "band_weights.h"
 #include "bytes.h"
 #include "errors.h"
 #include "error_bound.h"
@@ -50,6 +51,11 @@ struct TecEncoder {
 
     int base_position;         /* the position --quality names */
     int adapt;                 /* move it per frame by the frame's spreads */
+    /* Band weighting (band_weights.h): the spreads are written narrowed by
+     * alpha_milli, chosen at each keyframe and kept by its inter frames;
+     * plain_spread holds the frame's own. */
+    int weigh_bands, alpha_milli;
+    uint16_t plain_spread[TEC_MAX_BANDS];
     int position;              /* quality position of the current packet */
     float *gain, *igain;       /* [m] */
     float *input_bias;         /* [n_groups][n] */
@@ -192,6 +198,11 @@ static int check_settings(const TecEncoderSettings *s)
     if (s->skip_clouds && s->error_bound)
         return fail(NULL, TEC_EINVAL, "skip_clouds leaves the cloudy samples to the decoder's "
                     "prediction: it cannot keep an error bound");
+    if (s->plain_spreads != 0 && s->plain_spreads != 1)
+        return fail(NULL, TEC_EINVAL, "plain_spreads must be 0 or 1, got %d", s->plain_spreads);
+    if (s->reserved_i32)
+        return fail(NULL, TEC_EINVAL, "reserved settings field is not zero (settings from a "
+                    "newer libtec? start from tec_encoder_default_settings)");
     if (s->effort < 0 || s->effort > TEC_MAX_EFFORT)
         return fail(NULL, TEC_EINVAL, "effort must be 0..%d, got %d", TEC_MAX_EFFORT, s->effort);
     if (s->model && !tec_seq_model_name_ok(s->model))
@@ -407,6 +418,8 @@ int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
     enc->base_position = tec_img_quality_position(enc->model, s->quality);
     enc->position = enc->base_position;
     enc->adapt = !s->fixed_quality && enc->model->frame_norm && enc->model->quality_spread;
+    enc->weigh_bands = enc->adapt && !s->plain_spreads && s->bands > 1;
+    enc->alpha_milli = 1000;
     enc->source = s->row_source;
     enc->source_opaque = s->row_opaque;
     enc->want_recon = s->want_reconstruction;
@@ -671,6 +684,46 @@ static int code_block(TecEncoder *enc, const float *yg, const float *z, const Te
     return store_chunk(&enc->chunks[chunk], data, size);
 }
 
+/* A block's analysis with its halo: its standardised input xn, latents y
+ * (ungained, with the halo), gained latents yg and hyper-latents z, in the
+ * worker's workspace. */
+typedef struct Analysed {
+    float *xn, *y, *yg, *z;
+} Analysed;
+
+static int analyse_block(const TecEncoder *enc, const PixelView *view, int group,
+                         const TecBlockRect *r, TecWorkspace *ws, Analysed *a)
+{
+    const TecImageModel *m = enc->model;
+    const int D = enc->geom.downscale, ph = r->h * D + 2 * enc->halo, pw = r->w * D + 2 * enc->halo;
+    const int lh = ph / D, lw = pw / D, halo = ANALYSIS_HALO_LATENTS;
+    const int hz = tec_hyper_size(r->h), wz = tec_hyper_size(r->w);
+
+    a->xn = tec_ws_get(ws, TEC_WS_PIXELS, (size_t)m->slots * ph * pw * sizeof(float));
+    a->y = tec_ws_get(ws, TEC_WS_LATENTS, (size_t)m->m * lh * lw * sizeof(float));
+    a->yg = tec_ws_get(ws, TEC_WS_GAINED, (size_t)m->m * r->h * r->w * sizeof(float));
+    a->z = tec_ws_get(ws, TEC_WS_HYPER, (size_t)m->nh * hz * wz * sizeof(float));
+    if (!a->xn || !a->y || !a->yg || !a->z)
+        return TEC_ENOMEM;
+
+    TecInside inside;
+    int ret = fill_input(enc, view, &enc->hdr.groups[group], r, a->xn, &inside);
+    if (ret < 0)
+        return ret;
+    ret = tec_img_analysis(m, a->xn, ph, pw, &inside, enc->input_bias + (size_t)group * m->n,
+                           a->y, ws);
+    if (ret < 0)
+        return ret;
+    for (int c = 0; c < m->m; c++)
+        for (int i = 0; i < r->h; i++) {
+            const float *src = a->y + ((size_t)c * lh + i + halo) * lw + halo;
+            float *dst = a->yg + ((size_t)c * r->h + i) * r->w;
+            for (int k = 0; k < r->w; k++)
+                dst[k] = src[k] * enc->gain[c];
+        }
+    return tec_img_hyper_analysis(m, a->yg, r->h, r->w, a->z, ws);
+}
+
 /* Analysis, hyper-analysis and coding of one (group, block) of a block row. */
 static int block_task(void *ctx, int task, int slot)
 {
@@ -681,34 +734,11 @@ static int block_task(void *ctx, int task, int slot)
     const int group = task / g->block_cols, block = job->row * g->block_cols + task % g->block_cols;
     const TecBlockRect r = tec_geometry_block(g, block);
     TecWorkspace *ws = &enc->workers.ws[slot];
-    const int D = g->downscale, ph = r.h * D + 2 * enc->halo, pw = r.w * D + 2 * enc->halo;
-    const int lh = ph / D, lw = pw / D, halo = ANALYSIS_HALO_LATENTS;
-    const int hz = tec_hyper_size(r.h), wz = tec_hyper_size(r.w);
-
-    float *xn = tec_ws_get(ws, TEC_WS_PIXELS, (size_t)m->slots * ph * pw * sizeof(float));
-    float *y = tec_ws_get(ws, TEC_WS_LATENTS, (size_t)m->m * lh * lw * sizeof(float));
-    float *yg = tec_ws_get(ws, TEC_WS_GAINED, (size_t)m->m * r.h * r.w * sizeof(float));
-    float *z = tec_ws_get(ws, TEC_WS_HYPER, (size_t)m->nh * hz * wz * sizeof(float));
-    if (!xn || !y || !yg || !z)
-        return TEC_ENOMEM;
-
-    TecInside inside;
-    int ret = fill_input(enc, job->view, &enc->hdr.groups[group], &r, xn, &inside);
+    Analysed a;
+    int ret = analyse_block(enc, job->view, group, &r, ws, &a);
     if (ret < 0)
         return ret;
-    ret = tec_img_analysis(m, xn, ph, pw, &inside, enc->input_bias + (size_t)group * m->n,
-                               y, ws);
-    if (ret < 0)
-        return ret;
-    for (int c = 0; c < m->m; c++)
-        for (int i = 0; i < r.h; i++) {
-            const float *src = y + ((size_t)c * lh + i + halo) * lw + halo;
-            float *dst = yg + ((size_t)c * r.h + i) * r.w;
-            for (int k = 0; k < r.w; k++)
-                dst[k] = src[k] * enc->gain[c];
-        }
-    if ((ret = tec_img_hyper_analysis(m, yg, r.h, r.w, z, ws)) < 0)
-        return ret;
+    float *xn = a.xn, *y = a.y, *yg = a.yg, *z = a.z;
 
     const size_t chunk = (size_t)group * g->n_blocks + block;
     TecLatentGrid *grid = enc->keep_latents ? &enc->grids[group] : NULL;
@@ -972,6 +1002,136 @@ static int frame_statistics(TecEncoder *enc, const TecPicture *pic)
     return 0;
 }
 
+/* ---- band weighting (band_weights.h) ---------------------------------- */
+
+/* The position, gains and refinement lambda that the frame's written
+ * spreads give; returns how far (1/256 anchors) the frame wanted to go past
+ * the top anchor. */
+static double apply_spreads(TecEncoder *enc)
+{
+    double sum2 = 0, past_top = 0;
+    for (int b = 0; enc->model->frame_norm && b < enc->hdr.info.bands; b++)
+        sum2 += (double)enc->stat_spread[b] * enc->stat_spread[b];
+    const double spread = sqrt(sum2 / enc->hdr.info.bands);
+    if (enc->adapt) {
+        enc->position = tec_img_adapted_position(enc->model, enc->base_position, spread);
+        past_top = tec_img_wanted_position(enc->model, enc->base_position, spread) -
+                   (enc->model->qualities - 1) * 256.0;
+        tec_img_gains(enc->model, enc->position, enc->gain, enc->igain);
+    }
+    enc->lambda = tec_refine_lambda(enc->model, enc->position, spread);
+    return past_top;
+}
+
+/* The frame's spreads narrowed by alpha_milli, as written and as the
+ * standardisation uses them, and what follows from them. */
+static double set_weighting(TecEncoder *enc, int alpha_milli)
+{
+    tec_bw_narrow(enc->plain_spread, enc->hdr.info.bands, alpha_milli, enc->stat_spread);
+    for (int b = 0; b < enc->hdr.info.bands; b++)
+        enc->norm.spread[b] = enc->stat_spread[b];
+    return apply_spreads(enc);
+}
+
+/* Sample blocks coded with each exponent: at most this many, spread along
+ * the middle block row (one row, so that a row source is read once). */
+#define TRIAL_BLOCKS 4
+
+typedef struct TrialJob {
+    TecEncoder *enc;
+    const PixelView *view;
+    int blocks[TRIAL_BLOCKS], n_blocks;
+    double lambda;
+    double cost[TRIAL_BLOCKS * TEC_MAX_BANDS];   /* per (group, block) */
+} TrialJob;
+
+/* One (group, sample block) coded intra as the frame's spreads stand: its
+ * bits + lambda x reflectance error. */
+static int trial_task(void *ctx, int task, int slot)
+{
+    TrialJob *job = ctx;
+    TecEncoder *enc = job->enc;
+    const TecGeometry *g = &enc->geom;
+    const int group = task / job->n_blocks, D = g->downscale;
+    const TecBlockRect r = tec_geometry_block(g, job->blocks[task % job->n_blocks]);
+    TecWorkspace *ws = &enc->workers.ws[slot];
+    Analysed a;
+    int ret = analyse_block(enc, job->view, group, &r, ws, &a);
+    if (ret < 0)
+        return ret;
+    const uint8_t *zero = enc->skipping ? enc->skip + (size_t)r.y0 * g->lat_w + r.x0 : NULL;
+    const TecFcInter how = { .zero = zero, .zero_stride = g->lat_w };
+    /* No replicated-block averaging: the frame's maps are not scanned yet. */
+    const TecRefineJob rj = {
+        .m = enc->model, .lambda = job->lambda, .r = &r, .lat_h = g->lat_h, .lat_w = g->lat_w,
+        .y = a.y, .xn = a.xn, .halo = ANALYSIS_HALO_LATENTS,
+        .rows = imin(r.h * D, g->height - r.y0 * D), .cols = imin(r.w * D, g->width - r.x0 * D),
+        .py0 = r.y0 * D, .px0 = r.x0 * D, .group = &enc->hdr.groups[group], .norm = &enc->norm,
+        .gain = enc->gain, .igain = enc->igain, .z = a.z, .how = &how,
+        .re = &enc->workers.rans[slot], .ws = ws,
+    };
+    return tec_refine_cost(&rj, a.yg, &job->cost[task]);
+}
+
+/* A keyframe's exponent: the candidates in turn on the sample blocks,
+ * until one costs more than the one before.  Every candidate is priced
+ * with the one lambda that --quality names, so the choice trades bits
+ * against reflectance error at the rate the user asked for. */
+static int choose_weighting(TecEncoder *enc, const TecPicture *pic)
+{
+    const TecGeometry *g = &enc->geom;
+    const int row = g->block_rows / 2;
+    TrialJob job = { .enc = enc, .n_blocks = imin(TRIAL_BLOCKS, g->block_cols) };
+    for (int k = 0; k < job.n_blocks; k++)
+        job.blocks[k] = row * g->block_cols + (2 * k + 1) * g->block_cols / (2 * job.n_blocks);
+    job.lambda = tec_refine_lambda(enc->model, enc->base_position, enc->model->quality_spread);
+    PixelView view = { pic->data, pic->stride, pic->band_stride, 0 };
+    if (enc->source) {
+        /* The sample row alone, not scanned for replication or nodata
+         * (the frame's scan reads it again from row 0). */
+        const int W = g->width, H = g->height;
+        const int lo = clampi(row * g->stripe_rows - enc->halo, 0, H);
+        const int hi = clampi((row + 1) * g->stripe_rows + enc->halo, 0, H);
+        const ptrdiff_t band_stride = (ptrdiff_t)enc->window_cap * W;
+        int ret = enc->source(enc->source_opaque, enc->frame_index, lo, hi - lo, enc->window, W,
+                              band_stride);
+        if (ret < 0)
+            return fail(enc, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
+                        "row source failed on rows %d..%d (%d)", lo, hi - 1, ret);
+        enc->window_y0 = enc->window_y1 = 0;
+        view = (PixelView){ enc->window, W, band_stride, lo };
+    }
+    job.view = &view;
+    const int tasks = enc->hdr.n_groups * job.n_blocks;
+    const int parallel = tec_workers_parallel(&enc->workers, analysis_bytes(enc->model));
+    int chosen = tec_bw_alpha_milli[0];
+    double best = 0;
+    for (int i = 0; i < TEC_BW_CANDIDATES; i++) {
+        set_weighting(enc, tec_bw_alpha_milli[i]);
+        int ret = tec_workers_run(&enc->workers, parallel, tasks, trial_task, &job);
+        if (ret < 0)
+            return fail(enc, ret, "%s while choosing the band weighting",
+                        ret == TEC_ENOMEM ? "out of memory" : tec_strerror(ret));
+        double total = 0;
+        for (int t = 0; t < tasks; t++)   /* in task order: the same sum on every run */
+            total += job.cost[t];
+        if (i && total >= best)
+            break;
+        best = total;
+        chosen = tec_bw_alpha_milli[i];
+    }
+    enc->alpha_milli = chosen;
+    return 0;
+}
+
+/* Whether the next frame starts a group of pictures (plan_frame may still
+ * make an inter frame a keyframe when its references are gone). */
+static int starts_group(const TecEncoder *enc)
+{
+    return !enc->inter_on || enc->frame_index == 0 ||
+           enc->gop_index + 1 >= enc->keyframe_interval;
+}
+
 /* Whether the frame is a keyframe or an inter frame, and if so which
  * frames it references and what it knows of their times (the position is
  * the frame's own, already chosen). */
@@ -1205,17 +1365,14 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
         return status;
     if (enc->model->frame_norm && (status = frame_statistics(enc, pic)) < 0)
         return status;
-    double sum2 = 0;
-    for (int b = 0; enc->model->frame_norm && b < enc->hdr.info.bands; b++)
-        sum2 += (double)enc->stat_spread[b] * enc->stat_spread[b];
-    const double spread = sqrt(sum2 / enc->hdr.info.bands);
-    if (enc->adapt) {
-        enc->position = tec_img_adapted_position(enc->model, enc->base_position, spread);
-        past_top = tec_img_wanted_position(enc->model, enc->base_position, spread) -
-                   (enc->model->qualities - 1) * 256.0;
-        tec_img_gains(enc->model, enc->position, enc->gain, enc->igain);
+    if (enc->weigh_bands) {
+        memcpy(enc->plain_spread, enc->stat_spread, sizeof(enc->plain_spread));
+        if (starts_group(enc) && (status = choose_weighting(enc, pic)) < 0)
+            return status;
+        past_top = set_weighting(enc, enc->alpha_milli);
+    } else {
+        past_top = apply_spreads(enc);
     }
-    enc->lambda = tec_refine_lambda(enc->model, enc->position, spread);
     enc->frame_bound = enc->error_bound - 1;
     /* A frame past the top anchor keeps its decoded latents for the layer
      * that makes up the difference (ceiling_bound). */

@@ -88,7 +88,8 @@ static void refiner_free(Refiner *R)
     free(R->best);
 }
 
-static int refiner_init(Refiner *R, const TecRefineJob *j)
+/* What coding the block needs, and with `steps` what refining it needs. */
+static int refiner_init(Refiner *R, const TecRefineJob *j, int steps)
 {
     const TecImageModel *m = j->m;
     const int D = m->downscale;
@@ -105,21 +106,24 @@ static int refiner_init(Refiner *R, const TecRefineJob *j)
     const size_t nl = (size_t)m->m * R->lh * R->lw, npx = (size_t)m->slots * R->ph * R->pw;
     const size_t nm = (size_t)m->m * R->n;
     R->patch = malloc(nl * sizeof(float));
-    R->grad_y = malloc(nl * sizeof(float));
     R->xhat = malloc(npx * sizeof(float));
     R->grad_xn = malloc(npx * sizeof(float));
-    R->tape = malloc((tec_sgrad_tape_floats(m, R->lh, R->lw) + 1) * sizeof(float));
-    R->mu = malloc(nm * sizeof(float));
-    R->sigma = malloc(nm * sizeof(float));
     R->mean_out = malloc(nm * sizeof(int32_t));
     R->scale_out = malloc(nm * sizeof(int32_t));
     R->value_out = malloc(nm * sizeof(float));
-    R->adam_m = calloc(nm, sizeof(float));
-    R->adam_v = calloc(nm, sizeof(float));
-    R->best = malloc(nm * sizeof(float));
-    if (!R->patch || !R->grad_y || !R->xhat || !R->grad_xn || !R->tape || !R->mu || !R->sigma ||
-        !R->mean_out || !R->scale_out || !R->value_out || !R->adam_m || !R->adam_v || !R->best)
+    if (!R->patch || !R->xhat || !R->grad_xn || !R->mean_out || !R->scale_out || !R->value_out)
         return TEC_ENOMEM;
+    if (steps) {
+        R->grad_y = malloc(nl * sizeof(float));
+        R->tape = malloc((tec_sgrad_tape_floats(m, R->lh, R->lw) + 1) * sizeof(float));
+        R->mu = malloc(nm * sizeof(float));
+        R->sigma = malloc(nm * sizeof(float));
+        R->adam_m = calloc(nm, sizeof(float));
+        R->adam_v = calloc(nm, sizeof(float));
+        R->best = malloc(nm * sizeof(float));
+        if (!R->grad_y || !R->tape || !R->mu || !R->sigma || !R->adam_m || !R->adam_v || !R->best)
+            return TEC_ENOMEM;
+    }
     /* The halo: the analysis' latents, a stand-in for the neighbours'
      * decoded ones; zero beyond the frame's grid, where the decoder's
      * synthesis pads with zeros. */
@@ -252,7 +256,7 @@ int tec_refine_block(const TecRefineJob *j, float *yg)
 {
     const TecImageModel *m = j->m;
     Refiner R;
-    int ret = refiner_init(&R, j);
+    int ret = refiner_init(&R, j, 1);
     double best_cost;
     if (ret < 0 || (ret = true_cost(&R, yg, &best_cost)) < 0)
         goto done;
@@ -305,6 +309,16 @@ int tec_refine_block(const TecRefineJob *j, float *yg)
     }
     memcpy(yg, R.best, nm * sizeof(float));
 done:
+    refiner_free(&R);
+    return ret;
+}
+
+int tec_refine_cost(const TecRefineJob *j, const float *yg, double *cost)
+{
+    Refiner R;
+    int ret = refiner_init(&R, j, 0);
+    if (ret >= 0)
+        ret = true_cost(&R, yg, cost);
     refiner_free(&R);
     return ret;
 }

@@ -42,6 +42,10 @@ typedef struct TecRefineJob {
 /* Refines yg[m][bh][bw] in place. */
 int tec_refine_block(const TecRefineJob *job, float *yg);
 
+/* The block coded for real as yg stands (job->steps unused): *cost = its
+ * bits + job->lambda x its distortion, as the refinement weighs them. */
+int tec_refine_cost(const TecRefineJob *job, const float *yg, double *cost);
+
 /* The training objective's lambda for a frame at packet position
  * `position` whose RMS band spread is `spread` (tools/train/train.py
  * --spread-lambda; meta quality_spread and lambda_ratio_milli). */

@@ -44,9 +44,9 @@ extern "C" {
  * tec_tecv_writer_data).  0.5.0: nodata (has_nodata, nodata_value;
  * TecPacketInfo nodata, mask_offset, mask_bytes,
  * tec_packet_masked_samples).  0.8.0: effort (encoder-side latent
- * refinement). */
+ * refinement).  0.9.0: plain_spreads (band weighting, on by default). */
 #define TEC_API_VERSION_MAJOR 0
-#define TEC_API_VERSION_MINOR 8
+#define TEC_API_VERSION_MINOR 9
 #define TEC_API_VERSION_PATCH 0
 #define TEC_API_VERSION \
     ((TEC_API_VERSION_MAJOR << 16) | (TEC_API_VERSION_MINOR << 8) | TEC_API_VERSION_PATCH)
@@ -197,10 +197,19 @@ typedef struct TecEncoderSettings {
      * about one analysis-and-coding of the frame).  Frames whose clouds
      * are skipped are coded without it. */
     int32_t effort;
+    /* Band weighting (API 0.9.0, from the reserved space): 0 = at each
+     * keyframe the encoder tries writing the frame's band spreads narrowed
+     * towards their geometric mean (the bands of large spread, red edge and
+     * NIR, then get more of the bits) and keeps what codes a few sample
+     * blocks best at this quality; 1 = each band's own spread, as before
+     * 0.9.0.  Encoder only: the decoder and the format are unchanged.  Only
+     * with the position moving per frame (fixed_quality 0). */
+    int32_t plain_spreads;
+    int32_t reserved_i32;
     /* Room for new fields: zero (tec_encoder_default_settings), or the
      * open fails with TEC_EINVAL, so that a setting this library does not
      * know is refused instead of ignored. */
-    int64_t reserved[5];
+    int64_t reserved[4];
 } TecEncoderSettings;
 
 typedef struct TecDecoderSettings {
