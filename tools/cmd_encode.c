@@ -163,7 +163,7 @@ void usage_encode(FILE *f)
 enum {
     E_OUTPUT = 1, E_QUALITY, E_MODEL, E_WDIR, E_THREADS, E_RAW, E_DATES, E_BANDS, E_NODATA,
     E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP, E_FIXED, E_KEYINT, E_CONTEXT, E_QUIET,
-    E_MAX_ERROR, E_CLOUD_MASK, E_SKIP_CLOUDS, E_EFFORT
+    E_MAX_ERROR, E_CLOUD_MASK, E_SKIP_CLOUDS, E_EFFORT, E_PLAIN_SPREADS
 };
 
 static const OptDef encode_opts[] = {
@@ -173,6 +173,7 @@ static const OptDef encode_opts[] = {
     { "max-error", 0, 1, E_MAX_ERROR },
     { "cloud-mask", 0, 1, E_CLOUD_MASK }, { "skip-clouds", 0, 0, E_SKIP_CLOUDS },
     { "fixed-quality", 0, 0, E_FIXED }, { "effort", 0, 1, E_EFFORT },
+    { "plain-spreads", 0, 0, E_PLAIN_SPREADS },
     { "keyframe-interval", 'g', 1, E_KEYINT }, { "context", 0, 1, E_CONTEXT },
     { "dates", 0, 1, E_DATES },       { "bands", 0, 1, E_BANDS },
     { "nodata", 0, 1, E_NODATA },     { "crs", 0, 1, E_CRS },
@@ -195,6 +196,7 @@ typedef struct EncodeJob {
     const char *cloud_path;
     int skip_clouds;
     int effort;
+    int plain_spreads;
     NpyFile clouds;
     int clouds_open;
     uint8_t *cloud_frame;
@@ -569,6 +571,7 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
     s.error_bound = j->max_error + 1;
     s.skip_clouds = j->skip_clouds;
     s.effort = j->effort;
+    s.plain_spreads = j->plain_spreads;
     s.want_reconstruction = j->recon_open;
     s.row_source = read_rows;
     s.row_opaque = &rr;
@@ -690,6 +693,7 @@ int cmd_encode(int argc, char **argv)
             if (cli_parse_range(v, "--effort", 0, TEC_MAX_EFFORT, &j->effort) < 0)
                 goto end;
             break;
+        case E_PLAIN_SPREADS: j->plain_spreads = 1; break;
         case E_CRS: j->crs = v; break;
         case E_GEO: j->geotransform = v; break;
         case E_META:

@@ -58,6 +58,7 @@ typedef struct TecEncContext {
     int nodata;             /* -1: none */
     int max_error;          /* -1: none; else every sample within it (0 = lossless) */
     int effort;             /* encoder-side latent refinement, 0: none */
+    int plain_spreads;      /* 1: no band weighting */
 
     TecEncoder *enc;
     int bands, band_height;
@@ -141,6 +142,7 @@ static int open_encoder(AVCodecContext *avctx, int bands)
     set.context_frames = s->context;
     set.error_bound = s->max_error + 1;
     set.effort = s->effort;
+    set.plain_spreads = s->plain_spreads;
     if (s->nodata >= 0) {
         set.has_nodata = 1;
         set.nodata_value = (uint16_t)s->nodata;
@@ -484,6 +486,9 @@ static const AVOption libtec_enc_options[] = {
     { "effort", "encoder-side latent refinement: 10 x effort steps per block (smaller "
       "files at equal quality, slower encoding, the same decoder); 0: none",
       OFFSET(effort), AV_OPT_TYPE_INT, { .i64 = 0 }, 0, TEC_MAX_EFFORT, VE },
+    { "plain_spreads", "no band weighting: every band standardised by its own spread (by "
+      "default each keyframe tries narrowing the spreads, giving red edge and NIR more bits)",
+      OFFSET(plain_spreads), AV_OPT_TYPE_BOOL, { .i64 = 0 }, 0, 1, VE },
     { NULL },
 };
 
