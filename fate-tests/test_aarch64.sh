@@ -30,7 +30,8 @@ fi
 # The same Makefile and sources, another compiler and build directory; the
 # tool without its optional libraries (GDAL), which are not cross-installed,
 # and without sanitizers (the ASan pass of make check runs this test too).
-UNITS="test_kernels test_repro_math test_cpu test_rans test_interpolation test_replication"
+UNITS="test_kernels test_repro_math test_cpu test_rans test_interpolation test_replication
+       test_band_weights"
 check "build libtec, tec and the kernel tests for aarch64" \
     make --no-print-directory B=$A64 SAN= CC="$CROSS_CC" TEC_BIN=$A64/tec LDFLAGS=-static \
     TOOLS_CPPFLAGS= TOOLS_LIBS= \
@@ -80,5 +81,20 @@ check "series: encode --effort 1 on aarch64" a64 "${ENC[@]}" -t 2 --effort 1 \
     -o "$W/effort.a64.tecv"
 check "series: --effort 1, the same bytes on aarch64" \
     cmp "$W/effort.here.tecv" "$W/effort.a64.tecv"
+
+# Band weighting chooses each keyframe's spreads by coding sample blocks and
+# comparing their costs, which needs a model with the quality calibration:
+# the shipped one (the vectors' models have none).  The same choice, so the
+# same bytes, on both machines.
+if [ -f weights/tec-s2-tt.tecw ]; then
+    BW=(encode fate-tests/data/ssl4eo_t2_48.npy --weights-dir weights -t 2)
+    check "weighting: encode the L2A fixture here" "$TEC" "${BW[@]}" -o "$W/bw.here.tecv"
+    check "weighting: encode the L2A fixture on aarch64" a64 "${BW[@]}" -o "$W/bw.a64.tecv"
+    check "weighting: the same bytes on aarch64" cmp "$W/bw.here.tecv" "$W/bw.a64.tecv"
+    check "weighting: --plain-spreads on aarch64" a64 "${BW[@]}" --plain-spreads \
+        -o "$W/bw.plain.a64.tecv"
+    check "weighting: the keyframe was weighted (not the --plain-spreads bytes)" \
+        bash -c '! cmp -s "$1" "$2"' _ "$W/bw.a64.tecv" "$W/bw.plain.a64.tecv"
+fi
 
 summary

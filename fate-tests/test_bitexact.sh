@@ -84,4 +84,37 @@ check "effort: the symbols moved (the stream differs from --effort 0)" \
 expect_error "effort: --effort 6 refused" "$TEC" encode "$FIXTURE" -o "$W/x.tecv" --effort 6
 expect_error "effort: --effort -1 refused" "$TEC" encode "$FIXTURE" -o "$W/x.tecv" --effort -1
 
+# Band weighting (band_weights.h): each keyframe writes its spreads narrowed
+# by the exponent that codes a sample of its blocks best.  The choice is the
+# encoder's alone (the decoder reads the spreads as written), and it is
+# deterministic: the same bytes on 1 and 2 threads and either kernel path.
+# The L2A fixture's red edge and NIR spreads are about five times the
+# visible bands', the kind of frame the weighting narrows.
+L2A=fate-tests/data/ssl4eo_t2_48.npy
+check "weighting: encode the L2A fixture with --recon, 2 threads" enc "$L2A" -o "$W/bw.tecv" \
+    --threads 2 --recon "$W/bw.rec.npy"
+check "weighting: decode" dec "$W/bw.tecv" -o "$W/bw.dec.npy" --threads 1
+same "weighting: decoder output = encoder reconstruction" "$W/bw.rec.npy" "$W/bw.dec.npy"
+check "weighting: encode again, 1 thread, TEC_CPU_FLAGS=none" \
+    env TEC_CPU_FLAGS=none "$TEC" encode --weights-dir "$MAIN_DIR" "$L2A" -o "$W/bw.t1.tecv" \
+    --threads 1
+check "weighting: the same bytes on 1 and 2 threads and either path" \
+    cmp "$W/bw.tecv" "$W/bw.t1.tecv"
+check "weighting: --plain-spreads with --recon" enc "$L2A" -o "$W/plain.tecv" --plain-spreads \
+    --recon "$W/plain.rec.npy"
+check "weighting: decode the --plain-spreads stream" dec "$W/plain.tecv" -o "$W/plain.dec.npy"
+same "weighting: --plain-spreads decoder output = encoder reconstruction" \
+    "$W/plain.rec.npy" "$W/plain.dec.npy"
+# The shipped model carries the quality calibration the weighting needs
+# (a random stand-in has none, and codes both the same).
+if [ "$MAIN_SHIPPED" = 1 ]; then
+    check "weighting: the L2A fixture's keyframe chose a narrowing (not --plain-spreads' bytes)" \
+        bash -c '! cmp -s "$1" "$2"' _ "$W/bw.tecv" "$W/plain.tecv"
+fi
+check "weighting: --fixed-quality writes the plain spreads" enc "$L2A" -o "$W/fixed.tecv" \
+    --fixed-quality
+check "weighting: --fixed-quality --plain-spreads: the same bytes" enc "$L2A" \
+    -o "$W/fixed.plain.tecv" --fixed-quality --plain-spreads
+check "weighting: --fixed-quality is unweighted either way" cmp "$W/fixed.tecv" "$W/fixed.plain.tecv"
+
 summary

@@ -283,6 +283,30 @@ def test_effort(work, cube):
           "effort out of range")
 
 
+def test_plain_spreads(work):
+    """The band weighting (on by default) writes tec encode's bytes from an
+    array given whole, and plain_spreads=True those of --plain-spreads.  It
+    needs a model with the quality calibration: the shipped one."""
+    shipped = os.path.join(ROOT, "weights")
+    if not os.path.isfile(os.path.join(shipped, "tec-s2-tt.tecw")):
+        print("skip plain_spreads: no shipped model")
+        return
+    path = os.path.join(ROOT, "fate-tests", "data", "ssl4eo_t2_48.npy")
+    l2a = np.load(path)
+    bufs = []
+    for plain in (False, True):
+        cli = os.path.join(work, f"l2a-{int(plain)}.tecv")
+        r = tec("encode", path, "-q", "13", "--weights-dir", shipped, "-t", "1", "-o", cli,
+                *(["--plain-spreads"] if plain else []))
+        buf = tc.encode(l2a, quality=13, weights_dir=shipped, threads=1, plain_spreads=plain)
+        check(r.returncode == 0 and buf == open(cli, "rb").read(),
+              f"plain_spreads={plain} writes the bytes of tec encode {r.stderr}")
+        out, _ = tc.decode(buf, weights_dir=shipped)
+        check(out.shape == l2a.shape, f"a plain_spreads={plain} stream decodes")
+        bufs.append(buf)
+    check(bufs[0] != bufs[1], "the L2A fixture's keyframe is weighted by default")
+
+
 def test_frames(buf, cube):
     ref, _ = tc.decode(buf, weights_dir=VECTORS)
     got = tc.read_frames(buf, [3, 1], weights_dir=VECTORS)
@@ -387,6 +411,7 @@ def main():
         test_max_error(work, cube)
         test_clouds(work, cube)
         test_effort(work, cube)
+        test_plain_spreads(work)
         test_frames(buf, cube)
         test_errors(cube)
         test_threads(cube)
