@@ -20,6 +20,8 @@
 #   fate-tec.sh threads RAW CODED OUTBASE      -threads 1 and 2 encode and decode the same
 #   fate-tec.sh lossless RAW OUTBASE           -max_error 0 decodes to RAW's samples
 #   fate-tec.sh fill-clouds CODED OUTBASE      -fill_clouds 1 == tec decode --fill-clouds
+#   fate-tec.sh weighting RAW CODED PLAIN OUTBASE  ffmpeg == tec encode, with and without
+#                                              -plain_spreads 1 (CODED, PLAIN), which differ
 #
 # Environment: TARGET_EXEC, TARGET_PATH (FATE's), TEC_CLI (the tec tool),
 # and the model options: TEC_DEC_OPTS, TEC_ENC_OPTS (ffmpeg decoder and
@@ -157,6 +159,20 @@ effort)
     cmp -s "$base.tecv" "$base.plain.tecv" && fail "effort: the same bytes as -effort 0"
     echo "effort: stream md5 $(md5sum < "$base.tecv" | cut -d' ' -f1)"
     bands_crc $DEC -output bands -i "$base.tecv" || fail "effort: decode failed"
+    rm -f "$base.tecv" "$base.plain.tecv"
+    ;;
+weighting)
+    raw=$1 coded=$2 plain=$3 base=$4
+    ff -i "$raw" -c:v tec $ENC -threads 1 -f tecv -y "$base.tecv" ||
+        fail "weighting: ffmpeg failed"
+    cmp -s "$coded" "$base.tecv" || fail "weighting: ffmpeg's bytes differ from tec encode's"
+    ff -i "$raw" -c:v tec $ENC -plain_spreads 1 -threads 1 -f tecv -y "$base.plain.tecv" ||
+        fail "weighting: ffmpeg -plain_spreads 1 failed"
+    cmp -s "$plain" "$base.plain.tecv" ||
+        fail "weighting: ffmpeg -plain_spreads 1 differs from tec encode --plain-spreads"
+    cmp -s "$coded" "$plain" &&
+        fail "weighting: the keyframe was not weighted (the model's choice: see doc/design.md)"
+    echo "weighting: identical to tec encode, with and without -plain_spreads 1; they differ"
     rm -f "$base.tecv" "$base.plain.tecv"
     ;;
 fill-clouds)
