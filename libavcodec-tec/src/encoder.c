@@ -648,6 +648,24 @@ no_leans:
     return 0;
 }
 
+/* The refinement's view of a block (refine.h): its analysis (y and xn with
+ * their halo, z), the frame's geometry and standardisation, and the coding
+ * `how`; steps, lambda and the replication maps are the caller's. */
+static TecRefineJob refine_job(TecEncoder *enc, const TecBlockRect *r, int group,
+                               const float *y, const float *xn, const float *z,
+                               const TecFcInter *how, TecRansEncoder *re, TecWorkspace *ws)
+{
+    const TecGeometry *g = &enc->geom;
+    const int D = g->downscale;
+    return (TecRefineJob){
+        .m = enc->model, .r = r, .lat_h = g->lat_h, .lat_w = g->lat_w, .y = y, .xn = xn,
+        .halo = ANALYSIS_HALO_LATENTS,
+        .rows = imin(r->h * D, g->height - r->y0 * D), .cols = imin(r->w * D, g->width - r->x0 * D),
+        .py0 = r->y0 * D, .px0 = r->x0 * D, .group = &enc->hdr.groups[group], .norm = &enc->norm,
+        .gain = enc->gain, .igain = enc->igain, .z = z, .how = how, .re = re, .ws = ws,
+    };
+}
+
 /* With an effort: the block's gained latents refined for the coding `how`
  * (refine.h).  y and xn: the analysis' latents and input with their halo. */
 static int refine_block(TecEncoder *enc, const TecBlockRect *r, int group, const float *y,
@@ -656,18 +674,12 @@ static int refine_block(TecEncoder *enc, const TecBlockRect *r, int group, const
 {
     if (!enc->refine_steps || enc->skipping)
         return 0;
-    const TecGeometry *g = &enc->geom;
-    const int D = g->downscale;
     const TecFcInter intra = { 0 };
-    TecRefineJob job = {
-        .m = enc->model, .sg = &enc->sgrad, .steps = enc->refine_steps, .lambda = enc->lambda,
-        .r = r, .lat_h = g->lat_h, .lat_w = g->lat_w, .y = y, .xn = xn,
-        .halo = ANALYSIS_HALO_LATENTS,
-        .rows = imin(r->h * D, g->height - r->y0 * D), .cols = imin(r->w * D, g->width - r->x0 * D),
-        .py0 = r->y0 * D, .px0 = r->x0 * D, .group = &enc->hdr.groups[group], .norm = &enc->norm,
-        .repl = &enc->repl, .gain = enc->gain, .igain = enc->igain, .z = z,
-        .how = how ? how : &intra, .re = re, .ws = ws,
-    };
+    TecRefineJob job = refine_job(enc, r, group, y, xn, z, how ? how : &intra, re, ws);
+    job.sg = &enc->sgrad;
+    job.steps = enc->refine_steps;
+    job.lambda = enc->lambda;
+    job.repl = &enc->repl;
     return tec_refine_block(&job, yg);
 }
 
@@ -1052,7 +1064,7 @@ static int trial_task(void *ctx, int task, int slot)
     TrialJob *job = ctx;
     TecEncoder *enc = job->enc;
     const TecGeometry *g = &enc->geom;
-    const int group = task / job->n_blocks, D = g->downscale;
+    const int group = task / job->n_blocks;
     const TecBlockRect r = tec_geometry_block(g, job->blocks[task % job->n_blocks]);
     TecWorkspace *ws = &enc->workers.ws[slot];
     Analysed a;
@@ -1062,14 +1074,9 @@ static int trial_task(void *ctx, int task, int slot)
     const uint8_t *zero = enc->skipping ? enc->skip + (size_t)r.y0 * g->lat_w + r.x0 : NULL;
     const TecFcInter how = { .zero = zero, .zero_stride = g->lat_w };
     /* No replicated-block averaging: the frame's maps are not scanned yet. */
-    const TecRefineJob rj = {
-        .m = enc->model, .lambda = job->lambda, .r = &r, .lat_h = g->lat_h, .lat_w = g->lat_w,
-        .y = a.y, .xn = a.xn, .halo = ANALYSIS_HALO_LATENTS,
-        .rows = imin(r.h * D, g->height - r.y0 * D), .cols = imin(r.w * D, g->width - r.x0 * D),
-        .py0 = r.y0 * D, .px0 = r.x0 * D, .group = &enc->hdr.groups[group], .norm = &enc->norm,
-        .gain = enc->gain, .igain = enc->igain, .z = a.z, .how = &how,
-        .re = &enc->workers.rans[slot], .ws = ws,
-    };
+    TecRefineJob rj = refine_job(enc, &r, group, a.y, a.xn, a.z, &how, &enc->workers.rans[slot],
+                                 ws);
+    rj.lambda = job->lambda;
     return tec_refine_cost(&rj, a.yg, &job->cost[task]);
 }
 
@@ -1138,8 +1145,7 @@ static int starts_group(const TecEncoder *enc)
 static int plan_frame(TecEncoder *enc, const TecPicture *pic)
 {
     TecRefStore *rs = &enc->refs;
-    int idx = enc->frame_index == 0 || enc->gop_index + 1 >= enc->keyframe_interval
-                  ? 0 : enc->gop_index + 1;
+    int idx = starts_group(enc) ? 0 : enc->gop_index + 1;
     int slots[TEC_TT_MAX_REFS], n = 0;
     for (int j = 0; idx && j < imin(enc->context, idx); j++) {
         const int slot = tec_refs_find(rs, enc->gop, idx - 1 - j);
