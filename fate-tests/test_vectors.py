@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import zlib
 
 import numpy as np
 import torch
@@ -90,7 +91,7 @@ def temporal_vector(tmp):
     frames = json.loads(r.stdout)["frame_list"] if r.returncode == 0 else []
     check([f.get("type") for f in frames] == ["intra", "inter", "inter", "inter"],
           "tt frame types: intra, inter, inter, inter")
-    check([f.get("references") for f in frames[1:]] == [[0, 0], [0, 1], [1, 2]]
+    check([f.get("references") for f in frames[1:]] == [[0], [0, 1], [1, 2]]
           and all(f["inter_blocks"] == f["blocks"] for f in frames[1:]),
           "tt references (frame 0; 0..1; 1..2), every block inter")
     check([p[1] & tecio.FLAG_KEY != 0 for p in packets] == [True, False, False, False],
@@ -163,6 +164,54 @@ def lean_vector(tmp, fixture):
             check_agree(reference.reconstruct(model, dec, seq, tensors), out[i], f"lean frame {i}")
         stream.add(dec, payload)
     check(len(counts) == 3 and all(c > 0 for c in counts), f"lean: every inter chunk has leans ({counts})")
+
+
+def predicted_vector(tmp, fixture):
+    """pred.tecv: predicted frames (doc/bitstream.md, 3) among inter frames.
+    The frame types and references are as written, libtec decodes the
+    series to within one unit of the source's reconstruction by the Python
+    decoder, which applies each predicted frame's lines to libtec's frame
+    before (so that the floating-point synthesis' last-unit differences do
+    not add up along the chain), the lines matter (decoded without them the
+    frame is far off), and inter frames skip the predicted frames among
+    their references."""
+    packets, seq, (model, tensors, checksum, hp), out = open_vector(
+        tmp, "pred", "vector-tt", [2755, 490, 2861, 1752, 2879, 2072, 586])
+    r = subprocess.run([TEC, "info", os.path.join(VEC, "pred.tecv"), "--json"], capture_output=True,
+                       text=True)
+    frames = json.loads(r.stdout)["frame_list"] if r.returncode == 0 else []
+    types = [f.get("type") for f in frames]
+    check(types == ["intra", "inter", "predicted", "inter", "predicted", "inter", "inter"],
+          f"pred frame types ({types})")
+    check([f.get("references") for f in frames[1:]] == [[0], [1], [0, 1], [3], [1, 3], [3, 5]],
+          "pred references: a predicted frame the frame before, inter frames skip predicted ones")
+    check([p[1] & tecio.FLAG_KEY != 0 for p in packets] == [True] + [False] * 6,
+          "pred keyframe flags: the first packet only")
+    stream = reference.Stream()
+    for i, (_, _, payload) in enumerate(packets):
+        dec = reference.decode_symbols(payload, seq, tensors, hp, stream)
+        predicted = dec["prediction"] is not None
+        check(dec["frame_type"] == (2 if predicted else 0 if i == 0 else 1) and
+              predicted == (types[i:i + 1] == ["predicted"]), f"pred frame {i}: frame type")
+        if predicted:
+            check(dec["prediction"]["crc"] == zlib.crc32(packets[i - 1][2]),
+                  f"pred frame {i}: names the packet before by its CRC")
+        prev = out[i - 1] if out is not None and i else None
+        ref = reference.reconstruct(model, dec, seq, tensors, prev)
+        if out is not None:
+            check_agree(ref, out[i], f"pred frame {i}")
+        if predicted and out is not None:
+            flat = dict(dec, prediction=dict(dec["prediction"], gain=[0] * seq["bands"],
+                                             offset=[0] * seq["bands"]))
+            off = reference.reconstruct(model, flat, seq, tensors, prev)
+            err = lambda a: float(np.mean((a.astype(np.float64) - fixture_frame(fixture, i)) ** 2))
+            check(err(off) > 10 * err(out[i]), f"pred frame {i}: its lines matter")
+        stream.add(dec, payload)
+
+
+def fixture_frame(fixture, i):
+    """Frame i of pred.tecv's source: the fixture's frames 0 0 1 1 2 3 3."""
+    return fixture[[0, 0, 1, 1, 2, 3, 3][i]].astype(np.float64)
 
 
 def line_maps(band):
@@ -347,6 +396,8 @@ def main():
         temporal_vector(tmp)
         # lean.tecv: inter chunks with lean tables (bitstream section 3).
         lean_vector(tmp, fixture)
+        # pred.tecv: predicted frames (bitstream section 3).
+        predicted_vector(tmp, fixture)
         # nodata.tecv: the mask section (bitstream section 3).
         nodata_vector(tmp, fixture)
         # residual.tecv: the residual section (bitstream section 3).

@@ -256,6 +256,16 @@ static void missing_reference(const DecodeJob *j, int64_t idx, const uint8_t *da
     why[0] = 0;
     if (tec_parse_packet(data, size, &pi) < 0 || pi.intra)
         return;
+    if (pi.predicted) {
+        if (idx == 0)
+            snprintf(why, why_size, "missing reference: a predicted frame first in the stream "
+                     "(a cut stream); frames resume at the next keyframe");
+        else if (idx - 1 < j->frames && j->state[idx - 1] != FRAME_DONE)
+            snprintf(why, why_size, "missing reference: frame %" PRId64 ", which this "
+                     "predicted frame is predicted from, was not decoded; frames resume at the "
+                     "next keyframe", idx - 1);
+        return;
+    }
     for (int r = 1; r <= pi.n_refs; r++) {
         if (idx - r < 0) {
             snprintf(why, why_size, "missing reference: the stream starts %d frame%s after the "

@@ -127,6 +127,10 @@ void usage_encode(FILE *f)
 "                           the temporal model (models that have one, such as\n"
 "                           tec-s2-tt); 1 = every frame intra; default %d\n"
 "      --context K          frames an inter frame may reference, 1..%d (default %d)\n"
+"      --no-prediction      never code an inter frame as its difference from the\n"
+"                           frame before (mapped by a line per band); by default\n"
+"                           the encoder does where that costs less\n"
+"      --plain-spreads      no band weighting: each band by its own spread\n"
 "      --max-error E        every decoded sample within E of the source, 0..%d\n"
 "                           (0 = lossless), by a residual layer after the learned\n"
 "                           one; --quality sets the learned layer's share\n"
@@ -163,7 +167,8 @@ void usage_encode(FILE *f)
 enum {
     E_OUTPUT = 1, E_QUALITY, E_MODEL, E_WDIR, E_THREADS, E_RAW, E_DATES, E_BANDS, E_NODATA,
     E_CRS, E_GEO, E_META, E_RECON, E_VERBOSE, E_HELP, E_FIXED, E_KEYINT, E_CONTEXT, E_QUIET,
-    E_MAX_ERROR, E_CLOUD_MASK, E_SKIP_CLOUDS, E_EFFORT, E_PLAIN_SPREADS
+    E_MAX_ERROR, E_CLOUD_MASK, E_SKIP_CLOUDS, E_EFFORT, E_PLAIN_SPREADS,
+    E_NO_PREDICTION
 };
 
 static const OptDef encode_opts[] = {
@@ -173,7 +178,7 @@ static const OptDef encode_opts[] = {
     { "max-error", 0, 1, E_MAX_ERROR },
     { "cloud-mask", 0, 1, E_CLOUD_MASK }, { "skip-clouds", 0, 0, E_SKIP_CLOUDS },
     { "fixed-quality", 0, 0, E_FIXED }, { "effort", 0, 1, E_EFFORT },
-    { "plain-spreads", 0, 0, E_PLAIN_SPREADS },
+    { "plain-spreads", 0, 0, E_PLAIN_SPREADS }, { "no-prediction", 0, 0, E_NO_PREDICTION },
     { "keyframe-interval", 'g', 1, E_KEYINT }, { "context", 0, 1, E_CONTEXT },
     { "dates", 0, 1, E_DATES },       { "bands", 0, 1, E_BANDS },
     { "nodata", 0, 1, E_NODATA },     { "crs", 0, 1, E_CRS },
@@ -197,6 +202,7 @@ typedef struct EncodeJob {
     int skip_clouds;
     int effort;
     int plain_spreads;
+    int no_prediction;
     NpyFile clouds;
     int clouds_open;
     uint8_t *cloud_frame;
@@ -572,6 +578,7 @@ static int encode_tec(EncodeJob *j, TecvInfo *info)
     s.skip_clouds = j->skip_clouds;
     s.effort = j->effort;
     s.plain_spreads = j->plain_spreads;
+    s.no_prediction = j->no_prediction;
     s.want_reconstruction = j->recon_open;
     s.row_source = read_rows;
     s.row_opaque = &rr;
@@ -694,6 +701,7 @@ int cmd_encode(int argc, char **argv)
                 goto end;
             break;
         case E_PLAIN_SPREADS: j->plain_spreads = 1; break;
+        case E_NO_PREDICTION: j->no_prediction = 1; break;
         case E_CRS: j->crs = v; break;
         case E_GEO: j->geotransform = v; break;
         case E_META:

@@ -42,6 +42,7 @@ typedef struct FrameRec {
     uint64_t bytes;
     int position;  /* quality position (1/256 anchors); -1: none (raw) */
     int inter;     /* 1: coded with the temporal model */
+    int predicted; /* 1: coded as its difference from a prediction of the frame before */
     int gop_index, n_refs, inter_chunks, n_chunks;
     int nodata, mask_bytes;  /* the packet's nodata mask: value (-1: none), bytes */
     int64_t masked;          /* samples it covers; -1: unreadable */
@@ -111,7 +112,8 @@ static int info_scan(InfoJob *j)
             TecPacketInfo pi;
             const int parsed = j->info->codec == TEC_CODEC_TEC && !tec_parse_packet(data, size, &pi);
             fr.position = parsed ? pi.position : -1;
-            fr.inter = parsed && !pi.intra;
+            fr.inter = parsed && !pi.intra && !pi.predicted;
+            fr.predicted = parsed && pi.predicted;
             fr.nodata = parsed ? pi.nodata : -1;
             fr.max_error = parsed ? pi.max_error : -1;
             fr.clouds = parsed && pi.clouds;
@@ -226,8 +228,8 @@ static void info_text(const InfoJob *j, int64_t frames)
     }
     printf("\n%6s  %-24s %-4s %12s %14s %9s %9s %7s  %s\n", "frame", "date", "key", "bytes", "bits",
            "bpppb", "bpp", "anchor", "type");
-    double split_bits[2] = { 0, 0 };
-    int64_t split_frames[2] = { 0, 0 };
+    double split_bits[3] = { 0, 0, 0 };        /* intra, inter, predicted */
+    int64_t split_frames[3] = { 0, 0, 0 };
     for (int64_t i = 0; i < frames; i++) {
         char label[64];
         const FrameRec *fr = i < j->n_rec ? &j->rec[i] : NULL;
@@ -252,16 +254,25 @@ static void info_text(const InfoJob *j, int64_t frames)
             printf(" %7.2f", fr->position / 256.0);
         else
             printf(" %7s", "-");  /* raw packet: no quality position */
-        /* The references of an inter frame are the n frames before it. */
-        if (fr->inter && i - fr->n_refs < 0)
+        /* The references of an inter frame are the n frames before it that
+         * are not predicted frames (those stay outside the temporal
+         * model's references). */
+        int64_t refs[TEC_MAX_CONTEXT];
+        int n = 0;
+        for (int64_t k = i - 1; fr->inter && k >= 0 && n < fr->n_refs && n < TEC_MAX_CONTEXT; k--)
+            if (!(k < j->n_rec && j->rec[k].predicted))
+                refs[n++] = k;
+        if (fr->predicted) {
+            printf("  predicted: from frame %" PRId64, i - 1);
+        } else if (fr->inter && n < fr->n_refs) {
             printf("  inter: references %d frame%s before the file's first (a cut stream)",
-                   fr->n_refs, fr->n_refs > 1 ? "s" : "");
-        else if (fr->inter && fr->n_refs == 1)
-            printf("  inter: frame %" PRId64 ", %d of %d blocks inter", i - 1, fr->inter_chunks,
-                   fr->n_chunks);
-        else if (fr->inter)
-            printf("  inter: frames %" PRId64 "..%" PRId64 ", %d of %d blocks inter", i - fr->n_refs,
-                   i - 1, fr->inter_chunks, fr->n_chunks);
+                   fr->n_refs - n, fr->n_refs - n > 1 ? "s" : "");
+        } else if (fr->inter) {
+            printf("  inter: frame%s ", n > 1 ? "s" : "");
+            for (int r = n - 1; r >= 0; r--)
+                printf("%" PRId64 "%s", refs[r], r ? ", " : "");
+            printf("; %d of %d blocks inter", fr->inter_chunks, fr->n_chunks);
+        }
         else if (fr->position >= 0)
             printf("  intra");
         if (fr->nodata >= 0 && fr->masked >= 0)
@@ -276,18 +287,17 @@ static void info_text(const InfoJob *j, int64_t frames)
         else if (fr->max_error > 0)
             printf(", max error %d", fr->max_error);
         putchar('\n');
-        split_bits[fr->inter] += bits;
-        split_frames[fr->inter]++;
+        split_bits[fr->inter + 2 * fr->predicted] += bits;
+        split_frames[fr->inter + 2 * fr->predicted]++;
     }
     printf("%6s  %-24s %-4s %12" PRIu64 " %14.0f %9.5f %9.4f\n", "total", "", "", t.bytes,
            t.bits, t.bpppb, t.bpp);
-    if (split_frames[1])
-        printf("\nintra         %" PRId64 " frames, %.0f bits (%.5f bpppb a frame)\n"
-               "inter         %" PRId64 " frames, %.0f bits (%.5f bpppb a frame)\n",
-               split_frames[0], split_bits[0],
-               split_bits[0] / (t.px * info->bands) / (split_frames[0] ? split_frames[0] : 1),
-               split_frames[1], split_bits[1],
-               split_bits[1] / (t.px * info->bands) / split_frames[1]);
+    static const char *const kinds[3] = { "intra", "inter", "predicted" };
+    for (int k = 0; split_frames[1] + split_frames[2] && k < 3; k++)
+        if (split_frames[k])
+            printf("%s%-13s %" PRId64 " frames, %.0f bits (%.5f bpppb a frame)\n",
+                   k ? "" : "\n", kinds[k], split_frames[k], split_bits[k],
+                   split_bits[k] / (t.px * info->bands) / split_frames[k]);
     if (t.ratio > 0)
         printf("\ncompression   %.2f : 1 against raw 16-bit samples (whole file)\n", t.ratio);
 }
@@ -436,11 +446,21 @@ static void info_json(const InfoJob *j, int64_t frames)
                 else
                     printf("\"samples\": null, \"fraction\": null}");
             }
-            if (fr->inter)
-                printf(", \"type\": \"inter\", \"keyframe_distance\": %d, \"references\": [%"
-                       PRId64 ", %" PRId64 "], \"inter_blocks\": %d, \"blocks\": %d}",
-                       fr->gop_index, i - fr->n_refs, i - 1, fr->inter_chunks, fr->n_chunks);
-            else
+            if (fr->inter) {
+                printf(", \"type\": \"inter\", \"keyframe_distance\": %d, \"references\": [",
+                       fr->gop_index);
+                /* The n frames before that are not predicted frames, latest last. */
+                int64_t refs[TEC_MAX_CONTEXT];
+                int n = 0;
+                for (int64_t k = i - 1; k >= 0 && n < fr->n_refs && n < TEC_MAX_CONTEXT; k--)
+                    if (!(k < j->n_rec && j->rec[k].predicted))
+                        refs[n++] = k;
+                for (int r = n - 1; r >= 0; r--)
+                    printf("%" PRId64 "%s", refs[r], r ? ", " : "");
+                printf("], \"inter_blocks\": %d, \"blocks\": %d}", fr->inter_chunks, fr->n_chunks);
+            } else if (fr->predicted) {
+                printf(", \"type\": \"predicted\", \"references\": [%" PRId64 "]}", i - 1);
+            } else
                 printf(", \"type\": \"%s\"}", fr->position >= 0 ? "intra" : "raw");
         } else {
             printf("}");

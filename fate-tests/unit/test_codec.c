@@ -491,10 +491,10 @@ static void test_growth(void)
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
     CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "reserved") != NULL);
     s.reserved[last] = 0;
-    s.reserved_i32 = 1;
+    s.no_prediction = 2;
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
-    CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "reserved") != NULL);
-    s.reserved_i32 = 0;
+    CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "no_prediction") != NULL);
+    s.no_prediction = 0;
     s.plain_spreads = 2;
     CHECK_EQ_INT(tec_encoder_open(&enc, &s), TEC_EINVAL);
     CHECK(enc == NULL && strstr(tec_encoder_error(NULL), "plain_spreads") != NULL);
@@ -831,7 +831,8 @@ static void test_quality_adaptation(void)
     /* The packet parser needs the first 4 bytes and a known frame type, and
      * for an inter frame its inter section (3 frames after the keyframe, 1
      * reference, 10 chunks of which 2 inter). */
-    const uint8_t p[4] = { 0, 0, 0x34, 0x02 }, bad[4] = { 2, 0, 0, 0 };
+    const uint8_t p[4] = { 0, 0, 0x34, 0x02 }, bad[4] = { 3, 0, 0, 0 };
+    const uint8_t predicted[8] = { 2, 0, 0x10, 0x01, 4, 0, 0, 0 };
     const uint8_t inter[8 + 12 + 2] = { 1, 0, 0, 0, 10, 0, 0, 0, 3, 0, 1, 0, 0xff, 0xff, 5, 0,
                                         1, 2, 3, 4, 0x41, 0x00 };
     TecPacketInfo pi;
@@ -842,6 +843,8 @@ static void test_quality_adaptation(void)
     CHECK_EQ_INT(tec_parse_packet(inter, sizeof(inter) - 1, &pi), TEC_EBITSTREAM);
     CHECK_EQ_INT(tec_parse_packet(p, 3, &pi), TEC_EBITSTREAM);
     CHECK_EQ_INT(tec_parse_packet(bad, 4, &pi), TEC_EBITSTREAM);
+    CHECK(tec_parse_packet(predicted, sizeof(predicted), &pi) == 0 && pi.intra == 0 &&
+          pi.predicted == 1 && pi.n_refs == 0 && pi.position == 0x110 && pi.n_chunks == 4);
     CHECK_EQ_INT(tec_parse_packet(NULL, 4, &pi), TEC_EINVAL);
     free(calm);
     free(bright);

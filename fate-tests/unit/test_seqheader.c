@@ -137,8 +137,10 @@ static void test_rejects(void)
     const size_t name_at = 19, names_at = 19 + 6 + 8, groups_at = names_at + 13 * 16;
     CHECK_EQ_INT(parse_edited(buf, n, 4, 2, err), TEC_EBITSTREAM);        /* version */
     CHECK(strstr(err, "version") != NULL);
-    CHECK_EQ_INT(parse_edited(buf, n, 5, 2, err), TEC_EBITSTREAM);        /* flags */
+    CHECK_EQ_INT(parse_edited(buf, n, 5, 4, err), TEC_EBITSTREAM);        /* flags */
+    CHECK(strstr(err, "frame kind") != NULL);
     CHECK_EQ_INT(parse_edited(buf, n, 5, 1, err), 0);                     /* inter allowed */
+    CHECK_EQ_INT(parse_edited(buf, n, 5, 3, err), 0);                     /* and predicted */
     CHECK_EQ_INT(parse_edited(buf, n, 6, 0, err), TEC_EBITSTREAM);        /* bands 0 */
     CHECK_EQ_INT(parse_edited(buf, n, 6, 65, err), TEC_EBITSTREAM);       /* bands 65 */
     CHECK_EQ_INT(parse_edited(buf, n, 10, 1, err), TEC_EBITSTREAM);       /* width > 65535 */

@@ -11,6 +11,7 @@
 #include "frame_codec.h"
 #include "model_image.h"
 #include "model_temporal.h"
+#include "prediction.h"
 #include "interpolation.h"
 #include "mask.h"
 #include "refs.h"
@@ -56,6 +57,15 @@ struct TecDecoder {
     int is_inter, position;
     TecTtFactor *factors;
     int32_t tau[TEC_TT_MAX_REFS][TEC_TT_TAU];
+
+    /* Predicted frames (streams whose header allows them): the last frame's
+     * samples before the nodata mask and filling, and its packet's CRC.
+     * A predicted frame stays outside the temporal model's references. */
+    int is_predicted;
+    TecPrediction pred;
+    uint16_t *prev;
+    int has_prev;
+    uint32_t prev_crc;
 
     /* Cloud filling (fill_clouds): the last frame given out, filled, and
      * the current frame's mask. */
@@ -190,6 +200,9 @@ static void free_frame_state(TecDecoder *dec)
         free(dec->grids[i].y);
     free(dec->grids);
     free(dec->samples);
+    free(dec->prev);
+    dec->prev = NULL;
+    dec->has_prev = 0;
     free(dec->chunk_data);
     free(dec->chunk_size);
     free(dec->chunk_status);
@@ -243,7 +256,10 @@ static int alloc_frame_state(TecDecoder *dec)
     dec->chunk_data = calloc(n_chunks, sizeof(*dec->chunk_data));
     dec->chunk_size = calloc(n_chunks, sizeof(*dec->chunk_size));
     dec->chunk_status = calloc(n_chunks, sizeof(*dec->chunk_status));
+    if (dec->hdr.predicted_allowed)
+        dec->prev = malloc((size_t)dec->hdr.info.bands * g->height * g->width * sizeof(uint16_t));
     int ok = dec->grids && dec->samples && dec->chunk_data && dec->chunk_size && dec->chunk_status;
+    ok = ok && (dec->prev || !dec->hdr.predicted_allowed);
     ok = ok && tec_repl_init(&dec->repl, dec->hdr.info.bands, g->width, g->height) == 0;
     ok = ok && tec_interp_init(&dec->interp, dec->hdr.info.bands, g->width, g->height, 0) == 0;
     ok = ok && tec_mask_init(&dec->mask, dec->hdr.info.bands, g->width, g->height) == 0;
@@ -289,10 +305,14 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
         if (!dec->tt)
             return fail(dec, TEC_EBITSTREAM, "inter frame, but model '%s' has no temporal model",
                         dec->hdr.info.model);
+    } else if (ph.frame_type == TEC_FRAME_PREDICTED) {
+        if (!dec->hdr.predicted_allowed)
+            return fail(dec, TEC_EBITSTREAM, "predicted frame in a stream whose header has none");
     } else if (ph.frame_type != TEC_FRAME_INTRA) {
         return fail(dec, TEC_EBITSTREAM, "unknown frame type %d", ph.frame_type);
     }
     dec->is_inter = ph.frame_type == TEC_FRAME_INTER;
+    dec->is_predicted = ph.frame_type == TEC_FRAME_PREDICTED;
     const int flags = ph.flags;
     if (flags & ~(TEC_PACKET_REPLICATION | TEC_PACKET_INTERPOLATION | TEC_PACKET_MASK |
                   TEC_PACKET_RESIDUAL))
@@ -325,6 +345,18 @@ static int parse_packet(TecDecoder *dec, const uint8_t *data, size_t size, int *
         if (ret < 0)
             return fail(dec, ret, "%s", why);
         head += used;
+    }
+    if (dec->is_predicted) {
+        char why[128];
+        size_t used;
+        if (tec_pred_read(&dec->pred, dec->hdr.info.bands, data + head, size - head, &used, why,
+                          sizeof(why)) < 0)
+            return fail(dec, TEC_EBITSTREAM, "%s", why);
+        head += used;
+        if (!dec->has_prev || dec->prev_crc != dec->pred.crc)
+            return fail(dec, TEC_EBITSTREAM, "predicted frame: the frame before it was not "
+                        "decoded, or is not the packet it names (a cut stream, a seek, a lost or "
+                        "replaced frame); frames resume at the next keyframe");
     }
     const size_t stats = tec_norm_packet_size(dec->model, &dec->hdr);
     if (size - head < stats)
@@ -385,7 +417,7 @@ static int decode_chunk(TecDecoder *dec, int chunk, int slot, char *err, size_t 
     const int group = chunk / dec->geom.n_blocks, block = chunk % dec->geom.n_blocks;
     const TecBlockRect r = tec_geometry_block(&dec->geom, block);
     TecWorkspace *ws = &dec->workers.ws[slot];
-    if (!dec->refs_on)
+    if (!dec->refs_on || dec->is_predicted)
         return tec_fc_decode_chunk(dec->model, dec->chunk_data[chunk], dec->chunk_size[chunk],
                                    &r, dec->igain, NULL, &dec->grids[group], ws, err, errlen);
     /* What the block leaves for later frames, and (inter chunks) the
@@ -446,7 +478,7 @@ static int decode_block_row(TecDecoder *dec, int row)
                         i / dec->geom.n_blocks, i % dec->geom.n_blocks, why);
         }
     }
-    if (dec->refs_on && (ret = tec_refs_store_row(&dec->refs, row)) < 0)
+    if (dec->refs_on && !dec->is_predicted && (ret = tec_refs_store_row(&dec->refs, row)) < 0)
         return fail(dec, ret, "out of memory for the reference frames");
     return 0;
 }
@@ -539,6 +571,18 @@ static int produce_stripe(TecDecoder *dec, int row)
         return fail(dec, ret, ret == TEC_ENOMEM ? "out of memory for the residual layer"
                                                 : "residual layer damaged in rows %d..%d",
                     y0, y0 + rows - 1);
+    /* Pointwise, so this stripe of the last frame is read before being
+     * replaced by this frame's. */
+    const ptrdiff_t frame_band = (ptrdiff_t)g->width * g->height;
+    for (int b = 0; dec->prev && b < dec->hdr.info.bands; b++) {
+        uint16_t *band = t.data + b * t.band_stride + (ptrdiff_t)(y0 - t.y0) * t.stride;
+        uint16_t *last = dec->prev + b * frame_band + (ptrdiff_t)y0 * g->width;
+        if (dec->is_predicted)
+            tec_pred_add(&dec->pred, b, g->width, rows, band, t.stride, last, g->width);
+        for (int y = 0; y < rows; y++)
+            memcpy(last + (ptrdiff_t)y * g->width, band + y * t.stride,
+                   (size_t)g->width * sizeof(uint16_t));
+    }
     return 0;
 }
 
@@ -570,7 +614,7 @@ static int decode_packet(TecDecoder *dec, const uint8_t *data, size_t size)
         return ret;
     tec_img_gains(dec->model, position, dec->gain, dec->igain);
     dec->position = position;
-    if (dec->refs_on && (ret = select_references(dec)) < 0)
+    if (dec->refs_on && !dec->is_predicted && (ret = select_references(dec)) < 0)
         return ret;
     if (dec->fill_on)
         tec_fill_begin(&dec->fill);
@@ -623,13 +667,19 @@ int tec_decoder_send(TecDecoder *dec, const TecPacket *pkt)
 
     /* A corrupt packet still takes its place in the stream.  It leaves no
      * reference, so the inter frames after it fail until the next keyframe. */
+    dec->is_predicted = 0;
     int ret = decode_packet(dec, pkt->data, pkt->size);
     dec->frame_index++;
-    if (dec->refs_on) {
-        tec_refs_end(&dec->refs, ret >= 0, ret >= 0 ? tec_crc32(0, pkt->data, pkt->size) : 0);
+    const uint32_t crc = ret >= 0 ? tec_crc32(0, pkt->data, pkt->size) : 0;
+    /* A lost predicted frame costs the predicted frames after it; the
+     * temporal model's references do not hold it. */
+    if (dec->refs_on && !dec->is_predicted) {
+        tec_refs_end(&dec->refs, ret >= 0, crc);
         if (ret < 0)
             tec_refs_reset(&dec->refs);
     }
+    dec->has_prev = dec->prev && ret >= 0;
+    dec->prev_crc = crc;
     if (dec->fill_on && dec->grids && ret < 0)
         tec_fill_reset(&dec->fill);
     if (ret < 0)
@@ -654,6 +704,7 @@ void tec_decoder_flush(TecDecoder *dec)
         return;
     dec->has_frame = 0;
     dec->flushed = 0;
+    dec->has_prev = 0;
     if (dec->refs_on)
         tec_refs_reset(&dec->refs);
     if (dec->fill_on && dec->grids)

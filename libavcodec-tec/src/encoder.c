@@ -15,6 +15,7 @@
 #include "model_temporal.h"
 #include "interpolation.h"
 #include "mask.h"
+#include "prediction.h"
 #include "refine.h"
 #include "refs.h"
 #include "repro_math.h"
@@ -104,7 +105,8 @@ struct TecEncoder {
     uint8_t *chunk_inter;      /* [n_chunks]: 1 = coded with the temporal model */
     TecRansEncoder *rans_inter; /* one per worker */
 
-    int want_recon;
+    int want_recon;            /* a reconstruction of each frame is made */
+    int recon_asked;           /* the caller asked for it (want_reconstruction) */
     int keep_latents;          /* this frame's: for the reconstruction or the residual layer */
     TecLatentGrid *grids;      /* decoder-side latents of the pending frame */
     uint16_t *recon;
@@ -124,6 +126,22 @@ struct TecEncoder {
     int refine_steps;
     TecSynthGrad sgrad;
     double lambda;             /* the current frame's trade-off */
+
+    /* Predicted frames (prediction.h): each inter frame is coded both with
+     * the temporal model and as the residual of a prediction from the last
+     * frame's reconstruction (prev), and the cheaper kept.  A predicted
+     * frame takes no place among the temporal model's references. */
+    int predict_on;
+    int predicting;            /* the frame being coded is such a residual */
+    int predicted;             /* the pending packet is a predicted frame */
+    TecPrediction pred;
+    uint16_t *prev, *residual_pic, *other_recon;
+    uint16_t *whole;           /* a row source's frame, read whole */
+    int has_prev;
+    uint32_t prev_crc;
+    uint8_t *other_packet;     /* the temporal model's packet while the other is tried */
+    size_t other_cap;
+    int since_key;             /* frames since the last keyframe */
 
     char err[ERR_SIZE];
 };
@@ -200,9 +218,8 @@ static int check_settings(const TecEncoderSettings *s)
                     "prediction: it cannot keep an error bound");
     if (s->plain_spreads != 0 && s->plain_spreads != 1)
         return fail(NULL, TEC_EINVAL, "plain_spreads must be 0 or 1, got %d", s->plain_spreads);
-    if (s->reserved_i32)
-        return fail(NULL, TEC_EINVAL, "reserved settings field is not zero (settings from a "
-                    "newer libtec? start from tec_encoder_default_settings)");
+    if (s->no_prediction != 0 && s->no_prediction != 1)
+        return fail(NULL, TEC_EINVAL, "no_prediction must be 0 or 1, got %d", s->no_prediction);
     if (s->effort < 0 || s->effort > TEC_MAX_EFFORT)
         return fail(NULL, TEC_EINVAL, "effort must be 0..%d, got %d", TEC_MAX_EFFORT, s->effort);
     if (s->model && !tec_seq_model_name_ok(s->model))
@@ -366,11 +383,14 @@ static int alloc_state(TecEncoder *enc, const TecEncoderSettings *s)
         for (int i = 0; i < enc->workers.count; i++)
             tec_rans_enc_init(&enc->rans_inter[i]);
     }
-    if (enc->want_recon) {
-        enc->recon = malloc((size_t)s->bands * g->height * g->width * sizeof(uint16_t));
-        if (!enc->recon)
-            return TEC_ENOMEM;
-    }
+    const size_t frame_bytes = (size_t)s->bands * g->height * g->width * sizeof(uint16_t);
+    if (enc->want_recon && !(enc->recon = malloc(frame_bytes)))
+        return TEC_ENOMEM;
+    if (enc->predict_on && (!(enc->prev = malloc(frame_bytes)) ||
+                            !(enc->residual_pic = malloc(frame_bytes)) ||
+                            !(enc->other_recon = malloc(frame_bytes)) ||
+                            (s->row_source && !(enc->whole = malloc(frame_bytes)))))
+        return TEC_ENOMEM;
     if (enc->error_bound)
         return alloc_residual_state(enc);
     return enc->want_recon ? alloc_latent_grids(enc) : 0;
@@ -406,6 +426,11 @@ int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
      * says so, whatever interval was asked for. */
     info->keyframe_interval = enc->inter_on ? enc->keyframe_interval : 1;
     enc->hdr.inter_allowed = enc->inter_on;
+    /* The decoder keeps a whole frame for them, and the encoder three more. */
+    enc->predict_on = enc->inter_on && !s->no_prediction && !s->has_nodata &&
+                      !s->error_bound && !s->skip_clouds &&
+                      (int64_t)s->bands * s->width * s->height <= TEC_MAX_PREDICTED_SAMPLES;
+    enc->hdr.predicted_allowed = enc->predict_on;
     snprintf(info->model, sizeof(info->model), "%s", model_name);
     info->model_checksum = enc->model->checksum;
     fill_band_names(info, s);
@@ -422,7 +447,8 @@ int tec_encoder_open(TecEncoder **out, const TecEncoderSettings *s)
     enc->alpha_milli = 1000;
     enc->source = s->row_source;
     enc->source_opaque = s->row_opaque;
-    enc->want_recon = s->want_reconstruction;
+    enc->recon_asked = s->want_reconstruction;
+    enc->want_recon = s->want_reconstruction || enc->predict_on;
     enc->error_bound = s->error_bound;
     enc->keep_latents = enc->want_recon || enc->error_bound;
     enc->has_nodata = s->has_nodata;
@@ -461,6 +487,11 @@ void tec_encoder_close(TecEncoder **penc)
         free(enc->grids[i].y);
     free(enc->grids);
     free(enc->recon);
+    free(enc->prev);
+    free(enc->residual_pic);
+    free(enc->other_recon);
+    free(enc->whole);
+    free(enc->other_packet);
     free(enc->eb_recon);
     free(enc->eb_src);
     tec_eb_free(&enc->eb);
@@ -494,6 +525,10 @@ void tec_encoder_close(TecEncoder **penc)
 }
 
 /* ---- one frame ----------------------------------------------------------- */
+
+/* Whether the frame being coded goes through the temporal model's
+ * references (a predicted frame's residual does not). */
+static int tt_active(const TecEncoder *enc) { return enc->inter_on && !enc->predicting; }
 
 typedef struct RowJob {
     TecEncoder *enc;
@@ -757,7 +792,7 @@ static int block_task(void *ctx, int task, int slot)
     TecRansEncoder *re = &enc->workers.rans[slot];
     const uint8_t *zero = enc->skipping ? enc->skip + (size_t)r.y0 * g->lat_w + r.x0 : NULL;
     const TecFcInter plain = { NULL, NULL, NULL, zero, g->lat_w, NULL, NULL, 0, NULL, NULL, NULL };
-    if (!enc->inter_on) {
+    if (!tt_active(enc)) {
         if ((ret = refine_block(enc, &r, group, y, xn, yg, z, NULL, re, ws)) < 0)
             return ret;
         return code_block(enc, yg, z, &r, zero ? &plain : NULL, re, grid, ws, chunk);
@@ -870,11 +905,12 @@ static int assemble_packet(TecEncoder *enc)
     const int replicated = tec_repl_any(&enc->repl), interpolated = tec_interp_any(&enc->interp);
     const size_t repl = replicated ? tec_repl_size(&enc->repl) : 0;
     const size_t interp = interpolated ? tec_interp_size(&enc->interp) : 0;
-    const int inter = enc->inter_on && enc->n_refs;
+    const int inter = tt_active(enc) && enc->n_refs;
     const size_t inter_size = inter ? tec_inter_header_size(enc->n_refs, n_chunks) : 0;
+    const size_t pred_size = enc->predicting ? tec_pred_size(enc->hdr.info.bands) : 0;
     const size_t mask = tec_mask_section_size(enc->has_nodata ? &enc->mask : NULL, &enc->cloud);
     const size_t residual = enc->frame_bound >= 0 ? tec_eb_size(&enc->eb) : 0;
-    size_t total = TEC_PACKET_HEADER + inter_size + mask + stats + repl + interp + 4 * n_chunks +
+    size_t total = TEC_PACKET_HEADER + inter_size + pred_size + mask + stats + repl + interp + 4 * n_chunks +
                    residual;
     for (size_t i = 0; i < n_chunks; i++) {
         if (enc->chunks[i].size > UINT32_MAX)
@@ -891,7 +927,8 @@ static int assemble_packet(TecEncoder *enc)
     }
     uint8_t *p = enc->packet_buf[cur];
     const TecPacketHeader ph = {
-        .frame_type = inter ? TEC_FRAME_INTER : TEC_FRAME_INTRA,
+        .frame_type = inter ? TEC_FRAME_INTER
+                    : enc->predicting ? TEC_FRAME_PREDICTED : TEC_FRAME_INTRA,
         .flags = (replicated ? TEC_PACKET_REPLICATION : 0) |
                  (interpolated ? TEC_PACKET_INTERPOLATION : 0) |
                  (mask ? TEC_PACKET_MASK : 0) |
@@ -907,6 +944,9 @@ static int assemble_packet(TecEncoder *enc)
     if (mask)
         tec_mask_section_write(enc->has_nodata ? &enc->mask : NULL, &enc->cloud, q);
     q += mask;
+    if (pred_size)
+        tec_pred_write(&enc->pred, enc->hdr.info.bands, q);
+    q += pred_size;
     if (stats)
         tec_norm_write(&enc->hdr, enc->stat_mean, enc->stat_spread, q);
     if (replicated)
@@ -1136,7 +1176,7 @@ static int choose_weighting(TecEncoder *enc, const TecPicture *pic)
 static int starts_group(const TecEncoder *enc)
 {
     return !enc->inter_on || enc->frame_index == 0 ||
-           enc->gop_index + 1 >= enc->keyframe_interval;
+           enc->since_key + 1 >= enc->keyframe_interval;
 }
 
 /* Whether the frame is a keyframe or an inter frame, and if so which
@@ -1385,7 +1425,7 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
     if (enc->frame_bound < 0 && past_top > 0 && (status = alloc_residual_state(enc)) < 0)
         return fail(enc, status, "out of memory for the residual layer");
     enc->keep_latents = enc->want_recon || enc->frame_bound >= 0 || past_top > 0;
-    if (enc->inter_on && (status = plan_frame(enc, pic)) < 0)
+    if (tt_active(enc) && (status = plan_frame(enc, pic)) < 0)
         return fail(enc, status, "out of memory for the reference frames");
     tec_repl_scan_begin(&enc->repl);
     tec_interp_scan_begin(&enc->interp);
@@ -1406,17 +1446,17 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
         tec_interp_scan_stripe(&enc->interp, view.data + (ptrdiff_t)(y0 - view.y0) * view.stride,
                                view.stride, view.band_stride, y0, imin(g->stripe_rows, g->height - y0));
         RowJob job = { enc, &view, row };
-        if (enc->inter_on && enc->n_refs && (ret = tec_refs_load_rows(&enc->refs, row)) < 0)
+        if (tt_active(enc) && enc->n_refs && (ret = tec_refs_load_rows(&enc->refs, row)) < 0)
             return fail(enc, ret, "reference frames unreadable at block row %d", row);
         ret = tec_workers_run(&enc->workers, parallel, enc->hdr.n_groups * g->block_cols,
                               block_task, &job);
-        if (ret >= 0 && enc->inter_on)
+        if (ret >= 0 && tt_active(enc))
             ret = tec_refs_store_row(&enc->refs, row);
         if (ret < 0)
             return fail(enc, ret, "%s while coding block row %d",
                         ret == TEC_ENOMEM ? "out of memory" : tec_strerror(ret), row);
     }
-    if (enc->inter_on) {
+    if (tt_active(enc)) {
         const int slot = enc->ref_slot = enc->refs.current;
         tec_refs_end(&enc->refs, 1, 0);   /* the CRC follows with the packet */
         /* Every block chose intra (a scene that changed, a cloud that
@@ -1455,9 +1495,121 @@ static int encode_frame(TecEncoder *enc, const TecPicture *pic)
         (status = code_error_bound(enc, pic, enc->frame_bound, NULL)) < 0)
         return status;
     int ret = assemble_packet(enc);
-    if (ret >= 0 && enc->inter_on)
+    if (ret >= 0 && tt_active(enc))
         enc->refs.frame[enc->ref_slot].crc = tec_crc32(0, enc->pending.data, enc->pending.size);
     return ret;
+}
+
+/* Squared error of a reconstruction in (reflectance / 10^4)^2, the unit of
+ * the refinement's lambda; exact integer sums, the same on every machine. */
+static double recon_error(const TecEncoder *enc, const TecPicture *pic, const uint16_t *rec)
+{
+    const TecGeometry *g = &enc->geom;
+    double total = 0;
+    for (int b = 0; b < enc->hdr.info.bands; b++) {
+        uint64_t sum = 0;
+        for (int y = 0; y < g->height; y++) {
+            const uint16_t *s = pic->data + b * pic->band_stride + y * pic->stride;
+            const uint16_t *r = rec + ((size_t)b * g->height + y) * g->width;
+            for (int x = 0; x < g->width; x++) {
+                const int64_t d = (int64_t)s[x] - r[x];
+                sum += (uint64_t)(d * d);
+            }
+        }
+        total += (double)sum;
+    }
+    return total * 1e-8;
+}
+
+static int reconstruct(TecEncoder *enc);
+
+/* The decoder's samples of the frame just coded, its prediction added if
+ * it is a predicted frame. */
+static int predicted_reconstruction(TecEncoder *enc)
+{
+    const TecGeometry *g = &enc->geom;
+    int ret = reconstruct(enc);
+    if (ret < 0 || !enc->predicting)
+        return ret;
+    const size_t plane = (size_t)g->width * g->height;
+    for (int b = 0; b < enc->hdr.info.bands; b++)
+        tec_pred_add(&enc->pred, b, g->width, g->height, enc->recon + b * plane, g->width,
+                     enc->prev + b * plane, g->width);
+    return 0;
+}
+
+static void swap_recon(TecEncoder *enc)
+{
+    uint16_t *t = enc->recon;
+    enc->recon = enc->other_recon;
+    enc->other_recon = t;
+}
+
+/* An inter frame coded with the temporal model, then as the residual of
+ * its prediction from the last frame; the one of lower bits + lambda x
+ * squared error (lambda as --quality names it, as for band weighting) is
+ * kept. */
+static int encode_choosing(TecEncoder *enc, const TecPicture *pic)
+{
+    const TecGeometry *g = &enc->geom;
+    const uint64_t gop = enc->gop;
+    const int gop_index = enc->gop_index;
+    int ret = encode_frame(enc, pic);
+    if (ret < 0 || (ret = predicted_reconstruction(enc)) < 0)
+        return ret;
+    const double lambda = tec_refine_lambda(enc->model, enc->base_position,
+                                            enc->model->quality_spread);
+    const size_t tt_size = enc->pending.size;
+    const double tt_cost = 8.0 * tt_size + lambda * recon_error(enc, pic, enc->recon);
+    if (tt_size > enc->other_cap) {
+        uint8_t *p = realloc(enc->other_packet, tt_size);
+        if (!p)
+            return fail(enc, TEC_ENOMEM, "out of memory for a %zu-byte packet", tt_size);
+        enc->other_packet = p;
+        enc->other_cap = tt_size;
+    }
+    memcpy(enc->other_packet, enc->pending.data, tt_size);
+    swap_recon(enc);
+    /* The residual's packet goes to the same buffer: the one before stays
+     * the caller's until the next send. */
+    const int tt_buffer = enc->packet_cur;
+    enc->packet_cur ^= 1;
+
+    const ptrdiff_t plane = (ptrdiff_t)g->width * g->height;
+    tec_pred_fit(&enc->pred, enc->hdr.info.bands, g->width, g->height, enc->prev, g->width,
+                 plane, pic->data, pic->stride, pic->band_stride);
+    enc->pred.crc = enc->prev_crc;
+    tec_pred_residual(&enc->pred, enc->hdr.info.bands, g->width, g->height, enc->prev,
+                      g->width, plane, pic->data, pic->stride, pic->band_stride,
+                      enc->residual_pic);
+    TecPicture residual = *pic;
+    residual.data = enc->residual_pic;
+    residual.stride = g->width;
+    residual.band_stride = plane;
+    enc->predicting = 1;
+    ret = encode_frame(enc, &residual);
+    if (ret >= 0)
+        ret = predicted_reconstruction(enc);
+    enc->predicting = 0;
+    if (ret < 0)
+        return ret;
+    const double pred_cost = 8.0 * enc->pending.size + lambda * recon_error(enc, pic, enc->recon);
+    if (pred_cost < tt_cost) {
+        /* The temporal model's references go on as if the frame had not
+         * been: the next inter frame refers to the ones before it. */
+        tec_refs_forget(&enc->refs, enc->ref_slot);
+        enc->gop = gop;
+        enc->gop_index = gop_index;
+        enc->n_refs = 0;
+        enc->predicted = 1;
+        return 0;
+    }
+    swap_recon(enc);
+    enc->packet_cur = tt_buffer;
+    memcpy(enc->packet_buf[tt_buffer], enc->other_packet, tt_size);
+    enc->pending.data = enc->packet_buf[tt_buffer];
+    enc->pending.size = tt_size;
+    return 0;
 }
 
 int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic)
@@ -1479,20 +1631,55 @@ int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic)
     if (!enc->source && (!pic->data || pic->stride < pic->width || pic->band_stride < 0))
         return fail(enc, TEC_EINVAL, "picture without data or with bad strides");
 
-    int ret = encode_frame(enc, pic);
+    enc->pending.time_ms = pic->time_ms;
+    enc->pending.has_time = pic->has_time;
+    enc->pending.user_data = pic->user_data;
+    enc->predicted = 0;
+    int ret = 0;
+    /* Predicted frames need the frame whole (it is small: at most
+     * TEC_MAX_PREDICTED_SAMPLES); the row source is read once. */
+    TecPicture whole;
+    const TecRowSource source = enc->source;
+    if (enc->predict_on && source) {
+        const TecGeometry *g = &enc->geom;
+        const ptrdiff_t plane = (ptrdiff_t)g->width * g->height;
+        ret = source(enc->source_opaque, enc->frame_index, 0, g->height, enc->whole, g->width,
+                     plane);
+        if (ret < 0)
+            return fail(enc, ret < TEC_EUNSUPPORTED ? TEC_EIO : ret,
+                        "row source failed on rows 0..%d (%d)", g->height - 1, ret);
+        whole = *pic;
+        whole.data = enc->whole;
+        whole.stride = g->width;
+        whole.band_stride = plane;
+        pic = &whole;
+        enc->source = NULL;
+    }
+    if (enc->predict_on && enc->has_prev && !enc->cloud_set && !starts_group(enc))
+        ret = encode_choosing(enc, pic);
+    else if ((ret = encode_frame(enc, pic)) >= 0 && enc->predict_on)
+        ret = predicted_reconstruction(enc);
+    enc->source = source;
     if (ret < 0) {
         /* The next frame starts a new group: this one left no reference. */
         if (enc->inter_on) {
             tec_refs_end(&enc->refs, 0, 0);
             tec_refs_reset(&enc->refs);
-            enc->gop_index = enc->keyframe_interval;
+            enc->gop_index = enc->since_key = enc->keyframe_interval;
         }
+        enc->predicting = 0;
+        enc->has_prev = 0;
         return ret;
     }
-    enc->pending.time_ms = pic->time_ms;
-    enc->pending.has_time = pic->has_time;
-    enc->pending.user_data = pic->user_data;
-    enc->pending.keyframe = !(enc->inter_on && enc->n_refs);
+    if (enc->predict_on) {
+        memcpy(enc->prev, enc->recon, (size_t)enc->hdr.info.bands * enc->geom.width *
+               enc->geom.height * sizeof(uint16_t));
+        enc->has_prev = 1;
+        enc->prev_crc = tec_crc32(0, enc->pending.data, enc->pending.size);
+        enc->recon_pic.data = enc->recon;
+    }
+    enc->pending.keyframe = !enc->predicted && !(enc->inter_on && enc->n_refs);
+    enc->since_key = enc->pending.keyframe ? 0 : enc->since_key + 1;
     enc->pending.frame_index = enc->frame_index++;
     enc->has_pending = 1;
     return 0;
@@ -1543,7 +1730,8 @@ int tec_encoder_receive_packet(TecEncoder *enc, TecPacket *pkt)
     if (!enc->has_pending)
         return enc->flushed ? TEC_EOF : TEC_EAGAIN;
     if (enc->want_recon) {
-        int ret = reconstruct(enc);
+        /* With predicted frames it was made when the frame was coded. */
+        int ret = enc->predict_on ? 0 : reconstruct(enc);
         if (ret < 0)
             return ret;
         enc->has_recon = 1;
@@ -1557,7 +1745,7 @@ int tec_encoder_get_reconstruction(TecEncoder *enc, TecPicture *pic)
 {
     if (!enc || !pic)
         return TEC_EINVAL;
-    if (!enc->want_recon)
+    if (!enc->recon_asked)
         return fail(enc, TEC_EINVAL, "the encoder was opened without want_reconstruction");
     if (!enc->has_recon)
         return fail(enc, TEC_EAGAIN, "no packet received yet");

@@ -187,6 +187,12 @@ void tec_refs_end(TecRefStore *s, int ok, uint32_t crc)
     s->current = -1;
 }
 
+void tec_refs_forget(TecRefStore *s, int slot)
+{
+    if (slot >= 0 && slot < TEC_REF_SLOTS)
+        drop_frame(s, &s->frame[slot]);
+}
+
 void tec_refs_keep_only(TecRefStore *s, int slot, uint64_t gop, int gop_index)
 {
     for (int i = 0; i < TEC_REF_SLOTS; i++)

@@ -61,6 +61,9 @@ int tec_refs_store_row(TecRefStore *s, int row);
 /* Marks the current frame complete (valid, with its packet's CRC) or lost. */
 void tec_refs_end(TecRefStore *s, int ok, uint32_t crc);
 
+/* Forgets the frame in slot (the encoder coded it another way). */
+void tec_refs_forget(TecRefStore *s, int slot);
+
 /* Makes slot the only reference, as frame gop_index of gop (an inter
  * frame that coded every block intra becomes a keyframe). */
 void tec_refs_keep_only(TecRefStore *s, int slot, uint64_t gop, int gop_index);

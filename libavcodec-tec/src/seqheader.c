@@ -12,6 +12,7 @@
 #define SEQ_MAGIC "TECS"
 #define SEQ_VERSION 1
 #define SEQ_FLAG_INTER 1
+#define SEQ_FLAG_PREDICTED 2
 
 const char *const tec_s2_slot_names[TEC_S2_SLOTS] = {
     "B01", "B02", "B03", "B04", "B05", "B06", "B07",
@@ -119,7 +120,7 @@ size_t tec_seq_write(const TecSeqHeader *h, uint8_t *buf)
 
     memcpy(p, SEQ_MAGIC, 4);
     p[4] = SEQ_VERSION;
-    p[5] = h->inter_allowed ? SEQ_FLAG_INTER : 0;
+    p[5] = (h->inter_allowed ? SEQ_FLAG_INTER : 0) | (h->predicted_allowed ? SEQ_FLAG_PREDICTED : 0);
     tec_wl16(p + 6, (uint16_t)info->bands);
     tec_wl32(p + 8, (uint32_t)info->width);
     tec_wl32(p + 12, (uint32_t)info->height);
@@ -221,9 +222,10 @@ int tec_seq_parse(const uint8_t *data, size_t size, TecSeqHeader *h, char *err, 
         return fail(err, errlen, "truncated (%zu bytes)", size);
     if (version != SEQ_VERSION)
         return fail(err, errlen, "version %u (this build reads %d)", version, SEQ_VERSION);
-    if (flags & ~SEQ_FLAG_INTER)
+    if (flags & ~(SEQ_FLAG_INTER | SEQ_FLAG_PREDICTED))
         return fail(err, errlen, "unknown frame kind flags 0x%02x", flags);
     h->inter_allowed = flags & SEQ_FLAG_INTER;
+    h->predicted_allowed = (flags & SEQ_FLAG_PREDICTED) != 0;
     if (info->bands < 1 || info->bands > TEC_MAX_BANDS)
         return fail(err, errlen, "%d bands (1..%d)", info->bands, TEC_MAX_BANDS);
     if (width < 1 || width > TEC_MAX_DIM || height < 1 || height > TEC_MAX_DIM)
@@ -379,15 +381,17 @@ int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info)
         return TEC_EINVAL;
     TecPacketHeader h;
     if (tec_packet_header_read(data, size, &h) < 0 ||
-        (h.frame_type != TEC_FRAME_INTRA && h.frame_type != TEC_FRAME_INTER))
+        (h.frame_type != TEC_FRAME_INTRA && h.frame_type != TEC_FRAME_INTER &&
+         h.frame_type != TEC_FRAME_PREDICTED))
         return TEC_EBITSTREAM;
     memset(info, 0, sizeof(*info));
     info->intra = h.frame_type == TEC_FRAME_INTRA;
+    info->predicted = h.frame_type == TEC_FRAME_PREDICTED;
     info->position = h.position;
     info->n_chunks = (int)h.n_chunks;
     info->nodata = -1;
     size_t head = TEC_PACKET_HEADER;
-    if (!info->intra) {
+    if (h.frame_type == TEC_FRAME_INTER) {
         TecInterHeader ih;
         size_t used;
         if (size < TEC_PACKET_HEADER ||

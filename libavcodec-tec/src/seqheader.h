@@ -23,6 +23,7 @@ typedef struct TecBandGroup {
 typedef struct TecSeqHeader {
     TecStreamInfo info;
     int inter_allowed;  /* frame_kind bit 0 */
+    int predicted_allowed; /* frame_kind bit 1: the decoder keeps each frame's samples */
     int n_groups;
     TecBandGroup groups[TEC_MAX_BANDS];
 } TecSeqHeader;
@@ -39,7 +40,9 @@ typedef struct TecSeqHeader {
 #define TEC_PACKET_INTERPOLATION 2 /* packet flag: the section of interpolated bands follows */
 #define TEC_PACKET_MASK 4          /* packet flag: the mask section (nodata) follows */
 #define TEC_PACKET_RESIDUAL 8      /* packet flag: the residual section ends the packet */
-enum { TEC_FRAME_INTRA = 0, TEC_FRAME_INTER = 1 };
+/* A predicted frame (prediction.h) has its prediction section after the
+ * fixed header and codes every chunk intra. */
+enum { TEC_FRAME_INTRA = 0, TEC_FRAME_INTER = 1, TEC_FRAME_PREDICTED = 2 };
 
 typedef struct TecPacketHeader {
     int frame_type;     /* TEC_FRAME_*, or any other value read */

@@ -44,6 +44,8 @@ API_CLOUDS = (0, 7)
 API_EFFORT = (0, 8)
 # Band weighting's switch (plain_spreads): the settings field of API 0.9.
 API_PLAIN_SPREADS = (0, 9)
+# Predicted frames' switch (no_prediction): the settings field of API 0.10.
+API_NO_PREDICTION = (0, 10)
 
 _c_int, _c_i64, _c_size = ctypes.c_int, ctypes.c_int64, ctypes.c_size_t
 _c_ptrdiff, _c_str, _c_void = ctypes.c_ssize_t, ctypes.c_char_p, ctypes.c_void_p
@@ -94,7 +96,7 @@ class TecEncoderSettings(ctypes.Structure):
                 ("has_nodata", _c_int), ("nodata_value", ctypes.c_uint16),
                 ("reserved_u16", ctypes.c_uint16), ("error_bound", ctypes.c_int32),
                 ("skip_clouds", ctypes.c_int32), ("effort", ctypes.c_int32),
-                ("plain_spreads", ctypes.c_int32), ("reserved_i32", ctypes.c_int32),
+                ("plain_spreads", ctypes.c_int32), ("no_prediction", ctypes.c_int32),
                 ("reserved", ctypes.c_int64 * 4)]
 
 

@@ -230,7 +230,7 @@ class _Encoder:
 
 def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, weights_dir,
                 threads, keyframe_interval, context, nodata, max_error, clouds, skip_clouds,
-                effort, plain_spreads):
+                effort, plain_spreads, no_prediction):
     t, c, h, w = a.shape
     s = L.TecEncoderSettings()
     L.lib.tec_encoder_default_settings(ctypes.byref(s))
@@ -266,6 +266,11 @@ def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, w
         # codes that way already).
         if L.api_at_least(L.API_PLAIN_SPREADS):
             s.plain_spreads = 1
+    if no_prediction:
+        # As tec encode --no-prediction: the temporal model alone (a 0.9
+        # library codes that way already).
+        if L.api_at_least(L.API_NO_PREDICTION):
+            s.no_prediction = 1
 
     enc = _Encoder(s)
     writer = None
@@ -310,7 +315,8 @@ def _encode_tec(path, a, names, entries, times, quality, fixed_quality, model, w
 def _encode(path, cube, quality=None, bands=None, dates=None, crs=None, geotransform=None,
             nodata=None, meta=None, *, fixed_quality=False, model=None, weights_dir=None,
             threads=0, keyframe_interval=None, context=None, max_error=None, raw=False,
-            cloud_mask=None, skip_clouds=False, effort=0, plain_spreads=False):
+            cloud_mask=None, skip_clouds=False, effort=0, plain_spreads=False,
+            no_prediction=False):
     a, rank = check_cube(cube)
     names = _check_band_names(bands, a.shape[1]) if bands is not None else None
     if quality is not None and not L.TEC_QUALITY_MIN <= int(quality) <= L.TEC_QUALITY_MAX:
@@ -336,7 +342,7 @@ def _encode(path, cube, quality=None, bands=None, dates=None, crs=None, geotrans
                        weights_dir, threads, keyframe_interval, context,
                        None if nodata is None else int(float(nodata)),
                        None if max_error is None else int(max_error), clouds, skip_clouds,
-                       int(effort), bool(plain_spreads))
+                       int(effort), bool(plain_spreads), bool(no_prediction))
 
 
 def encode(cube, quality=None, bands=None, dates=None, crs=None, geotransform=None,
@@ -356,8 +362,10 @@ def encode(cube, quality=None, bands=None, dates=None, crs=None, geotransform=No
     and skip_clouds (with cloud_mask: almost no bits under the clouds, which
     decode flat unless filled), effort (0..5: encoder-side latent refinement,
     10 x effort steps per block; smaller files at equal quality, slower
-    encoding, the same decoder) and plain_spreads (True: no band weighting,
-    each band standardised by its own spread as before libtec 0.9).
+    encoding, the same decoder), plain_spreads (True: no band weighting,
+    each band standardised by its own spread as before libtec 0.9) and
+    no_prediction (True: no predicted frames, the temporal model alone, as
+    before libtec 0.10).
     """
     return _encode(None, cube, quality, bands, dates, crs, geotransform, nodata, meta,
                    **options)

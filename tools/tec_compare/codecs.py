@@ -504,7 +504,7 @@ class TEC(Codec):
         except (ValueError, KeyError):
             return ""
         parts = []
-        for kind in ("intra", "inter"):
+        for kind in ("intra", "inter", "predicted"):
             sel = [f for f in frames if f.get("type") == kind]
             if sel:
                 parts.append("%s %d frames %d bytes" % (kind, len(sel), sum(f["bytes"] for f in sel)))

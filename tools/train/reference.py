@@ -316,6 +316,8 @@ class Stream:
         raise ValueError(f"reference {gop_index} (CRC {crc:08x}) was not decoded")
 
     def add(self, decoded, packet):
+        if decoded.get("prediction") is not None:
+            return  # predicted frames take no part in the temporal model's groups
         gi = decoded["inter"]["gop_index"] if decoded["inter"] else 0
         if gi == 0:
             self.frames = []
@@ -348,10 +350,19 @@ def decode_symbols(packet, seq, t, hp, stream=None):
                                        else inter["doy"], qpos, f["qpos"], j)
                 for j, (g, f) in enumerate(zip(inter["gaps"], refs))]
     else:
-        assert ftype == 0, "unknown frame type"
+        assert ftype in (0, 2), "unknown frame type"
     mask = None
     if flags & 4:
         mask, pos = parse_mask(packet, pos, seq)
+    prediction = None
+    if ftype == 2:
+        # Predicted frame: the CRC of the frame before, a line per band.
+        crc = struct.unpack("<I", packet[pos:pos + 4])[0]
+        vals = struct.unpack("<%di" % (2 * seq["bands"]), packet[pos + 4:pos + 4 + 8 * seq["bands"]])
+        prediction = dict(crc=crc, gain=vals[0::2], offset=vals[1::2])
+        assert all(abs(g) <= 4 * 65536 for g in prediction["gain"]), "prediction gain out of range"
+        assert all(abs(o) <= 1 << 22 for o in prediction["offset"]), "prediction offset out of range"
+        pos += 4 + 8 * seq["bands"]
     stats = []
     for pairs in seq["groups"]:
         if hp.get("frame_norm"):
@@ -462,7 +473,7 @@ def decode_symbols(packet, seq, t, hp, stream=None):
     else:
         assert pos == len(packet), "stray bytes after the last chunk"
     return dict(frame_type=ftype, qpos=qpos, groups=groups, replicated=replicated, inter=inter,
-                interpolated=interpolated, mask=mask, residual=res,
+                interpolated=interpolated, mask=mask, residual=res, prediction=prediction,
                 chunk_bytes=pos - table_offset - 4 * nchunks)
 
 
@@ -688,8 +699,20 @@ def interp_gain(g, qpos):
     return torch.from_numpy((g[a] ** (1 - tt) * g[a + 1] ** tt).astype(np.float32))
 
 
-def reconstruct(model, decoded, seq, t):
-    """PyTorch synthesis of decoded symbols -> uint16 C x H x W."""
+def predict(prediction, prev):
+    """P(v) of a predicted frame (doc/bitstream.md, 3): each band of the
+    frame before (C x H x W uint16) through its line, int64."""
+    out = np.empty(prev.shape, np.int64)
+    for b, (g, o) in enumerate(zip(prediction["gain"], prediction["offset"])):
+        x = g * prev[b].astype(np.int64) + o * 4096 + 32768
+        out[b] = np.where(x <= 0, 0, np.where(x >= 65535 * 65536, 65535, x >> 16))
+    return out
+
+
+def reconstruct(model, decoded, seq, t, prev=None):
+    """PyTorch synthesis of decoded symbols -> uint16 C x H x W.  A
+    predicted frame needs prev, the frame before's samples before its mask;
+    decoded["samples"] then holds this frame's, for the next one."""
     H, W = seq["height"], seq["width"]
     out = np.zeros((seq["bands"], H, W), np.uint16)
     ig = interp_gain(t["igain"], decoded["qpos"])
@@ -710,6 +733,11 @@ def reconstruct(model, decoded, seq, t):
     apply_replication(out, decoded["replicated"], 32 << model.levels)  # 32 latents a block row
     apply_interpolation(out, decoded.get("interpolated"), 32 << model.levels)
     residual.apply(out, decoded.get("residual"), decoded["replicated"], 32 << model.levels)
+    if decoded.get("prediction") is not None:
+        assert prev is not None, "predicted frame without the frame before"
+        v = out.astype(np.int64) - 32768 + predict(decoded["prediction"], prev)
+        out = np.clip(v, 0, 65535).astype(np.uint16)
+    decoded["samples"] = out.copy()
     apply_mask(out, decoded.get("mask"))
     return out
 

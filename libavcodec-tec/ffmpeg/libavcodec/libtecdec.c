@@ -240,7 +240,8 @@ static void drop_frame(AVCodecContext *avctx, const AVPacket *pkt, int has_time,
         tec_format_time(date, sizeof(date), t);
         memcpy(date + 10, ", ", 3);  /* the day */
     }
-    if (!tec_parse_packet(pkt->data, pkt->size, &pi) && !pi.intra)
+    const int parsed = !tec_parse_packet(pkt->data, pkt->size, &pi);
+    if (parsed && !pi.intra && !pi.predicted)
         snprintf(pos, sizeof(pos), ", %d after its keyframe", pi.gop_index);
     if (s->need_key == KEY_START)
         snprintf(why, sizeof(why), "the stream starts after its keyframe (a cut stream)");
@@ -249,8 +250,9 @@ static void drop_frame(AVCodecContext *avctx, const AVPacket *pkt, int has_time,
     else
         snprintf(why, sizeof(why), "frame %"PRId64" %s", s->lost_frame,
                  s->need_key == KEY_LOST ? "was lost" : "failed");
-    av_log(avctx, AV_LOG_ERROR, "frame %"PRId64" (%sinter%s) lost: %s; dropped until the "
-           "next keyframe\n", s->frames, date, pos, why);
+    av_log(avctx, AV_LOG_ERROR, "frame %"PRId64" (%s%s%s) lost: %s; dropped until the "
+           "next keyframe\n", s->frames, date, parsed && pi.predicted ? "predicted" : "inter",
+           pos, why);
     if (s->dropped_first < 0)
         s->dropped_first = s->frames;
     s->dropped_last = s->frames;

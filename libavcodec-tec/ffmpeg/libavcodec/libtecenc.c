@@ -59,6 +59,7 @@ typedef struct TecEncContext {
     int max_error;          /* -1: none; else every sample within it (0 = lossless) */
     int effort;             /* encoder-side latent refinement, 0: none */
     int plain_spreads;      /* 1: no band weighting */
+    int no_prediction;      /* 1: no predicted frames */
 
     TecEncoder *enc;
     int bands, band_height;
@@ -143,6 +144,7 @@ static int open_encoder(AVCodecContext *avctx, int bands)
     set.error_bound = s->max_error + 1;
     set.effort = s->effort;
     set.plain_spreads = s->plain_spreads;
+    set.no_prediction = s->no_prediction;
     if (s->nodata >= 0) {
         set.has_nodata = 1;
         set.nodata_value = (uint16_t)s->nodata;
@@ -489,6 +491,10 @@ static const AVOption libtec_enc_options[] = {
     { "plain_spreads", "no band weighting: every band standardised by its own spread (by "
       "default each keyframe tries narrowing the spreads, giving red edge and NIR more bits)",
       OFFSET(plain_spreads), AV_OPT_TYPE_BOOL, { .i64 = 0 }, 0, 1, VE },
+    { "no_prediction", "no predicted frames: every inter frame through the temporal model "
+      "alone (by default an inter frame may be coded as its difference from the frame before, "
+      "mapped by a line per band, where that costs less)",
+      OFFSET(no_prediction), AV_OPT_TYPE_BOOL, { .i64 = 0 }, 0, 1, VE },
     { NULL },
 };
 

@@ -44,9 +44,10 @@ extern "C" {
  * tec_tecv_writer_data).  0.5.0: nodata (has_nodata, nodata_value;
  * TecPacketInfo nodata, mask_offset, mask_bytes,
  * tec_packet_masked_samples).  0.8.0: effort (encoder-side latent
- * refinement).  0.9.0: plain_spreads (band weighting, on by default). */
+ * refinement).  0.9.0: plain_spreads (band weighting, on by default).
+ * 0.10.0: no_prediction (predicted frames, on by default). */
 #define TEC_API_VERSION_MAJOR 0
-#define TEC_API_VERSION_MINOR 9
+#define TEC_API_VERSION_MINOR 10
 #define TEC_API_VERSION_PATCH 0
 #define TEC_API_VERSION \
     ((TEC_API_VERSION_MAJOR << 16) | (TEC_API_VERSION_MINOR << 8) | TEC_API_VERSION_PATCH)
@@ -148,6 +149,8 @@ typedef int (*TecRowSink)(void *opaque, int64_t frame_index, int y0, int rows,
 
 /* The largest TecEncoderSettings.effort. */
 #define TEC_MAX_EFFORT 5
+/* Largest picture (bands x width x height) coded with predicted frames. */
+#define TEC_MAX_PREDICTED_SAMPLES (1 << 26)
 
 #define TEC_QUALITY_MIN 1
 #define TEC_QUALITY_MAX 29
@@ -205,7 +208,14 @@ typedef struct TecEncoderSettings {
      * 0.9.0.  Encoder only: the decoder and the format are unchanged.  Only
      * with the position moving per frame (fixed_quality 0). */
     int32_t plain_spreads;
-    int32_t reserved_i32;
+    /* Predicted frames (API 0.10.0, from the reserved space): 0 = an inter
+     * frame may also be coded as its difference from the frame before it,
+     * each band of that frame's decoded samples mapped by a line, where that
+     * costs less at this quality (the decoder then keeps the last frame's
+     * samples); 1 = never (the temporal model alone, as before 0.10.0).
+     * Only for pictures given whole of at most TEC_MAX_PREDICTED_SAMPLES
+     * samples, without nodata, error bound or cloud masks. */
+    int32_t no_prediction;
     /* Room for new fields: zero (tec_encoder_default_settings), or the
      * open fails with TEC_EINVAL, so that a setting this library does not
      * know is refused instead of ignored. */
@@ -313,7 +323,11 @@ typedef struct TecPacketInfo {
     int max_error;
     /* Clouds (API 0.7.0): 1 when the packet carries a cloud mask. */
     int clouds;
-    int reserved[3];   /* room to grow; set to 0 */
+    /* Predicted frames (API 0.10.0): 1 for a frame coded as its difference
+     * from a prediction made of the frame before it (intra is then 0 and
+     * n_refs 0: it references that one frame, by its packet's CRC). */
+    int predicted;
+    int reserved[2];   /* room to grow; set to 0 */
 } TecPacketInfo;
 /* 0, or TEC_EBITSTREAM for a packet too short or of an unknown frame type. */
 TEC_API int tec_parse_packet(const uint8_t *data, size_t size, TecPacketInfo *info);
