@@ -62,8 +62,10 @@ TEC_ND_RUN   = TARGET_EXEC="$(TARGET_EXEC)" TARGET_PATH="$(TARGET_PATH)" TEC_CLI
                TEC_DEC_OPTS="$(TEC_DEC_OPTS)" TEC_ENC_OPTS="$(TEC_ENC_OPTS) -nodata 0" \
                TEC_CLI_OPTS="$(TEC_CLI_OPTS)" sh $(TEC_HELPER)
 TEC_TT_DEC_OPTS = -weights_dir $(TEC_TT_WDIR)
-TEC_TT_ENC_OPTS = -model vector-tt -weights_dir $(TEC_TT_WDIR) -g 4 -context 2
-TEC_TT_CLI_OPTS = --model vector-tt --weights-dir $(TEC_TT_WDIR) -g 4 --context 2
+# The temporal model alone (-no_prediction 1): predicted frames have their
+# own tests (tec-predicted) with the shipped model.
+TEC_TT_ENC_OPTS = -model vector-tt -weights_dir $(TEC_TT_WDIR) -g 4 -context 2 -no_prediction 1
+TEC_TT_CLI_OPTS = --model vector-tt --weights-dir $(TEC_TT_WDIR) -g 4 --context 2 --no-prediction
 TEC_TT_RUN   = TARGET_EXEC="$(TARGET_EXEC)" TARGET_PATH="$(TARGET_PATH)" TEC_CLI="$(TEC_CLI)" \
                TEC_DEC_OPTS="$(TEC_TT_DEC_OPTS)" TEC_ENC_OPTS="$(TEC_TT_ENC_OPTS)" \
                TEC_CLI_OPTS="--weights-dir $(TEC_TT_WDIR)" sh $(TEC_HELPER)
@@ -115,6 +117,16 @@ $(TEC_W_CODED): $(TEC_NPY) $(TEC_CLI) | $(TEC_FDIR)
 	$(TEC_CLI) encode -t 1 --weights-dir $(TEC_SHIPPED) $(TEC_META) -o $@ $<
 $(TEC_W_PLAIN): $(TEC_NPY) $(TEC_CLI) | $(TEC_FDIR)
 	$(TEC_CLI) encode -t 1 --weights-dir $(TEC_SHIPPED) --plain-spreads $(TEC_META) -o $@ $<
+
+# Predicted frames, like band weighting, need a model that codes like a
+# trained one (the shipped one): the liri series codes a predicted frame
+# with it, by default and never with -no_prediction 1.
+TEC_P_CODED  = $(TEC_FDIR)/tec-liri-predicted.tecv
+TEC_P_PLAIN  = $(TEC_FDIR)/tec-liri-noprediction.tecv
+$(TEC_P_CODED): $(TEC_NPY) $(TEC_CLI) | $(TEC_FDIR)
+	$(TEC_CLI) encode -t 1 --weights-dir $(TEC_SHIPPED) $(TEC_META) -o $@ $<
+$(TEC_P_PLAIN): $(TEC_NPY) $(TEC_CLI) | $(TEC_FDIR)
+	$(TEC_CLI) encode -t 1 --weights-dir $(TEC_SHIPPED) --no-prediction $(TEC_META) -o $@ $<
 
 TEC_DEC_DEPS = LIBTEC_DECODER TECV_DEMUXER FILE_PROTOCOL
 TEC_ENC_DEPS = LIBTEC_ENCODER TECV_MUXER RAWVIDEO_DECODER TECV_DEMUXER FILE_PROTOCOL
@@ -259,6 +271,16 @@ fate-tec-effort: CMD = $(TEC_RUN) effort $(TEC_RAW) $(TEC_FDIR)/tec-effort
 FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS)) += fate-tec-weighting
 fate-tec-weighting: $(TEC_RAW) $(TEC_W_CODED) $(TEC_W_PLAIN)
 fate-tec-weighting: CMD = $(TEC_W_RUN) weighting $(TEC_RAW) $(TEC_W_CODED) $(TEC_W_PLAIN) $(TEC_FDIR)/tec-weighting
+
+# Predicted frames: ffmpeg writes tec encode's bytes by default and with
+# -no_prediction 1, the default stream has a predicted frame (not a
+# keyframe) and the other none, and ffmpeg decodes it to tec decode's bands.
+FATE_TEC-$(call ALLYES, $(TEC_ENC_DEPS)) += fate-tec-predicted
+fate-tec-predicted: $(TEC_RAW) $(TEC_P_CODED) $(TEC_P_PLAIN)
+fate-tec-predicted: CMD = $(TEC_W_RUN) predicted $(TEC_RAW) $(TEC_P_CODED) $(TEC_P_PLAIN) $(TEC_FDIR)/tec-predicted
+FATE_TEC-$(call ALLYES, $(TEC_DEC_DEPS) RAWVIDEO_MUXER) += fate-tec-predicted-decode-cli
+fate-tec-predicted-decode-cli: $(TEC_P_CODED)
+fate-tec-predicted-decode-cli: CMD = $(TEC_W_RUN) bands-vs-cli $(TEC_P_CODED) $(TEC_FDIR)/tec-predicted-decode-cli
 
 # Nodata (-nodata 0): the packets carry the mask section; the same file as
 # tec encode --nodata 0, and the decode the same bands as tec decode (whose

@@ -307,6 +307,37 @@ def test_plain_spreads(work):
     check(bufs[0] != bufs[1], "the L2A fixture's keyframe is weighted by default")
 
 
+def test_no_prediction(work):
+    """Predicted frames (on by default) write tec encode's bytes, and
+    no_prediction=True those of --no-prediction; with the shipped model the
+    liri fixture has a predicted frame by default and none without."""
+    shipped = os.path.join(ROOT, "weights")
+    if not os.path.isfile(os.path.join(shipped, "tec-s2-tt.tecw")):
+        print("skip no_prediction: no shipped model")
+        return
+    path = os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy")
+    cube = np.load(path)
+    dates = "2017-06-20,2017-07-10,2017-10-15,2017-12-24"
+    kinds = []
+    for off in (False, True):
+        cli = os.path.join(work, f"liri-np{int(off)}.tecv")
+        r = tec("encode", path, "--weights-dir", shipped, "-t", "1", "-o", cli, "--dates", dates,
+                *(["--no-prediction"] if off else []))
+        buf = tc.encode(cube, dates=dates.split(","), weights_dir=shipped, threads=1,
+                        no_prediction=off)
+        check(r.returncode == 0 and buf == open(cli, "rb").read(),
+              f"no_prediction={off} writes the bytes of tec encode {r.stderr}")
+        out, _ = tc.decode(buf, weights_dir=shipped)
+        ref = os.path.join(work, f"liri-np{int(off)}.npy")
+        d = tec("decode", cli, "-o", ref, "--weights-dir", shipped)
+        check(d.returncode == 0 and np.array_equal(out, np.load(ref)),
+              f"no_prediction={off}: Python decodes the CLI's samples")
+        info = tec("info", "--json", cli)
+        kinds.append([f["type"] for f in json.loads(info.stdout)["frame_list"]])
+    check("predicted" in kinds[0] and "predicted" not in kinds[1],
+          f"a predicted frame by default, none with no_prediction ({kinds})")
+
+
 def test_frames(buf, cube):
     ref, _ = tc.decode(buf, weights_dir=VECTORS)
     got = tc.read_frames(buf, [3, 1], weights_dir=VECTORS)
@@ -412,6 +443,7 @@ def main():
         test_clouds(work, cube)
         test_effort(work, cube)
         test_plain_spreads(work)
+        test_no_prediction(work)
         test_frames(buf, cube)
         test_errors(cube)
         test_threads(cube)

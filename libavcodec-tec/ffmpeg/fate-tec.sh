@@ -175,6 +175,23 @@ weighting)
     echo "weighting: identical to tec encode, with and without -plain_spreads 1; they differ"
     rm -f "$base.tecv" "$base.plain.tecv"
     ;;
+predicted)
+    raw=$1 coded=$2 plain=$3 base=$4
+    ff -i "$raw" -c:v tec $ENC -threads 1 -f tecv -y "$base.tecv" ||
+        fail "predicted: ffmpeg failed"
+    cmp -s "$coded" "$base.tecv" || fail "predicted: ffmpeg's bytes differ from tec encode's"
+    ff -i "$raw" -c:v tec $ENC -no_prediction 1 -threads 1 -f tecv -y "$base.plain.tecv" ||
+        fail "predicted: ffmpeg -no_prediction 1 failed"
+    cmp -s "$plain" "$base.plain.tecv" ||
+        fail "predicted: ffmpeg -no_prediction 1 differs from tec encode --no-prediction"
+    $TEC_CLI info --json "$coded" | grep -q '"keyframe": false, .*"type": "predicted"' ||
+        fail "predicted: no predicted frame (the encoder's choice: see doc/design.md)"
+    $TEC_CLI info --json "$plain" | grep -q '"type": "predicted"' &&
+        fail "predicted: a predicted frame with -no_prediction 1"
+    echo "predicted: identical to tec encode, with and without -no_prediction 1;" \
+         "a predicted frame by default, none with it"
+    rm -f "$base.tecv" "$base.plain.tecv"
+    ;;
 fill-clouds)
     coded=$1 base=$2
     ff $DEC -output bands -i "$coded" -f rawvideo -y "$base.raw" ||

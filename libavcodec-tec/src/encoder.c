@@ -1554,6 +1554,7 @@ static int encode_choosing(TecEncoder *enc, const TecPicture *pic)
     const TecGeometry *g = &enc->geom;
     const uint64_t gop = enc->gop;
     const int gop_index = enc->gop_index;
+    const int cloud_set = enc->cloud_set;  /* the mask goes into both codings */
     int ret = encode_frame(enc, pic);
     if (ret < 0 || (ret = predicted_reconstruction(enc)) < 0)
         return ret;
@@ -1587,6 +1588,7 @@ static int encode_choosing(TecEncoder *enc, const TecPicture *pic)
     residual.stride = g->width;
     residual.band_stride = plane;
     enc->predicting = 1;
+    enc->cloud_set = cloud_set;
     ret = encode_frame(enc, &residual);
     if (ret >= 0)
         ret = predicted_reconstruction(enc);
@@ -1655,7 +1657,7 @@ int tec_encoder_send_frame(TecEncoder *enc, const TecPicture *pic)
         pic = &whole;
         enc->source = NULL;
     }
-    if (enc->predict_on && enc->has_prev && !enc->cloud_set && !starts_group(enc))
+    if (enc->predict_on && enc->has_prev && !starts_group(enc))
         ret = encode_choosing(enc, pic);
     else if ((ret = encode_frame(enc, pic)) >= 0 && enc->predict_on)
         ret = predicted_reconstruction(enc);

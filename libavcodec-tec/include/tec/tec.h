@@ -214,7 +214,7 @@ typedef struct TecEncoderSettings {
      * costs less at this quality (the decoder then keeps the last frame's
      * samples); 1 = never (the temporal model alone, as before 0.10.0).
      * Only for pictures given whole of at most TEC_MAX_PREDICTED_SAMPLES
-     * samples, without nodata, error bound or cloud masks. */
+     * samples, without nodata, error bound or skip_clouds. */
     int32_t no_prediction;
     /* Room for new fields: zero (tec_encoder_default_settings), or the
      * open fails with TEC_EINVAL, so that a setting this library does not
