@@ -66,9 +66,15 @@ def main():
                 payload = pkt[2]
                 dec = reference.decode_symbols(payload, seq, tensors, hp, refs)
                 refs.add(dec, payload)
+                # A predicted frame codes the source less the prediction from
+                # the frame before (libtec's decode of it, the encoder's own).
+                frame, prev = np.load(fixture)[i], decoded_c[i - 1] if i else None
+                if dec["prediction"] is not None:
+                    frame = np.clip(frame.astype(np.int64) + 32768 -
+                                    reference.predict(dec["prediction"], prev), 0, 65535)
                 latents_off = max(latents_off, encoder_latents_off(model, tensors, dec, seq,
-                                                                   np.load(fixture)[i]))
-                recon = reference.reconstruct(model, dec, seq, tensors)
+                                                                   frame.astype(np.uint16)))
+                recon = reference.reconstruct(model, dec, seq, tensors, prev)
                 diff = np.abs(recon.astype(np.int64) - decoded_c[i].astype(np.int64))
                 worst = max(worst, int(diff.max()))
                 frac_off = max(frac_off, float((diff > 0).mean()))
