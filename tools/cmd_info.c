@@ -262,7 +262,9 @@ static void info_text(const InfoJob *j, int64_t frames)
         for (int64_t k = i - 1; fr->inter && k >= 0 && n < fr->n_refs && n < TEC_MAX_CONTEXT; k--)
             if (!(k < j->n_rec && j->rec[k].predicted))
                 refs[n++] = k;
-        if (fr->predicted) {
+        if (fr->predicted && i == 0) {
+            printf("  predicted: from the frame before the file's first (a cut stream)");
+        } else if (fr->predicted) {
             printf("  predicted: from frame %" PRId64, i - 1);
         } else if (fr->inter && n < fr->n_refs) {
             printf("  inter: references %d frame%s before the file's first (a cut stream)",
@@ -459,7 +461,10 @@ static void info_json(const InfoJob *j, int64_t frames)
                     printf("%" PRId64 "%s", refs[r], r ? ", " : "");
                 printf("], \"inter_blocks\": %d, \"blocks\": %d}", fr->inter_chunks, fr->n_chunks);
             } else if (fr->predicted) {
-                printf(", \"type\": \"predicted\", \"references\": [%" PRId64 "]}", i - 1);
+                printf(", \"type\": \"predicted\", \"references\": [");
+                if (i > 0)
+                    printf("%" PRId64, i - 1);
+                printf("]}");
             } else
                 printf(", \"type\": \"%s\"}", fr->position >= 0 ? "intra" : "raw");
         } else {
