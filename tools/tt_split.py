@@ -30,10 +30,12 @@ def curve(rows, cube, codec):
 
 
 def frame_bytes(row):
-    """(keyframe bytes, inter bytes) of a tec row's notes."""
+    """(keyframe bytes, inter bytes) of a tec row's notes; the frames
+    between keyframes are the inter and the predicted frames."""
     intra = re.search(r"intra (\d+) frames (\d+) bytes", row["notes"])
-    inter = re.search(r"inter (\d+) frames (\d+) bytes", row["notes"])
-    return (int(intra.group(2)) if intra else 0), (int(inter.group(2)) if inter else 0)
+    between = sum(int(m.group(1)) for m in
+                  re.finditer(r"(?:inter|predicted) \d+ frames (\d+) bytes", row["notes"]))
+    return (int(intra.group(2)) if intra else 0), between
 
 
 def main():
