@@ -910,8 +910,8 @@ static int assemble_packet(TecEncoder *enc)
     const size_t pred_size = enc->predicting ? tec_pred_size(enc->hdr.info.bands) : 0;
     const size_t mask = tec_mask_section_size(enc->has_nodata ? &enc->mask : NULL, &enc->cloud);
     const size_t residual = enc->frame_bound >= 0 ? tec_eb_size(&enc->eb) : 0;
-    size_t total = TEC_PACKET_HEADER + inter_size + pred_size + mask + stats + repl + interp + 4 * n_chunks +
-                   residual;
+    size_t total = TEC_PACKET_HEADER + inter_size + pred_size + mask + stats + repl + interp +
+                   4 * n_chunks + residual;
     for (size_t i = 0; i < n_chunks; i++) {
         if (enc->chunks[i].size > UINT32_MAX)
             return fail(enc, TEC_EUNSUPPORTED, "chunk %zu exceeds 4 GiB", i);
