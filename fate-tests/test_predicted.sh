@@ -151,4 +151,20 @@ refused "a predicted packet in a stream whose header has none" \
     'predicted frame in a stream whose header has none' \
     "$TEC" decode "$W/splice.tecv" -o "$W/splice.npy"
 
+# Random access: keyframes every 3 frames; a stream cut at keyframe 3
+# decodes to the full decode's frames from 3 on.
+check "-g 3: encode" enc "$W/series.npy" -o "$W/g3.tecv" -g 3 --dates "$DATES"
+K3=$(kinds "$W/g3.tecv")
+echo "frame types with -g 3: $K3"
+# (A frame between whose blocks all chose intra is a keyframe too and
+# restarts the count.)
+check "-g 3: keyframes at 0 and 3, a predicted frame among the others" \
+    bash -c '[[ ${0:0:1}${0:3:1} == ii && $0 == *p* ]]' "$K3"
+check "-g 3: decode" "$TEC" decode "$W/g3.tecv" -o "$W/g3.npy"
+"$PY" "$W/edit.py" "$W/g3.tecv" "$W/g3cut.tecv" cut 3
+check "-g 3: the stream cut at keyframe 3 decodes" "$TEC" decode "$W/g3cut.tecv" -o "$W/g3cut.npy"
+check "-g 3: to the full decode's frames from 3 on" "$PY" -c "import numpy as np, sys
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+assert np.array_equal(a[3:], b), 'differs'" "$W/g3.npy" "$W/g3cut.npy"
+
 summary
