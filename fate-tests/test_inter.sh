@@ -36,39 +36,9 @@ b = np.concatenate([b, b[:, :, :, ::-1]], axis=3)
 np.save('$W/big.npy', np.ascontiguousarray(np.tile(b, (1, 1, 3, 5))[:, :, :264, :520]))
 "
 
-# The helper that cuts and damages streams (tools/tecio.py):
-#   edit.py IN OUT cut K      keep the packets from K on (and their dates)
-#   edit.py IN OUT flip K     flip a byte in packet K's payload (its CRC fails)
-#   edit.py IN OUT chunk K    change a byte of packet K's last chunk, CRC redone
-#   edit.py IN OUT splice K F packet K taken from stream F (a valid packet,
-#                             but not the one the frames after it refer to)
-cat > "$W/edit.py" <<'EOF'
-import sys
-sys.path.insert(0, "tools")
-import tecio
-src, dst, op, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-h, p = tecio.read_tecv(src)
-meta = dict(h["meta"])
-if op == "flip":
-    data = bytearray(open(src, "rb").read())
-    pos = 16 + int.from_bytes(data[8:12], "little")
-    pos += sum(24 + len(q[2]) for q in p[:k])
-    data[pos + 24 + len(p[k][2]) // 2] ^= 0x5A
-    open(dst, "wb").write(data)
-    sys.exit(0)
-if op == "cut":
-    p = p[k:]
-    if "dates" in meta:
-        meta["dates"] = ",".join(meta["dates"].split(",")[k:])
-elif op == "chunk":
-    payload = bytearray(p[k][2])
-    payload[-3] ^= 0xFF
-    p[k] = (p[k][0], p[k][1], bytes(payload))
-elif op == "splice":
-    p[k] = tecio.read_tecv(sys.argv[5])[1][k]
-tecio.write_tecv(dst, h["codec"], h["bands"], h["width"], h["height"], p, h["seq_header"], meta)
-EOF
-edit() { "$PY" "$W/edit.py" "$@"; }
+# The helper that cuts and damages streams: fate-tests/lib/tecv_edit.py
+# (cut, flip, chunk, splice; see there).
+edit() { "$PY" fate-tests/lib/tecv_edit.py "$@"; }
 
 # same NAME A[SLICE] B[SLICE]: the frames are the same samples.
 same() {

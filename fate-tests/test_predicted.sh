@@ -22,29 +22,9 @@ np.save('$W/series.npy', np.load('$FIXTURE')[[0, 0, 1, 1, 2, 3, 3]])
 "
 enc() { "$TEC" encode "$@"; }
 
-# The editing helper of test_inter.sh: cut K (keep the packets from K on),
-# flip K (a byte of packet K, its CRC fails), splice K F (packet K from F).
-cat > "$W/edit.py" <<'EOF'
-import sys
-sys.path.insert(0, "tools")
-import tecio
-src, dst, op, k = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-h, p = tecio.read_tecv(src)
-meta = dict(h["meta"])
-if op == "flip":
-    data = bytearray(open(src, "rb").read())
-    pos = 16 + int.from_bytes(data[8:12], "little")
-    pos += sum(24 + len(q[2]) for q in p[:k])
-    data[pos + 24 + len(p[k][2]) // 2] ^= 0x5A
-    open(dst, "wb").write(data)
-    sys.exit(0)
-if op == "cut":
-    p = p[k:]
-    meta["dates"] = ",".join(meta["dates"].split(",")[k:])
-elif op == "splice":
-    p[k] = tecio.read_tecv(sys.argv[5])[1][k]
-tecio.write_tecv(dst, h["codec"], h["bands"], h["width"], h["height"], p, h["seq_header"], meta)
-EOF
+# The helper that cuts and damages streams: fate-tests/lib/tecv_edit.py
+# (cut K, flip K, splice K F; see there).
+edit() { "$PY" fate-tests/lib/tecv_edit.py "$@"; }
 
 # kinds FILE: the frame types, one letter each (i intra, t inter, p predicted).
 kinds() {
@@ -135,18 +115,18 @@ refused() {
 
 P=$(printf '%s' "$K" | "$PY" -c "import sys; k = sys.stdin.read(); print(k.index('p'))")
 Q=$((P - 1))
-"$PY" "$W/edit.py" "$W/s.tecv" "$W/f$Q.tecv" flip "$Q"
+edit "$W/s.tecv" "$W/f$Q.tecv" flip "$Q"
 damaged "frame $Q corrupt" "$W/f$Q.tecv" "$(lost_after "$W/s.tecv" "$Q")"
-"$PY" "$W/edit.py" "$W/s.tecv" "$W/f$P.tecv" flip "$P"
+edit "$W/s.tecv" "$W/f$P.tecv" flip "$P"
 damaged "predicted frame $P corrupt" "$W/f$P.tecv" "$(lost_after "$W/s.tecv" "$P")"
 check "a lost predicted frame takes no inter frame with it" bash -c '
 for f in $(echo "$1" | tr , " "); do [ "${0:$f:1}" = t ] && exit 1; done; exit 0' "$K" \
     "$(lost_after "$W/s.tecv" "$P")"
 
-"$PY" "$W/edit.py" "$W/s.tecv" "$W/cut.tecv" cut "$P"
+edit "$W/s.tecv" "$W/cut.tecv" cut "$P"
 refused "a stream cut before predicted frame $P" 'predicted frame first in the stream' \
     "$TEC" decode "$W/cut.tecv" -o "$W/cut.npy"
-"$PY" "$W/edit.py" "$W/np.tecv" "$W/splice.tecv" splice "$P" "$W/s.tecv"
+edit "$W/np.tecv" "$W/splice.tecv" splice "$P" "$W/s.tecv"
 refused "a predicted packet in a stream whose header has none" \
     'predicted frame in a stream whose header has none' \
     "$TEC" decode "$W/splice.tecv" -o "$W/splice.npy"
@@ -161,7 +141,7 @@ echo "frame types with -g 3: $K3"
 check "-g 3: keyframes at 0 and 3, a predicted frame among the others" \
     bash -c '[[ ${0:0:1}${0:3:1} == ii && $0 == *p* ]]' "$K3"
 check "-g 3: decode" "$TEC" decode "$W/g3.tecv" -o "$W/g3.npy"
-"$PY" "$W/edit.py" "$W/g3.tecv" "$W/g3cut.tecv" cut 3
+edit "$W/g3.tecv" "$W/g3cut.tecv" cut 3
 check "-g 3: the stream cut at keyframe 3 decodes" "$TEC" decode "$W/g3cut.tecv" -o "$W/g3cut.npy"
 check "-g 3: to the full decode's frames from 3 on" "$PY" -c "import numpy as np, sys
 a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
