@@ -185,6 +185,28 @@ static void info_totals(const InfoJob *j, int64_t frames, Totals *t)
         t->ratio = t->px * info->bands * 2 * (double)frames / (double)j->file_size;
 }
 
+/* The frames inter frame i references, latest last: the n_refs frames
+ * before it that are not predicted frames (those stay outside the temporal
+ * model's references).  Fewer when the file starts after some of them. */
+static int inter_references(const InfoJob *j, int64_t i, const FrameRec *fr,
+                            int64_t refs[TEC_MAX_CONTEXT])
+{
+    int64_t found[TEC_MAX_CONTEXT];
+    int n = 0;
+    for (int64_t k = i - 1; k >= 0 && n < fr->n_refs && n < TEC_MAX_CONTEXT; k--)
+        if (!(k < j->n_rec && j->rec[k].predicted))
+            found[n++] = k;
+    for (int r = 0; r < n; r++)
+        refs[r] = found[n - 1 - r];
+    return n;
+}
+
+static void print_frame_list(const int64_t *refs, int n)
+{
+    for (int r = 0; r < n; r++)
+        printf("%" PRId64 "%s", refs[r], r + 1 < n ? ", " : "");
+}
+
 static void info_text(const InfoJob *j, int64_t frames)
 {
     const TecvInfo *info = j->info;
@@ -254,14 +276,8 @@ static void info_text(const InfoJob *j, int64_t frames)
             printf(" %7.2f", fr->position / 256.0);
         else
             printf(" %7s", "-");  /* raw packet: no quality position */
-        /* The references of an inter frame are the n frames before it that
-         * are not predicted frames (those stay outside the temporal
-         * model's references). */
         int64_t refs[TEC_MAX_CONTEXT];
-        int n = 0;
-        for (int64_t k = i - 1; fr->inter && k >= 0 && n < fr->n_refs && n < TEC_MAX_CONTEXT; k--)
-            if (!(k < j->n_rec && j->rec[k].predicted))
-                refs[n++] = k;
+        const int n = fr->inter ? inter_references(j, i, fr, refs) : 0;
         if (fr->predicted && i == 0) {
             printf("  predicted: from the frame before the file's first (a cut stream)");
         } else if (fr->predicted) {
@@ -271,8 +287,7 @@ static void info_text(const InfoJob *j, int64_t frames)
                    fr->n_refs - n, fr->n_refs - n > 1 ? "s" : "");
         } else if (fr->inter) {
             printf("  inter: frame%s ", n > 1 ? "s" : "");
-            for (int r = n - 1; r >= 0; r--)
-                printf("%" PRId64 "%s", refs[r], r ? ", " : "");
+            print_frame_list(refs, n);
             printf("; %d of %d blocks inter", fr->inter_chunks, fr->n_chunks);
         }
         else if (fr->position >= 0)
@@ -451,14 +466,8 @@ static void info_json(const InfoJob *j, int64_t frames)
             if (fr->inter) {
                 printf(", \"type\": \"inter\", \"keyframe_distance\": %d, \"references\": [",
                        fr->gop_index);
-                /* The n frames before that are not predicted frames, latest last. */
                 int64_t refs[TEC_MAX_CONTEXT];
-                int n = 0;
-                for (int64_t k = i - 1; k >= 0 && n < fr->n_refs && n < TEC_MAX_CONTEXT; k--)
-                    if (!(k < j->n_rec && j->rec[k].predicted))
-                        refs[n++] = k;
-                for (int r = n - 1; r >= 0; r--)
-                    printf("%" PRId64 "%s", refs[r], r ? ", " : "");
+                print_frame_list(refs, inter_references(j, i, fr, refs));
                 printf("], \"inter_blocks\": %d, \"blocks\": %d}", fr->inter_chunks, fr->n_chunks);
             } else if (fr->predicted) {
                 printf(", \"type\": \"predicted\", \"references\": [");
