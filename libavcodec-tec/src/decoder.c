@@ -670,7 +670,10 @@ int tec_decoder_send(TecDecoder *dec, const TecPacket *pkt)
     dec->is_predicted = 0;
     int ret = decode_packet(dec, pkt->data, pkt->size);
     dec->frame_index++;
-    const uint32_t crc = ret >= 0 ? tec_crc32(0, pkt->data, pkt->size) : 0;
+    /* The packet's CRC names it for the frames after it (references and
+     * predicted frames); a stream with neither never needs it. */
+    const int named = dec->refs_on || dec->prev;
+    const uint32_t crc = ret >= 0 && named ? tec_crc32(0, pkt->data, pkt->size) : 0;
     /* A lost predicted frame costs the predicted frames after it; the
      * temporal model's references do not hold it. */
     if (dec->refs_on && !dec->is_predicted) {
