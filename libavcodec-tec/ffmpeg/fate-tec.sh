@@ -54,6 +54,15 @@ packet_pos() { # FILE K
 
 # framecrc lines (no comments) of -output bands; extra ffmpeg options first
 bands_crc() { ff "$@" -f framecrc - | grep -v '^#'; }
+# same_as_cli WHAT RAW CODED OUT [OPTION...]: ffmpeg -c:v tec with the
+# options, one thread, writes OUT, byte for byte tec encode's CODED.
+same_as_cli() {
+    local what=$1 raw=$2 coded=$3 out=$4
+    shift 4
+    ff -i "$raw" -c:v tec $ENC "$@" -threads 1 -f tecv -y "$out" || fail "$what: ffmpeg${*:+ $*} failed"
+    cmp -s "$coded" "$out" ||
+        fail "$what: ffmpeg${*:+ $*}: $(wc -c < "$out") bytes differ from tec encode's $(wc -c < "$coded")"
+}
 
 wl32() {
     printf "$(printf '\\%03o\\%03o\\%03o\\%03o' $(($2 & 255)) $(($2 >> 8 & 255)) \
@@ -132,9 +141,7 @@ bands-meta)
     ;;
 encode-vs-cli)
     raw=$1 coded=$2 out=$3
-    ff -i "$raw" -c:v tec $ENC -threads 1 -f tecv -y "$out" || fail "encode: ffmpeg failed"
-    cmp -s "$coded" "$out" ||
-        fail "encode: ffmpeg's $(wc -c < "$out") bytes differ from tec encode's $(wc -c < "$coded")"
+    same_as_cli encode "$raw" "$coded" "$out"
     echo "encode: identical to tec encode"
     rm -f "$out"
     ;;
@@ -163,13 +170,8 @@ effort)
     ;;
 weighting)
     raw=$1 coded=$2 plain=$3 base=$4
-    ff -i "$raw" -c:v tec $ENC -threads 1 -f tecv -y "$base.tecv" ||
-        fail "weighting: ffmpeg failed"
-    cmp -s "$coded" "$base.tecv" || fail "weighting: ffmpeg's bytes differ from tec encode's"
-    ff -i "$raw" -c:v tec $ENC -plain_spreads 1 -threads 1 -f tecv -y "$base.plain.tecv" ||
-        fail "weighting: ffmpeg -plain_spreads 1 failed"
-    cmp -s "$plain" "$base.plain.tecv" ||
-        fail "weighting: ffmpeg -plain_spreads 1 differs from tec encode --plain-spreads"
+    same_as_cli weighting "$raw" "$coded" "$base.tecv"
+    same_as_cli weighting "$raw" "$plain" "$base.plain.tecv" -plain_spreads 1
     cmp -s "$coded" "$plain" &&
         fail "weighting: the keyframe was not weighted (the model's choice: see doc/design.md)"
     echo "weighting: identical to tec encode, with and without -plain_spreads 1; they differ"
@@ -177,13 +179,8 @@ weighting)
     ;;
 predicted)
     raw=$1 coded=$2 plain=$3 base=$4
-    ff -i "$raw" -c:v tec $ENC -threads 1 -f tecv -y "$base.tecv" ||
-        fail "predicted: ffmpeg failed"
-    cmp -s "$coded" "$base.tecv" || fail "predicted: ffmpeg's bytes differ from tec encode's"
-    ff -i "$raw" -c:v tec $ENC -no_prediction 1 -threads 1 -f tecv -y "$base.plain.tecv" ||
-        fail "predicted: ffmpeg -no_prediction 1 failed"
-    cmp -s "$plain" "$base.plain.tecv" ||
-        fail "predicted: ffmpeg -no_prediction 1 differs from tec encode --no-prediction"
+    same_as_cli predicted "$raw" "$coded" "$base.tecv"
+    same_as_cli predicted "$raw" "$plain" "$base.plain.tecv" -no_prediction 1
     $TEC_CLI info --json "$coded" | grep -q '"keyframe": false, .*"type": "predicted"' ||
         fail "predicted: no predicted frame (the encoder's choice: see doc/design.md)"
     $TEC_CLI info --json "$plain" | grep -q '"type": "predicted"' &&
