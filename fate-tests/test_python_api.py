@@ -34,6 +34,22 @@ def tec(*args):
     return subprocess.run([TEC, *args], capture_output=True, text=True)
 
 
+def check_cli_bytes(r, buf, cli, label):
+    """The Python encoding buf is byte for byte the file tec encode (its
+    run r) wrote to cli."""
+    check(r.returncode == 0 and buf == open(cli, "rb").read(), f"{label} {r.stderr}")
+
+
+def shipped_weights(what):
+    """The tree's weights/ when the shipped model is there (tests that need
+    a model that codes like a trained one), else None and a skip line."""
+    shipped = os.path.join(ROOT, "weights")
+    if os.path.isfile(os.path.join(shipped, "tec-s2-tt.tecw")):
+        return shipped
+    print(f"skip {what}: no shipped model")
+    return None
+
+
 def raises(fn, exc, text=None):
     """The exception fn raises when it is an exc (whose message holds text)."""
     try:
@@ -165,8 +181,7 @@ def test_max_error(work, cube):
     r = tec("encode", FIXTURE, "-o", cli, "-q", "13", "--model", "vector-tt", "--weights-dir",
             VECTORS, "-t", "1", "--max-error", "3")
     buf = tc.encode(cube, quality=13, max_error=3, **MODEL)
-    check(r.returncode == 0 and buf == open(cli, "rb").read(),
-          f"max_error=3 writes the bytes of tec encode --max-error 3 {r.stderr}")
+    check_cli_bytes(r, buf, cli, "max_error=3 writes the bytes of tec encode --max-error 3")
     out, _ = tc.decode(buf, weights_dir=VECTORS)
     check(np.abs(out.astype(int) - cube).max() <= 3, "every sample within 3")
     out, _ = tc.decode(tc.encode(cube[:1], quality=13, max_error=0, **MODEL), weights_dir=VECTORS)
@@ -192,8 +207,8 @@ def test_clouds(work, cube):
         cli = os.path.join(work, "clouds-skip.tecv" if skip else "clouds.tecv")
         r = tec(*enc, "-o", cli, *(["--skip-clouds"] if skip else []))
         buf = tc.encode(cube, quality=13, cloud_mask=masks != 0, skip_clouds=skip, **MODEL)
-        check(r.returncode == 0 and buf == open(cli, "rb").read(),
-              f"cloud_mask=, skip_clouds={skip} write the bytes of tec encode {r.stderr}")
+        check_cli_bytes(r, buf, cli,
+                        f"cloud_mask=, skip_clouds={skip} write the bytes of tec encode")
     plain = tc.encode(cube, quality=13, **MODEL)
     masked = tc.encode(cube, quality=13, cloud_mask=masks, **MODEL)
     skipped = tc.encode(cube, quality=13, cloud_mask=masks, skip_clouds=True, **MODEL)
@@ -274,8 +289,7 @@ def test_effort(work, cube):
     r = tec("encode", FIXTURE, "-q", "13", "--model", "vector-tt", "--weights-dir", VECTORS,
             "-t", "1", "--effort", "1", "-o", cli)
     buf = tc.encode(cube, quality=13, effort=1, **MODEL)
-    check(r.returncode == 0 and buf == open(cli, "rb").read(),
-          f"effort=1 writes the bytes of tec encode --effort 1 {r.stderr}")
+    check_cli_bytes(r, buf, cli, "effort=1 writes the bytes of tec encode --effort 1")
     check(buf != tc.encode(cube, quality=13, **MODEL), "effort=1 moves the symbols")
     out, _ = tc.decode(buf, weights_dir=VECTORS)
     check(out.shape == cube.shape, "an effort=1 stream decodes")
@@ -287,9 +301,8 @@ def test_plain_spreads(work):
     """The band weighting (on by default) writes tec encode's bytes from an
     array given whole, and plain_spreads=True those of --plain-spreads.  It
     needs a model with the quality calibration: the shipped one."""
-    shipped = os.path.join(ROOT, "weights")
-    if not os.path.isfile(os.path.join(shipped, "tec-s2-tt.tecw")):
-        print("skip plain_spreads: no shipped model")
+    shipped = shipped_weights("plain_spreads")
+    if not shipped:
         return
     path = os.path.join(ROOT, "fate-tests", "data", "ssl4eo_t2_48.npy")
     l2a = np.load(path)
@@ -299,8 +312,7 @@ def test_plain_spreads(work):
         r = tec("encode", path, "-q", "13", "--weights-dir", shipped, "-t", "1", "-o", cli,
                 *(["--plain-spreads"] if plain else []))
         buf = tc.encode(l2a, quality=13, weights_dir=shipped, threads=1, plain_spreads=plain)
-        check(r.returncode == 0 and buf == open(cli, "rb").read(),
-              f"plain_spreads={plain} writes the bytes of tec encode {r.stderr}")
+        check_cli_bytes(r, buf, cli, f"plain_spreads={plain} writes the bytes of tec encode")
         out, _ = tc.decode(buf, weights_dir=shipped)
         check(out.shape == l2a.shape, f"a plain_spreads={plain} stream decodes")
         bufs.append(buf)
@@ -311,9 +323,8 @@ def test_no_prediction(work):
     """Predicted frames (on by default) write tec encode's bytes, and
     no_prediction=True those of --no-prediction; with the shipped model the
     liri fixture has a predicted frame by default and none without."""
-    shipped = os.path.join(ROOT, "weights")
-    if not os.path.isfile(os.path.join(shipped, "tec-s2-tt.tecw")):
-        print("skip no_prediction: no shipped model")
+    shipped = shipped_weights("no_prediction")
+    if not shipped:
         return
     path = os.path.join(ROOT, "fate-tests", "data", "liri_t4_64.npy")
     cube = np.load(path)
@@ -325,8 +336,7 @@ def test_no_prediction(work):
                 *(["--no-prediction"] if off else []))
         buf = tc.encode(cube, dates=dates.split(","), weights_dir=shipped, threads=1,
                         no_prediction=off)
-        check(r.returncode == 0 and buf == open(cli, "rb").read(),
-              f"no_prediction={off} writes the bytes of tec encode {r.stderr}")
+        check_cli_bytes(r, buf, cli, f"no_prediction={off} writes the bytes of tec encode")
         out, _ = tc.decode(buf, weights_dir=shipped)
         ref = os.path.join(work, f"liri-np{int(off)}.npy")
         d = tec("decode", cli, "-o", ref, "--weights-dir", shipped)
